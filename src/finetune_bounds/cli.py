@@ -1,0 +1,70 @@
+"""Command-line interface: ``finetune-bounds <command> ...``.
+
+Each subcommand lives beside the code it composes (``<package>/_cli.py`` with a
+``register(subparsers)`` function); this module only dispatches and turns every library error
+into one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import FinetuneBoundsError
+
+#: subcommand modules, in help order; one line per command
+_COMMANDS: tuple[str, ...] = (
+    "finetune_bounds.linear._cli",
+    "finetune_bounds.deep_linear._cli",
+    "finetune_bounds.relu._cli",
+    "finetune_bounds.sweep._cli",
+    "finetune_bounds.report._cli",
+)
+
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="finetune-bounds",
+        description="How many target samples does fine-tuning need? Theory, bounds and training.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod_name in _COMMANDS:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:  # a family not in this build
+            if exc.name and mod_name.startswith(exc.name):
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``finetune-bounds`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except FinetuneBoundsError as exc:
+        print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"finetune-bounds {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as exc:
+        print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,718 @@
+"""Closed forms, deterministic equivalents and bounds for fine-tuning linear regression.
+
+Spec: ``linear-teachers.md`` §2 (regime: gradient descent/flow on the target squared loss started
+at θ_S, run to convergence; Gaussian designs x ~ N(0, Σ) for the expectations).
+
+Every route works in the eigenbasis of Σ (rotation invariance), so Σ is eigendecomposed once, in
+:class:`~finetune_bounds.Covariance`, and each n then costs O(d) for the deterministic equivalent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, positive_int
+from ..errors import InvalidInputError, NotReachableError
+from ..problems import Covariance, LinearTask
+
+__all__ = [
+    "BoundResult",
+    "KappaSolution",
+    "RiskResult",
+    "SampleComplexity",
+    "SampleRisk",
+    "benign_bound",
+    "bounds",
+    "expected_risk",
+    "finetuned_predictor",
+    "head_tail_bound",
+    "measure_correlation_study",
+    "naive_bound",
+    "random_task",
+    "risk_curve",
+    "row_space_projector",
+    "sample_complexity",
+    "sample_risk",
+    "solve_kappa",
+]
+
+Method = Literal["deterministic", "isotropic", "monte_carlo"]
+METHODS: tuple[str, ...] = ("deterministic", "isotropic", "monte_carlo")
+
+
+# ---------------------------------------------------------------------------------------------
+# §2.1–2.2: one sample set
+# ---------------------------------------------------------------------------------------------
+def _rank_tol(s: FloatArray, shape: tuple[int, int], rtol: float | None) -> FloatArray:
+    """Singular-value cut-off, numpy's ``matrix_rank`` default unless ``rtol`` is given."""
+    smax = s[..., :1] if s.shape[-1] else np.zeros((*s.shape[:-1], 1))
+    rt = max(shape) * np.finfo(np.float64).eps if rtol is None else rtol
+    return np.asarray(smax * rt)
+
+
+def row_space_projector(x: ArrayLike, *, rtol: float | None = None) -> FloatArray:
+    """P_X = X⁺X, the orthogonal projector on the row space of X, from an SVD with a rank
+    tolerance (spec §6; never through (XXᵀ)⁻¹)."""
+    xa = as_float_array(x, "X", ndim=2)
+    _, s, vt = np.linalg.svd(xa, full_matrices=False)
+    keep = s > _rank_tol(s, xa.shape, rtol)
+    v = vt[keep]
+    return np.asarray(v.T @ v)
+
+
+def finetuned_predictor(
+    x: ArrayLike, y: ArrayLike, source: ArrayLike, *, rtol: float | None = None
+) -> FloatArray:
+    """The limit of gradient descent on ½‖Xw − y‖² started at θ_S (spec §2.1).
+
+    θ̂ = θ_S + X⁺(y − Xθ_S): the interpolant (or least-squares solution when n > d) closest to
+    θ_S. Noiseless labels give θ̂ = P_Xθ_T + P_⊥θ_S.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+    y : array_like, shape (n,)
+    source : array_like, shape (d,)
+    rtol : float, optional
+        Relative singular-value cut-off for the pseudo-inverse (default: numpy's
+        ``max(n, d)·eps``).
+    """
+    xa = as_float_array(x, "X", ndim=2)
+    n, d = xa.shape
+    ya = as_vector(y, "y", n)
+    th = as_vector(source, "source", d)
+    u, s, vt = np.linalg.svd(xa, full_matrices=False)
+    keep = s > _rank_tol(s, xa.shape, rtol)
+    resid = ya - xa @ th
+    coef = (u[:, keep].T @ resid) / s[keep]
+    return np.asarray(th + vt[keep].T @ coef)
+
+
+@dataclass(frozen=True)
+class SampleRisk:
+    """Exact risk of the fine-tuned predictor for one design X (spec §2.2).
+
+    Attributes
+    ----------
+    risk : float
+        bias + variance (expectation over label noise only).
+    bias : float
+        The sample-level similarity measure ‖Σ^{1/2}P_⊥Δ‖².
+    variance : float
+        σ² tr(X⁺ᵀΣX⁺).
+    zero_shot : float
+        ΔᵀΣΔ, the risk of using θ_S unchanged.
+    from_scratch : float
+        Risk of the same procedure started at 0 (bias ‖Σ^{1/2}P_⊥θ_T‖² plus the same variance).
+    naive_bound : float
+        λ_max(Σ)‖Δ‖², an upper bound on the bias.
+    rank : int
+        rank of X.
+    """
+
+    risk: float
+    bias: float
+    variance: float
+    zero_shot: float
+    from_scratch: float
+    naive_bound: float
+    rank: int
+
+
+def _bias_variance_batch(
+    lam: FloatArray, vecs: FloatArray, xe: FloatArray, rtol: float | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Batched §2.2 in the eigenbasis.
+
+    ``xe`` has shape (B, n, d) (designs in Σ's eigenbasis), ``vecs`` shape (m, d) (vectors whose
+    ‖Σ^{1/2}P_⊥v‖² are wanted). Returns (biases (B, m), tr(X⁺ᵀΣX⁺) (B,), ranks (B,)).
+    """
+    _, s, vt = np.linalg.svd(xe, full_matrices=False)
+    keep = s > _rank_tol(s, xe.shape[-2:], rtol)  # (B, k)
+    vt = vt * keep[..., None]
+    proj = np.einsum("bkd,md->bkm", vt, vecs)  # V_r v
+    perp = vecs[None, :, :] - np.einsum("bkd,bkm->bmd", vt, proj)  # P_⊥ v, (B, m, d)
+    bias = np.einsum("bmd,d->bm", perp * perp, lam)
+    with np.errstate(divide="ignore"):
+        inv_s2 = np.where(keep, 1.0 / np.where(keep, s, 1.0) ** 2, 0.0)
+    quad = np.einsum("bkd,d->bk", vt * vt, lam)  # v_kᵀΣv_k
+    trace = np.sum(inv_s2 * quad, axis=-1)
+    return bias, trace, np.sum(keep, axis=-1)
+
+
+def sample_risk(task: LinearTask, x: ArrayLike, *, rtol: float | None = None) -> SampleRisk:
+    """Exact risk of fine-tuning on the design ``x`` (rows are samples), spec §2.2.
+
+    Regime: gradient descent/flow to convergence from θ_S; expectation over label noise only.
+    """
+    xa = as_float_array(x, "X", ndim=2)
+    if xa.shape[1] != task.dim:
+        raise InvalidInputError(f"X must have {task.dim} columns, got shape {xa.shape}")
+    cov = task.covariance
+    lam = cov.eigenvalues
+    xe = cov.to_eigenbasis(xa)[None]
+    vecs = np.stack([task.delta_eig, task.target_eig])
+    bias, tr, rank = _bias_variance_batch(lam, vecs, xe, rtol)
+    variance = task.noise_variance * float(tr[0]) if task.noise_variance > 0 else 0.0
+    b, b_scratch = float(bias[0, 0]), float(bias[0, 1])
+    return SampleRisk(
+        risk=b + variance,
+        bias=b,
+        variance=variance,
+        zero_shot=float(np.sum(lam * task.delta_eig**2)),
+        from_scratch=b_scratch + variance,
+        naive_bound=cov.operator_norm * float(task.delta @ task.delta),
+        rank=int(rank[0]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# §2.3: expected risk
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KappaSolution:
+    """Root κ of Σ_i λ_i/(λ_i + κ) = n with γ = (1/n) Σ_i λ_i²/(λ_i + κ)² (spec §2.3).
+
+    Arrays have the shape of the ``n`` passed in. ``residual`` is the relative residual
+    |Σλ/(λ+κ) − n| / n; ``iterations`` the bisection steps in log κ.
+    """
+
+    kappa: FloatArray
+    gamma: FloatArray
+    iterations: int
+    residual: FloatArray
+
+
+def solve_kappa(
+    eigenvalues: ArrayLike, n: ArrayLike, *, xtol: float = 1e-14, max_iter: int = 400
+) -> KappaSolution:
+    """Solve the deterministic-equivalent equation for κ > 0, vectorised over ``n``.
+
+    Bisection in t = log κ inside the bracket [log(λ_min⁺ (r − n)/n), log(tr Σ / n)], which
+    always contains the unique root for 0 < n < r (r = number of positive eigenvalues); the
+    bracket cannot be lost and κ stays positive by construction.
+
+    Raises
+    ------
+    InvalidInputError
+        If some n is not in (0, r).
+    """
+    lam = as_vector(eigenvalues, "eigenvalues")
+    lam = lam[lam > 0]
+    r = lam.shape[0]
+    ns = np.atleast_1d(np.asarray(n, dtype=np.float64))
+    if np.any(ns <= 0) or np.any(ns >= r):
+        raise InvalidInputError(
+            f"the κ equation has a positive root only for 0 < n < rank(Σ) = {r}; got n = {ns}"
+        )
+    lo = np.log(lam.min() * (r - ns) / ns)
+    hi = np.log(lam.sum() / ns)
+    it = 0
+    out_t = np.empty_like(ns)
+    chunk = max(1, 2_000_000 // max(r, 1))
+    for start in range(0, ns.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        a, b, nn = lo[sl].copy(), hi[sl].copy(), ns[sl]
+        k = 0
+        while k < max_iter and np.max(b - a) > xtol * max(1.0, float(np.max(np.abs(b)))):
+            mid = 0.5 * (a + b)
+            f = np.sum(lam / (lam + np.exp(mid)[:, None]), axis=1) - nn
+            pos = f > 0  # root is to the right
+            a = np.where(pos, mid, a)
+            b = np.where(pos, b, mid)
+            k += 1
+        out_t[sl] = 0.5 * (a + b)
+        it = max(it, k)
+    kappa = np.exp(out_t)
+    frac = lam / (lam + kappa[:, None])
+    residual = np.abs(frac.sum(axis=1) - ns) / ns
+    gamma = np.sum(frac * frac, axis=1) / ns
+    shape = np.shape(n)
+    return KappaSolution(
+        kappa.reshape(shape), gamma.reshape(shape), it, residual.reshape(shape)
+    )
+
+
+@dataclass(frozen=True)
+class RiskResult:
+    """Expected excess risk of fine-tuning with n target samples.
+
+    Attributes
+    ----------
+    risk, bias, variance : float
+        E[R] = E[B] + E[V]; ``inf`` where the variance diverges (n near d with noise).
+    stderr : float or None
+        Standard error of ``risk`` (Monte Carlo only; None for the closed forms).
+    method : str
+        "deterministic", "isotropic" or "monte_carlo".
+    n : int
+        Number of target samples.
+    diagnostics : mapping
+        κ, γ, iterations and residual (deterministic); draws and per-part standard errors
+        (Monte Carlo); the regime used (``"n<r"``, ``"n>=r"``, ``"n=0"``).
+    """
+
+    risk: float
+    bias: float
+    variance: float
+    stderr: float | None
+    method: str
+    n: int
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _gaussian_variance_full_rank(sigma2: float, r: int, n: int) -> float:
+    """E[V] = σ² r/(n − r − 1) for Gaussian X whose covariance has rank r ≤ n (spec §2.3)."""
+    if sigma2 == 0.0:
+        return 0.0
+    return sigma2 * r / (n - r - 1) if n > r + 1 else math.inf
+
+
+def _deterministic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]:
+    """Deterministic equivalent on an array of n (vectorised); see :func:`expected_risk`."""
+    lam = task.covariance.eigenvalues
+    r = task.covariance.rank
+    sigma2 = task.noise_variance
+    d2 = task.delta_eig**2
+    bias = np.zeros_like(ns)
+    var = np.zeros_like(ns)
+    kappa = np.full_like(ns, np.nan)
+    gamma = np.full_like(ns, np.nan)
+    resid = np.full_like(ns, np.nan)
+    zero = ns == 0
+    bias[zero] = float(np.sum(lam * d2))
+    mid = (ns > 0) & (ns < r)
+    iters = 0
+    if np.any(mid):
+        sol = solve_kappa(lam, ns[mid])
+        k = sol.kappa
+        pos = lam > 0
+        lp, dp = lam[pos], d2[pos]
+        w = (k[:, None] / (lp + k[:, None])) ** 2
+        bias[mid] = np.sum(w * lp * dp, axis=1) / (1.0 - sol.gamma)
+        var[mid] = sigma2 * sol.gamma / (1.0 - sol.gamma)
+        kappa[mid], gamma[mid], resid[mid] = k, sol.gamma, sol.residual
+        iters = sol.iterations
+    big = ns >= r
+    if np.any(big):
+        var[big] = [_gaussian_variance_full_rank(sigma2, r, int(m)) for m in ns[big]]
+    return {
+        "bias": bias, "variance": var, "kappa": kappa, "gamma": gamma, "residual": resid,
+        "iterations": np.full_like(ns, iters),
+    }
+
+
+def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]:
+    cov = task.covariance
+    if not cov.is_isotropic:
+        raise InvalidInputError(
+            "method='isotropic' needs Σ ∝ I; this covariance has eigenvalues in "
+            f"[{cov.eigenvalues[-1]:.4g}, {cov.eigenvalues[0]:.4g}] — use 'deterministic'"
+        )
+    d = cov.dim
+    s2 = float(cov.eigenvalues[0])
+    sigma2 = task.noise_variance
+    dn2 = float(task.delta @ task.delta)
+    bias = np.where(ns < d, s2 * (1.0 - ns / d) * dn2, 0.0)
+    if s2 == 0.0:
+        return {"bias": np.zeros_like(ns), "variance": np.zeros_like(ns)}
+    var = np.zeros_like(ns)
+    if sigma2 > 0:
+        for i, m in enumerate(ns):
+            if m == 0:
+                var[i] = 0.0
+            elif m < d:  # E tr (ZZᵀ)⁻¹ = n/(d − n − 1) for a Wishart W_n(d, I)
+                var[i] = sigma2 * m / (d - m - 1) if d > m + 1 else math.inf
+            else:
+                var[i] = _gaussian_variance_full_rank(sigma2, d, int(m))
+    return {"bias": bias, "variance": var}
+
+
+def _monte_carlo(
+    task: LinearTask,
+    n: int,
+    rng: np.random.Generator,
+    n_draws: int,
+    rel_tol: float | None,
+    max_draws: int,
+    batch_bytes: int = 64 * 2**20,
+) -> RiskResult:
+    cov = task.covariance
+    lam = cov.eigenvalues
+    sq = np.sqrt(lam)
+    d = cov.dim
+    batch = max(1, min(n_draws, batch_bytes // (8 * max(n, 1) * d * 3)))
+    biases: list[FloatArray] = []
+    traces: list[FloatArray] = []
+    total = 0
+    target = n_draws if rel_tol is None else max_draws
+    vecs = task.delta_eig[None, :]
+    while total < target:
+        b = min(batch, target - total)
+        xe = rng.standard_normal((b, n, d)) * sq
+        bias, tr, _ = _bias_variance_batch(lam, vecs, xe)
+        biases.append(bias[:, 0])
+        traces.append(tr)
+        total += b
+        if rel_tol is not None and total >= n_draws:
+            risk_now = np.concatenate(biases) + task.noise_variance * np.concatenate(traces)
+            m = float(np.mean(risk_now))
+            se = float(np.std(risk_now, ddof=1) / math.sqrt(total))
+            if se <= rel_tol * abs(m) or m == 0.0:
+                break
+    bias_a = np.concatenate(biases)
+    var_a = task.noise_variance * np.concatenate(traces) if task.noise_variance > 0 else 0 * bias_a
+    risk_a = bias_a + var_a
+
+    def se(a: FloatArray) -> float:
+        return float(np.std(a, ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.inf
+
+    return RiskResult(
+        risk=float(np.mean(risk_a)),
+        bias=float(np.mean(bias_a)),
+        variance=float(np.mean(var_a)),
+        stderr=se(risk_a),
+        method="monte_carlo",
+        n=n,
+        diagnostics={
+            "draws": int(bias_a.size),
+            "bias_stderr": se(bias_a),
+            "variance_stderr": se(var_a),
+            "converged": rel_tol is None or se(risk_a) <= rel_tol * abs(float(np.mean(risk_a))),
+        },
+    )
+
+
+def expected_risk(
+    task: LinearTask,
+    n: int,
+    method: Method = "deterministic",
+    *,
+    rng: np.random.Generator | int | None = None,
+    n_draws: int = 200,
+    rel_tol: float | None = None,
+    max_draws: int = 100_000,
+) -> RiskResult:
+    """Expected excess risk E_X[R(θ̂)] of fine-tuning on n Gaussian samples (spec §2.3).
+
+    Parameters
+    ----------
+    task : LinearTask
+    n : int
+        Number of target samples (n = 0 returns the zero-shot risk ΔᵀΣΔ).
+    method : {"deterministic", "isotropic", "monte_carlo"}
+        ``"deterministic"``: the deterministic equivalent for n < rank Σ (asymptotically exact
+        as n, d → ∞, ≈2 % at d = 400) and the exact Gaussian result for n ≥ rank Σ (bias 0,
+        variance σ² r/(n − r − 1)). ``"isotropic"``: exact finite-n formulas, Σ ∝ I only.
+        ``"monte_carlo"``: average of the exact §2.2 risk over sampled Gaussian designs, with a
+        standard error.
+    rng : Generator or int, optional
+        Randomness for Monte Carlo (seed 0 when omitted, so results are reproducible).
+    n_draws : int
+        Monte Carlo draws (the minimum when ``rel_tol`` is set).
+    rel_tol : float, optional
+        Keep drawing (up to ``max_draws``) until stderr ≤ rel_tol · risk.
+
+    Returns
+    -------
+    RiskResult
+
+    Raises
+    ------
+    InvalidInputError
+        n < 0, unknown method, or ``"isotropic"`` with a non-isotropic Σ.
+    """
+    n = positive_int(n, "n", allow_zero=True)
+    if method not in METHODS:
+        raise InvalidInputError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "monte_carlo":
+        n_draws = positive_int(n_draws, "n_draws")
+        if n_draws < 2:
+            raise InvalidInputError("n_draws must be ≥ 2 to estimate a standard error")
+        if rel_tol is not None:
+            nonneg_float(rel_tol, "rel_tol", positive=True)
+        if n == 0:
+            z = float(task.covariance.quadratic_form(task.delta))
+            return RiskResult(z, z, 0.0, 0.0, "monte_carlo", 0, {"draws": 0, "regime": "n=0"})
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng or 0)
+        return _monte_carlo(task, n, gen, n_draws, rel_tol, max(max_draws, n_draws))
+    arrays = (
+        _deterministic_arrays(task, np.array([float(n)]))
+        if method == "deterministic"
+        else _isotropic_arrays(task, np.array([float(n)]))
+    )
+    bias = float(arrays["bias"][0])
+    var = float(arrays["variance"][0])
+    r = task.covariance.rank
+    regime = "n=0" if n == 0 else ("n<r" if n < r else "n>=r")
+    diag: dict[str, Any] = {"regime": regime, "rank": r}
+    if method == "deterministic" and regime == "n<r":
+        diag.update(
+            kappa=float(arrays["kappa"][0]),
+            gamma=float(arrays["gamma"][0]),
+            iterations=int(arrays["iterations"][0]),
+            residual=float(arrays["residual"][0]),
+        )
+    return RiskResult(bias + var, bias, var, None, method, n, diag)
+
+
+def risk_curve(
+    task: LinearTask, ns: Sequence[int] | ArrayLike, method: Method = "deterministic"
+) -> dict[str, FloatArray]:
+    """Expected risk on a grid of n in one vectorised pass (closed-form methods only).
+
+    Returns a dict of arrays ``n, risk, bias, variance`` (and ``kappa, gamma`` for the
+    deterministic equivalent).
+    """
+    arr = np.asarray(ns)
+    if arr.ndim != 1 or arr.size == 0:
+        raise InvalidInputError("ns must be a non-empty 1-D sequence of sample sizes")
+    ns_i = np.array([positive_int(v, "n", allow_zero=True) for v in arr], dtype=np.float64)
+    if method == "deterministic":
+        out = _deterministic_arrays(task, ns_i)
+    elif method == "isotropic":
+        out = _isotropic_arrays(task, ns_i)
+    else:
+        raise InvalidInputError("risk_curve supports 'deterministic' and 'isotropic'")
+    out = dict(out)
+    out["n"] = ns_i.astype(int)
+    out["risk"] = out["bias"] + out["variance"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# §2.4: sample complexity and bounds
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SampleComplexity:
+    """Smallest n with E[R_n] ≤ ε (spec §2.4).
+
+    ``n`` is None and ``reachable`` False when no n reaches ε (``reason`` says why).
+    """
+
+    n: int | None
+    eps: float
+    reachable: bool
+    risk_at_n: float | None
+    method: str
+    reason: str = ""
+
+
+def sample_complexity(
+    task: LinearTask,
+    eps: float,
+    *,
+    method: Literal["deterministic", "isotropic"] = "deterministic",
+    n_max: int | None = None,
+    strict: bool = False,
+) -> SampleComplexity:
+    """n*(ε): the first n whose expected risk is ≤ ε (spec §2.4).
+
+    Noiseless risk decreases in n and reaches 0 at n = rank Σ. With label noise the ridgeless
+    risk peaks near n = rank Σ; the *first* n reaching ε is returned, searching n < r on the
+    vectorised curve and n ≥ r + 2 in closed form (E[V] = σ² r/(n − r − 1)).
+
+    Parameters
+    ----------
+    n_max : int, optional
+        Largest n considered (default: unlimited).
+    strict : bool
+        Raise :class:`NotReachableError` instead of returning ``reachable=False``.
+    """
+    eps = nonneg_float(eps, "eps")
+    r = task.covariance.rank
+    limit = math.inf if n_max is None else positive_int(n_max, "n_max", allow_zero=True)
+    sigma2 = task.noise_variance
+    head = np.arange(0, int(min(r + 2, limit + 1)), dtype=np.float64)
+    curve = risk_curve(task, head, method)
+    hit = np.flatnonzero(curve["risk"] <= eps * (1 + 1e-12) + 1e-300)
+    found: int | None = int(head[hit[0]]) if hit.size else None
+    risk: float | None = float(curve["risk"][hit[0]]) if hit.size else None
+    if found is None and sigma2 > 0 and eps > 0:
+        n_star = max(r + 2, math.ceil(r + 1 + sigma2 * r / eps - 1e-9))
+        while n_star > r + 2 and sigma2 * r / (n_star - 1 - r - 1) <= eps:
+            n_star -= 1
+        if n_star <= limit:
+            found, risk = n_star, sigma2 * r / (n_star - r - 1)
+    if found is not None:
+        return SampleComplexity(found, eps, True, risk, method)
+    reason = (
+        f"risk never reaches ε = {eps:g} for n ≤ {limit:g}"
+        if math.isfinite(limit)
+        else f"risk never reaches ε = {eps:g} (noise floor)"
+    )
+    if strict:
+        raise NotReachableError(reason)
+    return SampleComplexity(None, eps, False, None, method, reason)
+
+
+@dataclass(frozen=True)
+class BoundResult:
+    """A bound value with its name, constant and (for the head/tail bound) the optimal k."""
+
+    name: str
+    value: float
+    constant: float
+    argmin_k: int | None = None
+
+
+def naive_bound(task: LinearTask, *, constant: float = 1.0) -> BoundResult:
+    """C · λ_max(Σ)‖Δ‖² (C = 1 is a true bound on the bias for every design)."""
+    c = nonneg_float(constant, "constant")
+    return BoundResult("naive", c * task.covariance.operator_norm * float(task.delta @ task.delta), c)
+
+
+def benign_bound(task: LinearTask, n: int, *, constant: float = 1.0) -> BoundResult:
+    """Benign-overfitting style C · ‖Δ‖²‖Σ‖ · max(√(r₀/n), r₀/n), r₀ = tr Σ/‖Σ‖ (spec §2.4).
+
+    A rate, not a guaranteed inequality: C is a free constant (default 1).
+    """
+    n = positive_int(n, "n")
+    c = nonneg_float(constant, "constant")
+    r0 = task.covariance.effective_rank
+    val = float(task.delta @ task.delta) * task.covariance.operator_norm
+    return BoundResult("benign", c * val * max(math.sqrt(r0 / n), r0 / n), c)
+
+
+def head_tail_bound(task: LinearTask, n: int, *, constant: float = 1.0) -> BoundResult:
+    """Covariance-aware head/tail measure (spec §2.4), C times
+
+        min_k [ Σ_{i>k} λ_i Δ_i² + (Σ_{i≤k} Δ_i²/λ_i) · (Σ_{i>k} λ_i / n)² ],
+
+    k = 0 … rank Σ, eigenvalues in decreasing order. Small when Δ lives in low-variance
+    directions of the *target* covariance even if ‖Δ‖ is large. k = 0 gives the zero-shot risk.
+    """
+    n = positive_int(n, "n")
+    c = nonneg_float(constant, "constant")
+    lam = task.covariance.eigenvalues
+    d2 = task.delta_eig**2
+    r = task.covariance.rank
+    tail_energy = np.concatenate([np.cumsum((lam * d2)[::-1])[::-1], [0.0]])  # Σ_{i>k}, k=0..d
+    tail_trace = np.concatenate([np.cumsum(lam[::-1])[::-1], [0.0]])
+    head_w = np.concatenate([[0.0], np.cumsum(d2[:r] / lam[:r])])  # k = 0..r
+    vals = tail_energy[: r + 1] + head_w * (tail_trace[: r + 1] / n) ** 2
+    k = int(np.argmin(vals))
+    return BoundResult("head_tail", c * float(vals[k]), c, k)
+
+
+def bounds(
+    task: LinearTask,
+    n: int,
+    *,
+    constants: Mapping[str, float] | None = None,
+) -> dict[str, BoundResult]:
+    """All §2.4 bound families at n, keyed ``naive``, ``benign``, ``head_tail``."""
+    cs = {"naive": 1.0, "benign": 1.0, "head_tail": 1.0, **(constants or {})}
+    unknown = set(cs) - {"naive", "benign", "head_tail"}
+    if unknown:
+        raise InvalidInputError(f"unknown bound constant(s): {sorted(unknown)}")
+    return {
+        "naive": naive_bound(task, constant=cs["naive"]),
+        "benign": benign_bound(task, n, constant=cs["benign"]),
+        "head_tail": head_tail_bound(task, n, constant=cs["head_tail"]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# §2.4 [paper]: which measure tracks the risk?
+# ---------------------------------------------------------------------------------------------
+def _random_spectrum(kind: str, d: int, rng: np.random.Generator) -> FloatArray:
+    i = np.arange(1, d + 1, dtype=np.float64)
+    if kind == "power_law":
+        lam = i ** (-rng.uniform(0.5, 2.0))
+    elif kind == "spiked":
+        k = max(1, d // 20)
+        lam = np.ones(d)
+        lam[:k] = rng.uniform(10.0, 100.0, size=k)
+    elif kind == "flat":
+        lam = np.ones(d)
+    else:
+        raise InvalidInputError(f"spectrum must be 'power_law', 'spiked' or 'flat', got {kind!r}")
+    return np.asarray(lam / lam.mean())
+
+
+def random_task(
+    d: int,
+    rng: np.random.Generator,
+    *,
+    spectrum: str = "power_law",
+    noise_variance: float = 0.0,
+) -> LinearTask:
+    """A random instance: spectrum of the given kind, θ_S ~ N(0, I/d) and Δ whose energy sits on
+    a random part of the spectrum (Δ_i ~ N(0, i^b), b ~ U(−2, 2), ‖Δ‖ ~ logU(0.3, 3))."""
+    lam = _random_spectrum(spectrum, d, rng)
+    src = rng.standard_normal(d) / math.sqrt(d)
+    i = np.arange(1, d + 1, dtype=np.float64)
+    delta = rng.standard_normal(d) * i ** (rng.uniform(-2.0, 2.0) / 2)
+    delta *= math.exp(rng.uniform(math.log(0.3), math.log(3.0))) / np.linalg.norm(delta)
+    return LinearTask(Covariance.from_spectrum(lam), src, src + delta, noise_variance)
+
+
+def measure_correlation_study(
+    *,
+    n_instances: int = 200,
+    d: int = 100,
+    n: int = 20,
+    spectrum: str = "power_law",
+    rng: np.random.Generator | int | None = None,
+    return_instances: bool = False,
+) -> Any:
+    """Rank similarity measures by how well they track the exact fine-tuning risk ([paper] §2.4).
+
+    For ``n_instances`` random tasks (:func:`random_task`) and one Gaussian design each, the exact
+    risk (§2.2) is compared with each measure: ``euclidean`` ‖Δ‖², ``naive`` λ_max‖Δ‖²,
+    ``zero_shot`` ΔᵀΣΔ, ``benign``, ``head_tail`` and the ``deterministic`` equivalent.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per measure: ``measure, pearson, spearman, n_instances, d, n, spectrum``
+        (sorted by Spearman, best first). With ``return_instances=True`` also the per-instance
+        table (one row per instance and measure, columns ``instance, measure, value, risk``).
+    """
+    import pandas as pd
+    from scipy import stats
+
+    n_instances = positive_int(n_instances, "n_instances")
+    if n_instances < 3:
+        raise InvalidInputError("n_instances must be ≥ 3 to compute a correlation")
+    d = positive_int(d, "d")
+    n = positive_int(n, "n")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng or 0)
+    rows = []
+    for k in range(n_instances):
+        task = random_task(d, gen, spectrum=spectrum)
+        x = task.covariance.sample(n, gen)
+        risk = sample_risk(task, x).risk
+        b = bounds(task, n)
+        measures = {
+            "euclidean": float(task.delta @ task.delta),
+            "naive": b["naive"].value,
+            "zero_shot": float(task.covariance.quadratic_form(task.delta)),
+            "benign": b["benign"].value,
+            "head_tail": b["head_tail"].value,
+            "deterministic": expected_risk(task, n).risk,
+        }
+        rows += [{"instance": k, "measure": m, "value": v, "risk": risk} for m, v in measures.items()]
+    inst = pd.DataFrame(rows)
+    summary = []
+    for m, g in inst.groupby("measure", sort=False):
+        summary.append(
+            {
+                "measure": m,
+                "pearson": float(stats.pearsonr(g["value"], g["risk"])[0]),
+                "spearman": float(stats.spearmanr(g["value"], g["risk"])[0]),
+                "n_instances": n_instances,
+                "d": d,
+                "n": n,
+                "spectrum": spectrum,
+            }
+        )
+    table = pd.DataFrame(summary).sort_values("spearman", ascending=False, ignore_index=True)
+    return (table, inst) if return_instances else table

@@ -1,0 +1,264 @@
+"""Problem specifications: target covariance and linear source/target teachers.
+
+Spec: ``linear-teachers.md`` §1. Both classes are frozen and validated on construction; the
+covariance is eigendecomposed exactly once, and every theory route works in its eigenbasis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validation import FloatArray, as_float_array, as_vector, nonneg_float, readonly
+from .errors import InvalidInputError
+
+__all__ = ["Covariance", "LinearTask"]
+
+#: relative tolerance used for symmetry, PSD and rank decisions
+DEFAULT_TOL = 1e-10
+
+
+@dataclass(frozen=True, eq=False)
+class Covariance:
+    """A positive semi-definite covariance Σ of the target inputs, held by its eigenpairs.
+
+    Build it with :meth:`from_matrix` or :meth:`from_spectrum`. Eigenvalues are stored in
+    decreasing order (``eigenvalues[0] = λ_max``); ``eigenvectors[:, i]`` pairs with
+    ``eigenvalues[i]``. Tiny negative eigenvalues within the tolerance are clipped to zero.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray, shape (d,)
+        λ_1 ≥ … ≥ λ_d ≥ 0.
+    eigenvectors : ndarray, shape (d, d)
+        Orthonormal columns.
+    tol : float
+        Relative tolerance for the rank and PSD decisions.
+    """
+
+    eigenvalues: FloatArray
+    eigenvectors: FloatArray
+    tol: float = DEFAULT_TOL
+    _is_diagonal: bool = field(default=False, repr=False)
+
+    # -- constructors ---------------------------------------------------------------------------
+    @classmethod
+    def from_matrix(cls, matrix: ArrayLike, *, tol: float = DEFAULT_TOL) -> Covariance:
+        """Validate a covariance matrix and eigendecompose it once.
+
+        Raises
+        ------
+        InvalidInputError
+            If the matrix is not square, not finite, not symmetric (relative tolerance ``tol``
+            scaled by its largest entry, with a floor of 1e-8) or has an eigenvalue below
+            ``-tol·λ_max`` (indefinite).
+        """
+        s = as_float_array(matrix, "covariance", ndim=2)
+        if s.shape[0] != s.shape[1]:
+            raise InvalidInputError(f"covariance must be square, got shape {s.shape}")
+        scale = float(np.max(np.abs(s))) or 1.0
+        asym = float(np.max(np.abs(s - s.T)))
+        if asym > max(tol, 1e-8) * scale:
+            raise InvalidInputError(
+                f"covariance is not symmetric (max |S - S^T| = {asym:.3g}, scale {scale:.3g})"
+            )
+        evals, evecs = np.linalg.eigh(0.5 * (s + s.T))
+        return cls._from_eig(evals, evecs, tol=tol, diagonal=bool(np.all(s == np.diag(np.diag(s)))))
+
+    @classmethod
+    def from_spectrum(
+        cls,
+        eigenvalues: ArrayLike,
+        eigenvectors: ArrayLike | None = None,
+        *,
+        tol: float = DEFAULT_TOL,
+    ) -> Covariance:
+        """Build Σ = V diag(λ) Vᵀ from its spectrum (V = I when ``eigenvectors`` is None).
+
+        Raises
+        ------
+        InvalidInputError
+            If an eigenvalue is negative beyond the tolerance, the eigenvectors are not a
+            square orthonormal matrix of matching size, or any value is non-finite.
+        """
+        lam = as_vector(eigenvalues, "eigenvalues")
+        d = lam.shape[0]
+        if eigenvectors is None:
+            vec = np.eye(d)
+            diagonal = True
+        else:
+            vec = as_float_array(eigenvectors, "eigenvectors", ndim=2)
+            if vec.shape != (d, d):
+                raise InvalidInputError(
+                    f"eigenvectors must have shape ({d}, {d}) to match {d} eigenvalues, "
+                    f"got {vec.shape}"
+                )
+            err = float(np.max(np.abs(vec.T @ vec - np.eye(d))))
+            if err > 1e-8:
+                raise InvalidInputError(f"eigenvectors are not orthonormal (max |VᵀV - I| = {err:.3g})")
+            diagonal = False
+        return cls._from_eig(lam, vec, tol=tol, diagonal=diagonal)
+
+    @classmethod
+    def isotropic(cls, dim: int, scale: float = 1.0) -> Covariance:
+        """Σ = scale · I_d."""
+        from ._validation import positive_int
+
+        d = positive_int(dim, "dim")
+        s = nonneg_float(scale, "scale")
+        return cls._from_eig(np.full(d, s), np.eye(d), tol=DEFAULT_TOL, diagonal=True)
+
+    @classmethod
+    def _from_eig(
+        cls, evals: FloatArray, evecs: FloatArray, *, tol: float, diagonal: bool
+    ) -> Covariance:
+        lam_max = float(np.max(np.abs(evals))) if evals.size else 0.0
+        lam_min = float(np.min(evals))
+        if lam_min < -tol * max(lam_max, 1.0) and lam_min < -1e-12:
+            raise InvalidInputError(
+                f"covariance is not positive semi-definite (smallest eigenvalue {lam_min:.3g}, "
+                f"largest {lam_max:.3g})"
+            )
+        order = np.argsort(-evals, kind="stable")
+        evals = np.clip(evals[order], 0.0, None)
+        evals[evals <= tol * max(lam_max, 1e-300)] = 0.0
+        return cls(readonly(evals), readonly(evecs[:, order]), tol, diagonal)
+
+    # -- derived quantities ---------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Input dimension d."""
+        return int(self.eigenvalues.shape[0])
+
+    @cached_property
+    def matrix(self) -> FloatArray:
+        """Σ as a dense (d, d) matrix."""
+        v = self.eigenvectors
+        return readonly((v * self.eigenvalues) @ v.T)
+
+    @cached_property
+    def sqrt_matrix(self) -> FloatArray:
+        """Σ^{1/2} as a dense matrix."""
+        v = self.eigenvectors
+        return readonly((v * np.sqrt(self.eigenvalues)) @ v.T)
+
+    @property
+    def rank(self) -> int:
+        """Number of strictly positive eigenvalues (after the tolerance)."""
+        return int(np.count_nonzero(self.eigenvalues > 0))
+
+    @property
+    def trace(self) -> float:
+        return float(np.sum(self.eigenvalues))
+
+    @property
+    def operator_norm(self) -> float:
+        """λ_max(Σ)."""
+        return float(self.eigenvalues[0])
+
+    @property
+    def effective_rank(self) -> float:
+        """r₀ = tr Σ / ‖Σ‖ (0 for Σ = 0)."""
+        return self.trace / self.operator_norm if self.operator_norm > 0 else 0.0
+
+    @property
+    def is_isotropic(self) -> bool:
+        """True when Σ = s²I (all eigenvalues equal within the tolerance)."""
+        lam = self.eigenvalues
+        return bool(lam[0] - lam[-1] <= self.tol * max(lam[0], 1e-300) * 10)
+
+    def to_eigenbasis(self, v: FloatArray) -> FloatArray:
+        """Coordinates Vᵀv of a vector (or the rows of a matrix, last axis) in the eigenbasis."""
+        if self._is_diagonal and np.array_equal(self.eigenvectors, np.eye(self.dim)):
+            return np.asarray(v, dtype=np.float64)
+        return np.asarray(v, dtype=np.float64) @ self.eigenvectors
+
+    def quadratic_form(self, v: ArrayLike) -> FloatArray:
+        """vᵀΣv along the last axis (batched), computed from the eigenpairs."""
+        c = self.to_eigenbasis(np.asarray(v, dtype=np.float64))
+        return np.asarray(np.sum(self.eigenvalues * c * c, axis=-1))
+
+    def sample(self, n: int, rng: np.random.Generator, *, batch: tuple[int, ...] = ()) -> FloatArray:
+        """Draw Gaussian inputs x ~ N(0, Σ): an array of shape ``batch + (n, d)``."""
+        z = rng.standard_normal((*batch, n, self.dim))
+        x = z * np.sqrt(self.eigenvalues)
+        if not (self._is_diagonal and np.array_equal(self.eigenvectors, np.eye(self.dim))):
+            x = x @ self.eigenvectors.T
+        return np.asarray(x)
+
+    def __repr__(self) -> str:
+        lam = self.eigenvalues
+        return (
+            f"Covariance(dim={self.dim}, rank={self.rank}, λ_max={lam[0]:.4g}, "
+            f"λ_min={lam[-1]:.4g}, trace={self.trace:.4g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class LinearTask:
+    """A fine-tuning problem with linear teachers (spec ``linear-teachers.md`` §1).
+
+    Parameters
+    ----------
+    covariance : Covariance or array_like
+        Target input covariance Σ (a matrix is accepted and validated).
+    source : array_like, shape (d,)
+        Pretrained (source) teacher θ_S.
+    target : array_like, shape (d,)
+        Target teacher θ_T.
+    noise_variance : float, default 0
+        Label-noise variance σ² on the target labels (0 in the paper; kept separate in results).
+    """
+
+    covariance: Covariance
+    source: FloatArray
+    target: FloatArray
+    noise_variance: float = 0.0
+
+    def __post_init__(self) -> None:
+        cov = self.covariance
+        if not isinstance(cov, Covariance):
+            cov = Covariance.from_matrix(cov)
+            object.__setattr__(self, "covariance", cov)
+        d = cov.dim
+        object.__setattr__(self, "source", readonly(as_vector(self.source, "source", d)))
+        object.__setattr__(self, "target", readonly(as_vector(self.target, "target", d)))
+        object.__setattr__(
+            self, "noise_variance", nonneg_float(self.noise_variance, "noise_variance")
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.covariance.dim
+
+    @cached_property
+    def delta(self) -> FloatArray:
+        """Δ = θ_T − θ_S."""
+        return readonly(self.target - self.source)
+
+    @cached_property
+    def delta_eig(self) -> FloatArray:
+        """Δ in the eigenbasis of Σ (Δ_i = v_iᵀΔ)."""
+        return readonly(self.covariance.to_eigenbasis(self.delta))
+
+    @cached_property
+    def target_eig(self) -> FloatArray:
+        return readonly(self.covariance.to_eigenbasis(self.target))
+
+    @cached_property
+    def source_eig(self) -> FloatArray:
+        return readonly(self.covariance.to_eigenbasis(self.source))
+
+    def from_scratch(self) -> LinearTask:
+        """The same target learnt from zero (θ_S = 0): the no-pretraining reference."""
+        return LinearTask(self.covariance, np.zeros(self.dim), self.target, self.noise_variance)
+
+    def __repr__(self) -> str:
+        return (
+            f"LinearTask(d={self.dim}, ‖θ_S‖={np.linalg.norm(self.source):.4g}, "
+            f"‖θ_T‖={np.linalg.norm(self.target):.4g}, ‖Δ‖={np.linalg.norm(self.delta):.4g}, "
+            f"σ²={self.noise_variance:.4g})"
+        )
