@@ -5,8 +5,11 @@ functions that turn one grid cell into tidy records (see :mod:`finetune_bounds.r
 
 - ``theory(params) -> list[record]``: deterministic rows (sources ``theory`` and ``bound``),
   computed once per cell;
-- ``simulate(params, rng) -> list[record]``: rows from actually training the model for one seed
-  (source ``empirical``), given a ``numpy.random.Generator`` derived from the cell and seed.
+- ``simulate(params, rngs) -> list[record]``: rows from actually training the model, batched
+  over seeds (source ``empirical``). ``rngs[i]`` is the ``numpy.random.Generator`` of seed ``i``,
+  derived by the sweep from the cell's content and the seed number, so the numbers of a seed do
+  not depend on how many seeds run together, on worker count or on order. Every returned row
+  carries ``seed = i`` (the index into ``rngs``).
 
 A family knows nothing of stores, executors or reports. Adding one is a new subpackage that
 defines ``FAMILY`` in its ``_family`` module plus one line in :data:`_REGISTRY`.
@@ -15,7 +18,7 @@ defines ``FAMILY`` in its ``_family`` module plus one line in :data:`_REGISTRY`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +43,7 @@ class Family:
         Every accepted parameter with its default; a cell may override any of them and nothing
         else (unknown keys are a :class:`ConfigError`).
     theory : callable(params) -> list of records
-    simulate : callable(params, rng) -> list of records, or None for theory-only families
+    simulate : callable(params, rngs) -> list of records, or None for theory-only families
     derive : callable(params) -> params, optional
         Adds derived values to a cell (e.g. ``n = ratio · d``) before it is hashed and run.
     description : str
@@ -49,7 +52,7 @@ class Family:
     name: str
     defaults: Mapping[str, Any]
     theory: Callable[[Mapping[str, Any]], Records]
-    simulate: Callable[[Mapping[str, Any], np.random.Generator], Records] | None = None
+    simulate: Callable[[Mapping[str, Any], Sequence[np.random.Generator]], Records] | None = None
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     description: str = ""
     schema_version: int = 1
