@@ -75,6 +75,7 @@ _REGISTRY: dict[str, str] = {
     "linear": "finetune_bounds.linear._family:FAMILY",
     "deep_linear": "finetune_bounds.deep_linear._family:FAMILY",
     "relu": "finetune_bounds.relu._family:FAMILY",
+    "linear_measures": "finetune_bounds.linear._family:MEASURES",
 }
 
 
