@@ -1,4 +1,10 @@
-"""Input validation shared by every module (private)."""
+"""Input validation shared by every module (private).
+
+Every public entry point converts its inputs here, once, and raises
+:class:`~finetune_bounds.errors.InvalidInputError` with a message that says what was expected and
+what was given. Converted arrays are fresh float64 copies, so validation never mutates (or keeps a
+writable alias to) a caller's array.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +18,38 @@ from .errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
 
+__all__ = [
+    "FloatArray",
+    "as_float_array",
+    "as_vector",
+    "check_choice",
+    "nonneg_float",
+    "positive_int",
+    "readonly",
+]
 
-def as_float_array(x: ArrayLike, name: str, *, ndim: int | None = None) -> FloatArray:
-    """Convert to a float64 array, checking dimensionality and finiteness."""
+
+def as_float_array(
+    x: ArrayLike, name: str, *, ndim: int | None = None, allow_empty: bool = False
+) -> FloatArray:
+    """Convert to a fresh float64 array, checking dimensionality and finiteness.
+
+    Raises
+    ------
+    InvalidInputError
+        Non-numeric or complex input, wrong number of dimensions, empty (unless ``allow_empty``),
+        or any NaN/inf entry.
+    """
+    if np.iscomplexobj(x):
+        raise InvalidInputError(f"{name} must be real, got a complex array")
     try:
         arr = np.array(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
     if ndim is not None and arr.ndim != ndim:
         raise InvalidInputError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise InvalidInputError(f"{name} must not be empty")
+    if arr.size == 0 and not allow_empty:
+        raise InvalidInputError(f"{name} must not be empty, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise InvalidInputError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
@@ -30,6 +57,7 @@ def as_float_array(x: ArrayLike, name: str, *, ndim: int | None = None) -> Float
 
 
 def as_vector(x: ArrayLike, name: str, dim: int | None = None) -> FloatArray:
+    """A 1-D float64 copy of ``x`` (a (d, 1) or (1, d) matrix is flattened), of length ``dim``."""
     arr = as_float_array(x, name)
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
@@ -41,8 +69,11 @@ def as_vector(x: ArrayLike, name: str, dim: int | None = None) -> FloatArray:
 
 
 def positive_int(n: Any, name: str, *, allow_zero: bool = False) -> int:
-    """Validate a (non-negative or positive) integer count."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+    """Validate a (non-negative or positive) integer count.
+
+    Integral floats (``20.0``) are accepted; booleans, fractional and non-finite values are not.
+    """
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
         if isinstance(n, float | np.floating) and math.isfinite(n) and float(n).is_integer():
             n = int(n)
         else:
@@ -55,6 +86,9 @@ def positive_int(n: Any, name: str, *, allow_zero: bool = False) -> int:
 
 
 def nonneg_float(x: Any, name: str, *, positive: bool = False) -> float:
+    """Validate a finite, non-negative (or strictly positive) real number."""
+    if isinstance(x, bool | np.bool_ | str | bytes):
+        raise InvalidInputError(f"{name} must be a number, got {x!r}")
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -66,7 +100,15 @@ def nonneg_float(x: Any, name: str, *, positive: bool = False) -> float:
     return v
 
 
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` must be one of the strings in ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidInputError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
 def readonly(a: FloatArray) -> FloatArray:
+    """Mark an array (that the caller owns) read-only and return it."""
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
     return a

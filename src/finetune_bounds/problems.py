@@ -12,7 +12,14 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import FloatArray, as_float_array, as_vector, nonneg_float, readonly
+from ._validation import (
+    FloatArray,
+    as_float_array,
+    as_vector,
+    nonneg_float,
+    positive_int,
+    readonly,
+)
 from .errors import InvalidInputError
 
 __all__ = ["Covariance", "LinearTask"]
@@ -21,13 +28,42 @@ __all__ = ["Covariance", "LinearTask"]
 DEFAULT_TOL = 1e-10
 
 
+def _check_tol(tol: object) -> float:
+    t = nonneg_float(tol, "tol", positive=True)
+    if t >= 1.0:
+        raise InvalidInputError(f"tol is a relative tolerance and must be < 1, got {t}")
+    return t
+
+
+def _check_eigenvectors(eigenvectors: ArrayLike, d: int) -> FloatArray:
+    vec = as_float_array(eigenvectors, "eigenvectors", ndim=2)
+    if vec.shape != (d, d):
+        raise InvalidInputError(
+            f"eigenvectors must have shape ({d}, {d}) to match {d} eigenvalues, got {vec.shape}"
+        )
+    err = float(np.max(np.abs(vec.T @ vec - np.eye(d))))
+    if err > 1e-8:
+        raise InvalidInputError(
+            f"eigenvectors must be orthonormal columns (max |VᵀV - I| = {err:.3g} > 1e-8)"
+        )
+    return vec
+
+
 @dataclass(frozen=True, eq=False)
 class Covariance:
     """A positive semi-definite covariance Σ of the target inputs, held by its eigenpairs.
 
-    Build it with :meth:`from_matrix` or :meth:`from_spectrum`. Eigenvalues are stored in
-    decreasing order (``eigenvalues[0] = λ_max``); ``eigenvectors[:, i]`` pairs with
-    ``eigenvalues[i]``. Tiny negative eigenvalues within the tolerance are clipped to zero.
+    Build it with :meth:`from_matrix`, :meth:`from_spectrum` or :meth:`isotropic` (a direct
+    call ``Covariance(eigenvalues, eigenvectors)`` is validated the same way and needs the
+    eigenvalues in decreasing order). Eigenvalues are stored in decreasing order
+    (``eigenvalues[0] = λ_max``); ``eigenvectors[:, i]`` pairs with ``eigenvalues[i]``. Both
+    arrays are read-only copies: nothing the caller passed is kept or mutated.
+
+    The PSD and rank decisions are relative to λ_max: an eigenvalue below ``-tol·λ_max`` makes
+    the matrix indefinite (an error); eigenvalues with ``|λ| ≤ tol·λ_max`` are set to exactly 0,
+    which defines the rank r used by the theory (spec §2.3, "Σ of rank r"). Spectra with a
+    condition number beyond ``1/tol`` therefore lose their smallest eigenvalues; pass a smaller
+    ``tol`` if they matter.
 
     Attributes
     ----------
@@ -43,6 +79,24 @@ class Covariance:
     eigenvectors: FloatArray
     tol: float = DEFAULT_TOL
     _is_diagonal: bool = field(default=False, repr=False)
+    _trusted: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The constructors below hand over validated, read-only arrays (``_trusted``); a direct
+        # ``Covariance(eigenvalues, eigenvectors)`` call is validated here like from_spectrum.
+        if self._trusted:
+            return
+        tol = _check_tol(self.tol)
+        lam = as_vector(self.eigenvalues, "eigenvalues")
+        vec = _check_eigenvectors(self.eigenvectors, lam.shape[0])
+        if np.any(np.diff(lam) > 0):
+            raise InvalidInputError(
+                "eigenvalues must be in decreasing order when Covariance is built directly "
+                "(use Covariance.from_spectrum to sort them)"
+            )
+        ref = Covariance._from_eig(lam, vec, tol=tol, diagonal=False)
+        for name in ("eigenvalues", "eigenvectors", "tol", "_is_diagonal", "_trusted"):
+            object.__setattr__(self, name, getattr(ref, name))
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -56,6 +110,7 @@ class Covariance:
             scaled by its largest entry, with a floor of 1e-8) or has an eigenvalue below
             ``-tol·λ_max`` (indefinite).
         """
+        tol = _check_tol(tol)
         s = as_float_array(matrix, "covariance", ndim=2)
         if s.shape[0] != s.shape[1]:
             raise InvalidInputError(f"covariance must be square, got shape {s.shape}")
@@ -84,29 +139,20 @@ class Covariance:
             If an eigenvalue is negative beyond the tolerance, the eigenvectors are not a
             square orthonormal matrix of matching size, or any value is non-finite.
         """
+        tol = _check_tol(tol)
         lam = as_vector(eigenvalues, "eigenvalues")
         d = lam.shape[0]
         if eigenvectors is None:
             vec = np.eye(d)
             diagonal = True
         else:
-            vec = as_float_array(eigenvectors, "eigenvectors", ndim=2)
-            if vec.shape != (d, d):
-                raise InvalidInputError(
-                    f"eigenvectors must have shape ({d}, {d}) to match {d} eigenvalues, "
-                    f"got {vec.shape}"
-                )
-            err = float(np.max(np.abs(vec.T @ vec - np.eye(d))))
-            if err > 1e-8:
-                raise InvalidInputError(f"eigenvectors are not orthonormal (max |VᵀV - I| = {err:.3g})")
+            vec = _check_eigenvectors(eigenvectors, d)
             diagonal = False
         return cls._from_eig(lam, vec, tol=tol, diagonal=diagonal)
 
     @classmethod
     def isotropic(cls, dim: int, scale: float = 1.0) -> Covariance:
-        """Σ = scale · I_d."""
-        from ._validation import positive_int
-
+        """Σ = scale · I_d (``scale`` ≥ 0; 0 gives the zero covariance, rank 0)."""
         d = positive_int(dim, "dim")
         s = nonneg_float(scale, "scale")
         return cls._from_eig(np.full(d, s), np.eye(d), tol=DEFAULT_TOL, diagonal=True)
@@ -115,17 +161,19 @@ class Covariance:
     def _from_eig(
         cls, evals: FloatArray, evecs: FloatArray, *, tol: float, diagonal: bool
     ) -> Covariance:
+        # Scale-invariant PSD decision: an eigenvalue below -tol·max|λ| means indefinite; the
+        # ones in [-tol·max|λ|, tol·max|λ|] are rounding noise and become exact zeros (rank).
         lam_max = float(np.max(np.abs(evals))) if evals.size else 0.0
         lam_min = float(np.min(evals))
-        if lam_min < -tol * max(lam_max, 1.0) and lam_min < -1e-12:
+        if lam_min < -tol * lam_max:
             raise InvalidInputError(
                 f"covariance is not positive semi-definite (smallest eigenvalue {lam_min:.3g}, "
-                f"largest {lam_max:.3g})"
+                f"largest {float(np.max(evals)):.3g}; tolerance {tol:g} relative)"
             )
         order = np.argsort(-evals, kind="stable")
         evals = np.clip(evals[order], 0.0, None)
-        evals[evals <= tol * max(lam_max, 1e-300)] = 0.0
-        return cls(readonly(evals), readonly(evecs[:, order]), tol, diagonal)
+        evals[evals <= tol * lam_max] = 0.0
+        return cls(readonly(evals), readonly(np.array(evecs[:, order])), tol, diagonal, True)
 
     # -- derived quantities ---------------------------------------------------------------------
     @property
@@ -181,7 +229,9 @@ class Covariance:
         c = self.to_eigenbasis(np.asarray(v, dtype=np.float64))
         return np.asarray(np.sum(self.eigenvalues * c * c, axis=-1))
 
-    def sample(self, n: int, rng: np.random.Generator, *, batch: tuple[int, ...] = ()) -> FloatArray:
+    def sample(
+        self, n: int, rng: np.random.Generator, *, batch: tuple[int, ...] = ()
+    ) -> FloatArray:
         """Draw Gaussian inputs x ~ N(0, Σ): an array of shape ``batch + (n, d)``."""
         z = rng.standard_normal((*batch, n, self.dim))
         x = z * np.sqrt(self.eigenvalues)

@@ -17,7 +17,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, positive_int
+from .._validation import (
+    FloatArray,
+    as_float_array,
+    as_vector,
+    check_choice,
+    nonneg_float,
+    positive_int,
+)
 from ..errors import InvalidInputError, NotReachableError
 from ..problems import Covariance, LinearTask
 
@@ -58,8 +65,12 @@ def _rank_tol(s: FloatArray, shape: tuple[int, int], rtol: float | None) -> Floa
 
 def row_space_projector(x: ArrayLike, *, rtol: float | None = None) -> FloatArray:
     """P_X = X⁺X, the orthogonal projector on the row space of X, from an SVD with a rank
-    tolerance (spec §6; never through (XXᵀ)⁻¹)."""
-    xa = as_float_array(x, "X", ndim=2)
+    tolerance (spec §6; never through (XXᵀ)⁻¹). An empty design (shape (0, d)) gives 0."""
+    xa = as_float_array(x, "X", ndim=2, allow_empty=True)
+    if xa.shape[1] == 0:
+        raise InvalidInputError(f"X must have at least one column, got shape {xa.shape}")
+    if rtol is not None:
+        rtol = nonneg_float(rtol, "rtol")
     _, s, vt = np.linalg.svd(xa, full_matrices=False)
     keep = s > _rank_tol(s, xa.shape, rtol)
     v = vt[keep]
@@ -72,21 +83,39 @@ def finetuned_predictor(
     """The limit of gradient descent on ½‖Xw − y‖² started at θ_S (spec §2.1).
 
     θ̂ = θ_S + X⁺(y − Xθ_S): the interpolant (or least-squares solution when n > d) closest to
-    θ_S. Noiseless labels give θ̂ = P_Xθ_T + P_⊥θ_S.
+    θ_S. Noiseless labels give θ̂ = P_Xθ_T + P_⊥θ_S. GD with any stable step (η < 2/λ_max(XᵀX)
+    for the sum loss) from θ_S never leaves θ_S + rowspace(X), and the only stationary point
+    there is this one.
 
     Parameters
     ----------
     x : array_like, shape (n, d)
+        Design, one sample per row (n = 0 allowed: θ̂ = θ_S).
     y : array_like, shape (n,)
     source : array_like, shape (d,)
     rtol : float, optional
         Relative singular-value cut-off for the pseudo-inverse (default: numpy's
         ``max(n, d)·eps``).
+
+    Returns
+    -------
+    ndarray, shape (d,)
+
+    Raises
+    ------
+    InvalidInputError
+        Shapes that do not match, non-finite entries.
     """
-    xa = as_float_array(x, "X", ndim=2)
+    xa = as_float_array(x, "X", ndim=2, allow_empty=True)
     n, d = xa.shape
-    ya = as_vector(y, "y", n)
     th = as_vector(source, "source", d)
+    if n == 0:
+        if np.size(y) != 0:
+            raise InvalidInputError(f"y must have length 0 for an empty design, got {np.size(y)}")
+        return th
+    ya = as_vector(y, "y", n)
+    if rtol is not None:
+        rtol = nonneg_float(rtol, "rtol")
     u, s, vt = np.linalg.svd(xa, full_matrices=False)
     keep = s > _rank_tol(s, xa.shape, rtol)
     resid = ya - xa @ th
@@ -149,11 +178,32 @@ def _bias_variance_batch(
 def sample_risk(task: LinearTask, x: ArrayLike, *, rtol: float | None = None) -> SampleRisk:
     """Exact risk of fine-tuning on the design ``x`` (rows are samples), spec §2.2.
 
-    Regime: gradient descent/flow to convergence from θ_S; expectation over label noise only.
+    Regime: gradient descent/flow to convergence from θ_S (:func:`finetuned_predictor`);
+    expectation over the label noise only, the design is fixed. Computed in Σ's eigenbasis
+    from one SVD of X (rank tolerance ``rtol`` relative to the largest singular value).
+
+    Parameters
+    ----------
+    task : LinearTask
+    x : array_like, shape (n, d)
+        The design, one sample per row (n = 0 allowed: the zero-shot risk).
+    rtol : float, optional
+        Relative singular-value cut-off (default ``max(n, d)·eps``).
+
+    Returns
+    -------
+    SampleRisk
+
+    Raises
+    ------
+    InvalidInputError
+        X is not a finite (n, d) matrix.
     """
-    xa = as_float_array(x, "X", ndim=2)
+    xa = as_float_array(x, "X", ndim=2, allow_empty=True)
     if xa.shape[1] != task.dim:
         raise InvalidInputError(f"X must have {task.dim} columns, got shape {xa.shape}")
+    if rtol is not None:
+        rtol = nonneg_float(rtol, "rtol")
     cov = task.covariance
     lam = cov.eigenvalues
     xe = cov.to_eigenbasis(xa)[None]
@@ -268,8 +318,13 @@ class RiskResult:
 
 
 def _gaussian_variance_full_rank(sigma2: float, r: int, n: int) -> float:
-    """E[V] = σ² r/(n − r − 1) for Gaussian X whose covariance has rank r ≤ n (spec §2.3)."""
-    if sigma2 == 0.0:
+    """E[V] = σ² r/(n − r − 1) for Gaussian X whose covariance has rank r ≤ n (spec §2.3).
+
+    Derivation: X = Z_r Λ_r^{1/2} V_rᵀ with Z_r an n×r standard Gaussian matrix, so
+    tr(X⁺ᵀΣX⁺) = tr((Z_rᵀZ_r)⁻¹), an inverse-Wishart trace with mean r/(n − r − 1); infinite
+    for n ∈ {r, r + 1}. Σ = 0 (r = 0) gives 0: every predictor has zero risk.
+    """
+    if sigma2 == 0.0 or r == 0:
         return 0.0
     return sigma2 * r / (n - r - 1) if n > r + 1 else math.inf
 
@@ -334,6 +389,11 @@ def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]
     return {"bias": bias, "variance": var}
 
 
+def _stderr(a: FloatArray) -> float:
+    """Standard error of the mean, std(ddof=1)/√size (inf for fewer than two values)."""
+    return float(np.std(a, ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.inf
+
+
 def _monte_carlo(
     task: LinearTask,
     n: int,
@@ -343,6 +403,8 @@ def _monte_carlo(
     max_draws: int,
     batch_bytes: int = 64 * 2**20,
 ) -> RiskResult:
+    """Average the exact §2.2 risk over Gaussian designs drawn in Σ's eigenbasis (the risk is
+    rotation invariant, so x = z·√λ suffices), batched; standard errors from the sample std."""
     cov = task.covariance
     lam = cov.eigenvalues
     sq = np.sqrt(lam)
@@ -362,16 +424,12 @@ def _monte_carlo(
         total += b
         if rel_tol is not None and total >= n_draws:
             risk_now = np.concatenate(biases) + task.noise_variance * np.concatenate(traces)
-            m = float(np.mean(risk_now))
-            se = float(np.std(risk_now, ddof=1) / math.sqrt(total))
-            if se <= rel_tol * abs(m) or m == 0.0:
+            if _stderr(risk_now) <= rel_tol * abs(float(np.mean(risk_now))) or not risk_now.any():
                 break
     bias_a = np.concatenate(biases)
     var_a = task.noise_variance * np.concatenate(traces) if task.noise_variance > 0 else 0 * bias_a
     risk_a = bias_a + var_a
-
-    def se(a: FloatArray) -> float:
-        return float(np.std(a, ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.inf
+    se = _stderr
 
     return RiskResult(
         risk=float(np.mean(risk_a)),
@@ -387,6 +445,20 @@ def _monte_carlo(
             "converged": rel_tol is None or se(risk_a) <= rel_tol * abs(float(np.mean(risk_a))),
         },
     )
+
+
+def _check_task(task: object) -> None:
+    if not isinstance(task, LinearTask):
+        raise InvalidInputError(f"task must be a LinearTask, got {type(task).__name__}")
+
+
+def _generator(rng: object) -> np.random.Generator:
+    """A Generator from a Generator, an integer seed ≥ 0 or None (seed 0, reproducible)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(0)
+    return np.random.default_rng(positive_int(rng, "rng (seed)", allow_zero=True))
 
 
 def expected_risk(
@@ -428,19 +500,20 @@ def expected_risk(
     InvalidInputError
         n < 0, unknown method, or ``"isotropic"`` with a non-isotropic Σ.
     """
+    _check_task(task)
     n = positive_int(n, "n", allow_zero=True)
-    if method not in METHODS:
-        raise InvalidInputError(f"method must be one of {METHODS}, got {method!r}")
+    check_choice(method, "method", METHODS)
     if method == "monte_carlo":
         n_draws = positive_int(n_draws, "n_draws")
         if n_draws < 2:
             raise InvalidInputError("n_draws must be ≥ 2 to estimate a standard error")
+        max_draws = positive_int(max_draws, "max_draws")
         if rel_tol is not None:
-            nonneg_float(rel_tol, "rel_tol", positive=True)
+            rel_tol = nonneg_float(rel_tol, "rel_tol", positive=True)
+        gen = _generator(rng)
         if n == 0:
             z = float(task.covariance.quadratic_form(task.delta))
             return RiskResult(z, z, 0.0, 0.0, "monte_carlo", 0, {"draws": 0, "regime": "n=0"})
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng or 0)
         return _monte_carlo(task, n, gen, n_draws, rel_tol, max(max_draws, n_draws))
     arrays = (
         _deterministic_arrays(task, np.array([float(n)]))
@@ -470,16 +543,18 @@ def risk_curve(
     Returns a dict of arrays ``n, risk, bias, variance`` (and ``kappa, gamma`` for the
     deterministic equivalent).
     """
+    _check_task(task)
+    check_choice(method, "method", ("deterministic", "isotropic"))
     arr = np.asarray(ns)
     if arr.ndim != 1 or arr.size == 0:
-        raise InvalidInputError("ns must be a non-empty 1-D sequence of sample sizes")
-    ns_i = np.array([positive_int(v, "n", allow_zero=True) for v in arr], dtype=np.float64)
+        raise InvalidInputError(
+            f"ns must be a non-empty 1-D sequence of sample sizes, got shape {arr.shape}"
+        )
+    ns_i = np.array([positive_int(v, "n", allow_zero=True) for v in arr.tolist()], dtype=np.float64)
     if method == "deterministic":
         out = _deterministic_arrays(task, ns_i)
-    elif method == "isotropic":
-        out = _isotropic_arrays(task, ns_i)
     else:
-        raise InvalidInputError("risk_curve supports 'deterministic' and 'isotropic'")
+        out = _isotropic_arrays(task, ns_i)
     out = dict(out)
     out["n"] = ns_i.astype(int)
     out["risk"] = out["bias"] + out["variance"]
@@ -514,39 +589,64 @@ def sample_complexity(
 ) -> SampleComplexity:
     """n*(ε): the first n whose expected risk is ≤ ε (spec §2.4).
 
-    Noiseless risk decreases in n and reaches 0 at n = rank Σ. With label noise the ridgeless
-    risk peaks near n = rank Σ; the *first* n reaching ε is returned, searching n < r on the
-    vectorised curve and n ≥ r + 2 in closed form (E[V] = σ² r/(n − r − 1)).
+    The expected risk is *not* monotone in n in general, so this is a scan, not a bisection:
+    with Δ in low-variance directions the noiseless bias first grows with n (fine-tuning worse
+    than zero-shot, spec §2.2) before it falls to 0 at n = rank Σ = r; with label noise the
+    ridgeless risk also peaks near n = r. The curve is evaluated for every n ≤ r + 1 in one
+    vectorised pass, and for n ≥ r + 2 (bias 0, E[V] = σ² r/(n − r − 1), decreasing) n* is
+    found in closed form. Cost: O(r·d) after the eigendecomposition.
 
     Parameters
     ----------
+    task : LinearTask
+    eps : float
+        Target risk level ε ≥ 0 (ties count as reached, relative slack 1e-12).
+    method : {"deterministic", "isotropic"}
+        Which expected-risk formula (see :func:`expected_risk`).
     n_max : int, optional
         Largest n considered (default: unlimited).
     strict : bool
         Raise :class:`NotReachableError` instead of returning ``reachable=False``.
+
+    Returns
+    -------
+    SampleComplexity
+
+    Raises
+    ------
+    NotReachableError
+        With ``strict=True``, when no n ≤ n_max reaches ε (e.g. ε = 0 with noise).
     """
+    _check_task(task)
+    check_choice(method, "method", ("deterministic", "isotropic"))
     eps = nonneg_float(eps, "eps")
     r = task.covariance.rank
     limit = math.inf if n_max is None else positive_int(n_max, "n_max", allow_zero=True)
     sigma2 = task.noise_variance
+    level = eps * (1 + 1e-12)
     head = np.arange(0, int(min(r + 2, limit + 1)), dtype=np.float64)
     curve = risk_curve(task, head, method)
-    hit = np.flatnonzero(curve["risk"] <= eps * (1 + 1e-12) + 1e-300)
+    hit = np.flatnonzero(curve["risk"] <= level)
     found: int | None = int(head[hit[0]]) if hit.size else None
     risk: float | None = float(curve["risk"][hit[0]]) if hit.size else None
-    if found is None and sigma2 > 0 and eps > 0:
-        n_star = max(r + 2, math.ceil(r + 1 + sigma2 * r / eps - 1e-9))
-        while n_star > r + 2 and sigma2 * r / (n_star - 1 - r - 1) <= eps:
+    if found is None and sigma2 > 0 and eps > 0 and math.isfinite(sigma2 * r / eps):
+
+        def var(m: int) -> float:
+            return sigma2 * r / (m - r - 1)
+
+        n_star = max(r + 2, math.ceil(r + 1 + sigma2 * r / eps))
+        while n_star > r + 2 and var(n_star - 1) <= level:
             n_star -= 1
+        while var(n_star) > level:
+            n_star += 1
         if n_star <= limit:
-            found, risk = n_star, sigma2 * r / (n_star - r - 1)
+            found, risk = n_star, var(n_star)
     if found is not None:
         return SampleComplexity(found, eps, True, risk, method)
-    reason = (
-        f"risk never reaches ε = {eps:g} for n ≤ {limit:g}"
-        if math.isfinite(limit)
-        else f"risk never reaches ε = {eps:g} (noise floor)"
-    )
+    if math.isfinite(limit):
+        reason = f"expected risk never reaches ε = {eps:g} for n ≤ {int(limit)}"
+    else:
+        reason = f"expected risk never reaches ε = {eps:g} for any n (noise floor)"
     if strict:
         raise NotReachableError(reason)
     return SampleComplexity(None, eps, False, None, method, reason)
@@ -565,7 +665,8 @@ class BoundResult:
 def naive_bound(task: LinearTask, *, constant: float = 1.0) -> BoundResult:
     """C · λ_max(Σ)‖Δ‖² (C = 1 is a true bound on the bias for every design)."""
     c = nonneg_float(constant, "constant")
-    return BoundResult("naive", c * task.covariance.operator_norm * float(task.delta @ task.delta), c)
+    value = c * task.covariance.operator_norm * float(task.delta @ task.delta)
+    return BoundResult("naive", value, c)
 
 
 def benign_bound(task: LinearTask, n: int, *, constant: float = 1.0) -> BoundResult:
@@ -580,23 +681,46 @@ def benign_bound(task: LinearTask, n: int, *, constant: float = 1.0) -> BoundRes
     return BoundResult("benign", c * val * max(math.sqrt(r0 / n), r0 / n), c)
 
 
-def head_tail_bound(task: LinearTask, n: int, *, constant: float = 1.0) -> BoundResult:
+def head_tail_bound(
+    task: LinearTask, n: int, *, constant: float = 1.0, k_max: int | None = None
+) -> BoundResult:
     """Covariance-aware head/tail measure (spec §2.4), C times
 
-        min_k [ Σ_{i>k} λ_i Δ_i² + (Σ_{i≤k} Δ_i²/λ_i) · (Σ_{i>k} λ_i / n)² ],
+        min_{0 ≤ k ≤ k_max} [ Σ_{i>k} λ_i Δ_i² + (Σ_{i≤k} Δ_i²/λ_i) · (Σ_{i>k} λ_i / n)² ],
 
-    k = 0 … rank Σ, eigenvalues in decreasing order. Small when Δ lives in low-variance
-    directions of the *target* covariance even if ‖Δ‖ is large. k = 0 gives the zero-shot risk.
+    eigenvalues in decreasing order, Δ_i = v_iᵀΔ. The head (k directions) is learnt from the n
+    samples and pays its Σ⁻¹-weighted energy times the squared effective regularisation
+    Σ_{i>k}λ_i/n created by the tail; the tail is not learnt and pays its Σ-weighted energy.
+    Small when Δ lives in low-variance directions of the *target* covariance even if ‖Δ‖ is
+    large. k = 0 gives the zero-shot risk ΔᵀΣΔ.
+
+    Parameters
+    ----------
+    n : int
+        Number of target samples (≥ 1).
+    constant : float
+        The free constant C (default 1). Regime: a rate in the style of benign-overfitting bias
+        bounds, not an inequality with a known constant.
+    k_max : int, optional
+        Largest head size. Default ``min(n − 1, rank Σ)``: a head must be learnable from n
+        samples (k < n). Allowing k ≥ n is meaningless: k = d (or k = rank Σ) makes both terms
+        vanish, so the minimum would be 0 for every task and every n.
+
+    Returns
+    -------
+    BoundResult
+        ``value`` and the minimising ``argmin_k``.
     """
     n = positive_int(n, "n")
     c = nonneg_float(constant, "constant")
     lam = task.covariance.eigenvalues
     d2 = task.delta_eig**2
     r = task.covariance.rank
+    kmax = min(n - 1, r) if k_max is None else min(positive_int(k_max, "k_max", allow_zero=True), r)
     tail_energy = np.concatenate([np.cumsum((lam * d2)[::-1])[::-1], [0.0]])  # Σ_{i>k}, k=0..d
     tail_trace = np.concatenate([np.cumsum(lam[::-1])[::-1], [0.0]])
-    head_w = np.concatenate([[0.0], np.cumsum(d2[:r] / lam[:r])])  # k = 0..r
-    vals = tail_energy[: r + 1] + head_w * (tail_trace[: r + 1] / n) ** 2
+    head_w = np.concatenate([[0.0], np.cumsum(d2[:kmax] / lam[:kmax])])  # k = 0..kmax
+    vals = tail_energy[: kmax + 1] + head_w * (tail_trace[: kmax + 1] / n) ** 2
     k = int(np.argmin(vals))
     return BoundResult("head_tail", c * float(vals[k]), c, k)
 
@@ -699,7 +823,9 @@ def measure_correlation_study(
             "head_tail": b["head_tail"].value,
             "deterministic": expected_risk(task, n).risk,
         }
-        rows += [{"instance": k, "measure": m, "value": v, "risk": risk} for m, v in measures.items()]
+        rows += [
+            {"instance": k, "measure": m, "value": v, "risk": risk} for m, v in measures.items()
+        ]
     inst = pd.DataFrame(rows)
     summary = []
     for m, g in inst.groupby("measure", sort=False):
