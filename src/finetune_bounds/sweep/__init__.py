@@ -1,0 +1,37 @@
+"""Sweeps: a TOML config → a grid of cells → an executor → a resumable SQLite store → a tidy
+table. Family-agnostic: the spine knows nothing of a family's mathematics.
+
+>>> from finetune_bounds.sweep import load_config, run_sweep          # doctest: +SKIP
+>>> frame = run_sweep(load_config("configs/linear_power_law.toml").quick(),
+...                   store="results", executor="processes", workers=2)  # doctest: +SKIP
+
+See ``docs/sweep.md`` for the config schema, the store and running on dask.
+"""
+
+from __future__ import annotations
+
+from .config import SweepConfig, load_config
+from .executors import DaskExecutor, Executor, ProcessExecutor, SerialExecutor, make_executor
+from .grid import Cell, cell_key, cell_rngs
+from .run import CellFailure, SweepError, SweepRun, execute_sweep, run_sweep
+from .store import RESULT_SCHEMA_VERSION, Store
+
+__all__ = [
+    "RESULT_SCHEMA_VERSION",
+    "Cell",
+    "CellFailure",
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "Store",
+    "SweepConfig",
+    "SweepError",
+    "SweepRun",
+    "cell_key",
+    "cell_rngs",
+    "execute_sweep",
+    "load_config",
+    "make_executor",
+    "run_sweep",
+]

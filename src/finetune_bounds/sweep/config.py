@@ -1,0 +1,406 @@
+"""Sweep configurations: one experiment per TOML file, validated once at the door.
+
+Schema (see ``docs/sweep.md`` and the project contract)::
+
+    name = "linear_power_law"      # [a-z0-9_]+, the experiment id
+    family = "linear"              # a registered family (finetune_bounds.families)
+    title = "..."                  # optional (defaults to name)
+    description = "..."            # optional
+    seeds = 20                     # seeds per cell for the empirical part (0: theory only)
+    [params]   d = 200             # fixed values (override the family's defaults)
+    [grid]     n = [10, 20]        # Cartesian product over these lists
+    [derived]  n = "round(ratio * d)"   # arithmetic on the other values (see .expr)
+    [quick]    seeds = 3           # overrides for --quick: seeds / params / grid / derived
+    [[figure]] ...                 # kept for the report, not interpreted here
+    [[table]]  ...
+
+A cell's parameters are, in order of precedence: the family's defaults ← ``[params]`` ← the grid
+point ← ``[derived]`` (in file order; later expressions may use earlier ones) ←
+``Family.derive``. A key of ``[params]``/``[grid]``/``[derived]`` that is not a family parameter
+is accepted only if a ``[derived]`` expression reads it (an *auxiliary* value such as ``ratio``):
+it becomes a column of the results and part of the cell's identity, but is not passed to the
+family. Anything else unknown is a :class:`~finetune_bounds.errors.ConfigError` naming the file
+and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, FinetuneBoundsError
+from ..families import Family, get_family
+from . import expr
+from .grid import Cell, canonical_json, canonical_value, product_points
+
+__all__ = ["RESERVED_COLUMNS", "SweepConfig", "load_config"]
+
+_TOP_KEYS = (
+    "name",
+    "family",
+    "title",
+    "description",
+    "seeds",
+    "params",
+    "grid",
+    "derived",
+    "quick",
+    "figure",
+    "table",
+)
+_QUICK_KEYS = ("seeds", "params", "grid", "derived")
+_NAME_RE = re.compile(r"[a-z0-9_]+\Z")
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_MAX_SEEDS = 1_000_000
+
+#: column names of the tidy table that a parameter may not take
+RESERVED_COLUMNS: frozenset[str] = frozenset(
+    {"family", "experiment", "quantity", "source", "seed", "value", "method"}
+)
+
+Scalar = bool | int | float | str
+
+
+def _type_name(v: Any) -> str:
+    return type(v).__name__
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One experiment: a family, a parameter grid, a seed count, and what the report shows.
+
+    Construct with :func:`load_config` (from TOML) or :meth:`from_dict`; direct construction is
+    validated the same way. Frozen: :meth:`quick` returns a new config.
+
+    Attributes
+    ----------
+    name, family, title, description : str
+    seeds : int
+        Seeds per cell for ``Family.simulate`` (0: theory only).
+    params : mapping
+        Fixed parameter values.
+    grid : mapping of tuples
+        Values to sweep; the cells are their Cartesian product (last key fastest).
+    derived : mapping of str
+        Expressions evaluated per cell (see :mod:`finetune_bounds.sweep.expr`).
+    figures, tables : tuple of mappings
+        The ``[[figure]]`` and ``[[table]]`` entries, for the report (not interpreted here).
+    path : Path or None
+        The file the config came from.
+    quick_overrides : mapping
+        The ``[quick]`` table.
+    is_quick : bool
+        True for the result of :meth:`quick`.
+
+    Raises
+    ------
+    ConfigError
+        On any problem, with the file and the key in the message.
+    """
+
+    name: str
+    family: str
+    title: str = ""
+    description: str = ""
+    seeds: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    derived: Mapping[str, str] = field(default_factory=dict)
+    figures: tuple[Mapping[str, Any], ...] = ()
+    tables: tuple[Mapping[str, Any], ...] = ()
+    path: Path | None = None
+    quick_overrides: Mapping[str, Any] = field(default_factory=dict)
+    is_quick: bool = False
+    _cells: tuple[Cell, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str | Path | None = None) -> SweepConfig:
+        """Build a config from a parsed TOML document (or an equivalent dict)."""
+        label = str(path) if path is not None else "<config>"
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{label}: expected a table at the top level")
+        unknown = [k for k in data if k not in _TOP_KEYS]
+        if unknown:
+            raise ConfigError(
+                f"{label}: unknown top-level key(s) {sorted(unknown)}; allowed: {list(_TOP_KEYS)}"
+            )
+        for req in ("name", "family"):
+            if req not in data:
+                raise ConfigError(f"{label}: missing required key {req!r}")
+        kwargs: dict[str, Any] = {
+            k: data[k] for k in ("name", "family", "title", "description", "seeds") if k in data
+        }
+        for key in ("params", "grid", "derived", "quick"):
+            if key in data and not isinstance(data[key], Mapping):
+                raise ConfigError(f"{label}: {key}: expected a table, got {_type_name(data[key])}")
+        kwargs["params"] = dict(data.get("params", {}))
+        kwargs["grid"] = dict(data.get("grid", {}))
+        kwargs["derived"] = dict(data.get("derived", {}))
+        kwargs["quick_overrides"] = dict(data.get("quick", {}))
+        for key, attr in (("figure", "figures"), ("table", "tables")):
+            entries = data.get(key, [])
+            if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+                raise ConfigError(f"{label}: {key}: expected an array of tables ([[{key}]])")
+            kwargs[attr] = tuple(dict(e) for e in entries)
+        kwargs["path"] = Path(path) if path is not None else None
+        return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        label = self._label
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise ConfigError(f"{label}: name: expected [a-z0-9_]+, got {self.name!r}")
+        if not isinstance(self.family, str) or not self.family:
+            raise ConfigError(f"{label}: family: expected a family name, got {self.family!r}")
+        for key in ("title", "description"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(
+                    f"{label}: {key}: expected a string, got {_type_name(getattr(self, key))}"
+                )
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+        object.__setattr__(self, "seeds", _check_seeds(self.seeds, label, "seeds"))
+        object.__setattr__(self, "params", _check_params(self.params, label, "params"))
+        object.__setattr__(self, "grid", _check_grid(self.grid, label, "grid"))
+        object.__setattr__(self, "derived", _check_derived(self.derived, label, "derived"))
+        both = sorted(set(self.params) & set(self.grid))
+        if both:
+            raise ConfigError(f"{label}: {both} appear in both [params] and [grid]")
+        clash = sorted(set(self.derived) & (set(self.params) | set(self.grid)))
+        if clash:
+            raise ConfigError(
+                f"{label}: derived: {clash} also set in [params] or [grid]; set each key once"
+            )
+        if not isinstance(self.quick_overrides, Mapping):
+            raise ConfigError(f"{label}: quick: expected a table")
+        bad = [k for k in self.quick_overrides if k not in _QUICK_KEYS]
+        if bad:
+            raise ConfigError(
+                f"{label}: quick: unknown key(s) {sorted(bad)}; allowed: {list(_QUICK_KEYS)}"
+            )
+        object.__setattr__(self, "figures", tuple(dict(f) for f in self.figures))
+        object.__setattr__(self, "tables", tuple(dict(t) for t in self.tables))
+        object.__setattr__(self, "_cells", tuple(self._build_cells()))
+        if self.quick_overrides and not self.is_quick:
+            self.quick()  # validate the quick variant at the door too
+
+    @property
+    def _label(self) -> str:
+        base = str(self.path) if self.path is not None else "<config>"
+        return f"{base} [quick]" if self.is_quick else base
+
+    # ------------------------------------------------------------------ public API
+    def quick(self) -> SweepConfig:
+        """The config with the ``[quick]`` overrides applied.
+
+        ``quick.seeds`` replaces ``seeds``; ``quick.params`` and ``quick.grid`` override per key
+        (a key moves from the grid to the fixed values or back); ``quick.derived`` overrides or
+        adds expressions. Idempotent: ``c.quick().quick() == c.quick()``.
+        """
+        if self.is_quick:
+            return self
+        label = f"{self._label}: quick"
+        q = self.quick_overrides
+        for key in ("params", "grid", "derived"):
+            if key in q and not isinstance(q[key], Mapping):
+                raise ConfigError(f"{label}.{key}: expected a table, got {_type_name(q[key])}")
+        qp, qg, qd = dict(q.get("params", {})), dict(q.get("grid", {})), dict(q.get("derived", {}))
+        params = {k: v for k, v in self.params.items() if k not in qg}
+        params.update(qp)
+        grid = {k: v for k, v in self.grid.items() if k not in qp}
+        grid.update(qg)
+        derived = {**self.derived, **qd}
+        return replace(
+            self,
+            seeds=q.get("seeds", self.seeds),
+            params=params,
+            grid=grid,
+            derived=derived,
+            is_quick=True,
+        )
+
+    def get_family(self) -> Family:
+        """The :class:`~finetune_bounds.families.Family` this config runs."""
+        try:
+            return get_family(self.family)
+        except ConfigError as exc:
+            raise ConfigError(f"{self._label}: family: {exc}") from None
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Resolved parameter dicts, one per cell, in grid order (auxiliary values included)."""
+        return [c.columns for c in self._cells]
+
+    def cell_specs(self) -> list[Cell]:
+        """The cells with their content hashes (see :class:`~finetune_bounds.sweep.grid.Cell`)."""
+        return list(self._cells)
+
+    # ------------------------------------------------------------------ cells
+    def _build_cells(self) -> list[Cell]:
+        label = self._label
+        fam = self.get_family()
+        defaults = dict(fam.defaults)
+        trees = {k: expr.parse(v) for k, v in self.derived.items()}  # checked already
+        referenced: set[str] = set()
+        known = set(defaults) | set(self.params) | set(self.grid)
+        for k, tree in trees.items():
+            names = expr.referenced_names(tree)
+            missing = sorted(names - known)
+            if missing:
+                raise ConfigError(
+                    f"{label}: derived.{k}: unknown name(s) {missing}; "
+                    f"known: {sorted(known)} (a derived value may use earlier ones only)"
+                )
+            referenced |= names
+            known.add(k)
+        explicit = list(self.params) + list(self.grid) + list(self.derived)
+        aux = {k for k in explicit if k not in defaults and k in referenced}
+        for k in explicit:
+            if k in RESERVED_COLUMNS:
+                raise ConfigError(
+                    f"{label}: {k!r} is a column of the results table; choose another name"
+                )
+        cells: list[Cell] = []
+        seen: dict[str, dict[str, Any]] = {}
+        for point in product_points(self.grid) or [{}]:
+            values: dict[str, Any] = {**defaults, **self.params, **point}
+            for k, tree in trees.items():
+                try:
+                    values[k] = expr.evaluate(tree, values)
+                except expr.ExpressionError as exc:
+                    raise ConfigError(
+                        f"{label}: derived.{k} = {self.derived[k]!r} fails at grid point "
+                        f"{point}: {exc}"
+                    ) from None
+            try:
+                resolved = fam.resolve({k: v for k, v in values.items() if k not in aux})
+            except ConfigError as exc:
+                raise ConfigError(f"{label}: {exc}") from None
+            except (FinetuneBoundsError, ValueError, TypeError) as exc:
+                raise ConfigError(
+                    f"{label}: family {fam.name!r} rejects grid point {point}: {exc}"
+                ) from None
+            clash = sorted(set(resolved) & RESERVED_COLUMNS)
+            if clash:
+                raise ConfigError(
+                    f"{label}: family {fam.name!r} parameter(s) {clash} collide with columns of "
+                    "the results table (rename them in the family)"
+                )
+            try:
+                params = {str(k): canonical_value(v, k) for k, v in resolved.items()}
+                extra = {k: canonical_value(values[k], k) for k in aux}
+            except TypeError as exc:
+                raise ConfigError(f"{label}: {exc}") from None
+            cell = Cell(fam.name, params, extra, fam.schema_version)
+            if cell.key in seen:
+                raise ConfigError(
+                    f"{label}: grid points {seen[cell.key]} and {point} resolve to the same cell"
+                )
+            seen[cell.key] = point
+            cells.append(cell)
+        return cells
+
+
+# ---------------------------------------------------------------------- field checks
+def _check_scalar(v: Any, label: str, where: str) -> Scalar:
+    if isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        if v != v:
+            raise ConfigError(f"{label}: {where}: NaN is not a valid value")
+        return v
+    raise ConfigError(
+        f"{label}: {where}: expected a number, string or boolean, got {_type_name(v)}"
+    )
+
+
+def _check_key(k: Any, label: str, section: str) -> str:
+    if not isinstance(k, str) or not _KEY_RE.match(k):
+        raise ConfigError(f"{label}: {section}: {k!r} is not a valid name (letters, digits, _)")
+    return k
+
+
+def _check_seeds(v: Any, label: str, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{label}: {where}: expected an integer, got {_type_name(v)}")
+    if not 0 <= v <= _MAX_SEEDS:
+        raise ConfigError(f"{label}: {where}: expected 0 <= seeds <= {_MAX_SEEDS}, got {v}")
+    return v
+
+
+def _check_params(p: Any, label: str, section: str) -> dict[str, Scalar]:
+    if not isinstance(p, Mapping):
+        raise ConfigError(f"{label}: {section}: expected a table, got {_type_name(p)}")
+    out: dict[str, Scalar] = {}
+    for k, v in p.items():
+        _check_key(k, label, section)
+        if isinstance(v, list | tuple):
+            raise ConfigError(
+                f"{label}: {section}.{k}: expected a single value, got a list "
+                "(put it in [grid] to sweep over it)"
+            )
+        out[k] = _check_scalar(v, label, f"{section}.{k}")
+    return out
+
+
+def _check_grid(g: Any, label: str, section: str) -> dict[str, tuple[Scalar, ...]]:
+    if not isinstance(g, Mapping):
+        raise ConfigError(f"{label}: {section}: expected a table, got {_type_name(g)}")
+    out: dict[str, tuple[Scalar, ...]] = {}
+    for k, v in g.items():
+        _check_key(k, label, section)
+        if not isinstance(v, list | tuple):
+            raise ConfigError(
+                f"{label}: {section}.{k}: expected a list of values, got {_type_name(v)}"
+            )
+        if not v:
+            raise ConfigError(f"{label}: {section}.{k}: empty list (a grid needs values)")
+        vals = tuple(_check_scalar(x, label, f"{section}.{k}[{i}]") for i, x in enumerate(v))
+        texts = [canonical_json(x) for x in vals]
+        dup = sorted({t for t in texts if texts.count(t) > 1})
+        if dup:
+            raise ConfigError(f"{label}: {section}.{k}: repeated value(s) {dup}")
+        out[k] = vals
+    return out
+
+
+def _check_derived(d: Any, label: str, section: str) -> dict[str, str]:
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{label}: {section}: expected a table, got {_type_name(d)}")
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        _check_key(k, label, section)
+        if not isinstance(v, str):
+            raise ConfigError(
+                f"{label}: {section}.{k}: expected an expression string, got {_type_name(v)}"
+            )
+        try:
+            expr.parse(v)
+        except expr.ExpressionError as exc:
+            raise ConfigError(f"{label}: {section}.{k}: {exc}") from None
+        out[k] = v
+    return out
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep config from a TOML file.
+
+    Raises
+    ------
+    ConfigError
+        Missing or unreadable file, invalid TOML, or any schema problem (file and key named).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    return SweepConfig.from_dict(data, p)

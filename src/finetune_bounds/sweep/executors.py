@@ -1,0 +1,336 @@
+"""Executors: one small interface over serial, process-pool and dask execution.
+
+An :class:`Executor` runs a picklable function over a list of tasks and yields
+``(index, result)`` pairs *as they complete*; if running a task raised (or a worker died),
+the exception object takes the place of the result, so one bad cell never stops a sweep.
+Executors built by :func:`make_executor` are owned (and closed) by the sweep; an executor you
+pass in yourself stays open, so one pool or dask cluster can serve several sweeps.
+
+Workers use one BLAS/OpenMP thread each: the process pool starts its workers with
+``OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = 1`` in their environment (unless you
+set them), repeats it in the worker initializer and applies ``threadpoolctl`` limits when it is
+installed; dask's nanny does the same for the workers of a ``LocalCluster``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.context
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from ..errors import ConfigError, InvalidInputError
+
+__all__ = [
+    "BLAS_ENV",
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "default_workers",
+    "make_executor",
+]
+
+log = logging.getLogger("finetune_bounds.sweep")
+
+#: environment of every worker: one BLAS / OpenMP thread
+BLAS_ENV: dict[str, str] = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+EXECUTORS: tuple[str, ...] = ("serial", "processes", "dask")
+
+
+def default_workers() -> int:
+    """CPUs this process may use (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_workers(workers: int | None) -> int:
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
+    return workers
+
+
+def limit_blas_threads() -> None:
+    """Worker initializer: one BLAS/OpenMP thread (env vars, and threadpoolctl if present)."""
+    for k, v in BLAS_ENV.items():
+        os.environ.setdefault(k, v)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return
+    threadpool_limits(limits=1)
+
+
+class Executor(ABC):
+    """Runs ``fn`` over tasks; yields ``(index, result or exception)`` as tasks complete."""
+
+    #: number of tasks that may run at once
+    workers: int = 1
+
+    @abstractmethod
+    def imap_unordered(
+        self, fn: Callable[[Any], Any], tasks: Sequence[Any]
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(i, fn(tasks[i]))`` in completion order; an exception replaces a result."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release workers (idempotent)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Runs every task in the calling process, in order (the reference executor)."""
+
+    workers = 1
+
+    def imap_unordered(
+        self, fn: Callable[[Any], Any], tasks: Sequence[Any]
+    ) -> Iterator[tuple[int, Any]]:
+        for i, task in enumerate(tasks):
+            try:
+                result: Any = fn(task)
+            except Exception as exc:
+                result = exc
+            yield i, result
+
+
+# ---------------------------------------------------------------------- process pool
+_ENV_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Set :data:`BLAS_ENV` (where unset) while a worker process is being started."""
+    with _ENV_LOCK:
+        added = [k for k in BLAS_ENV if k not in os.environ]
+        for k in added:
+            os.environ[k] = BLAS_ENV[k]
+        try:
+            yield
+        finally:
+            for k in added:
+                os.environ.pop(k, None)
+
+
+class _SpawnProcess(multiprocessing.context.SpawnProcess):
+    """A spawn process started with :data:`BLAS_ENV` in its environment (module level: the
+    process object is pickled to the child)."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        with _worker_environment():
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+
+
+class _SpawnContext(multiprocessing.context.SpawnContext):
+    Process = _SpawnProcess
+
+
+_CONTEXTS: dict[str, type[multiprocessing.context.BaseContext]] = {"spawn": _SpawnContext}
+
+if hasattr(multiprocessing.context, "ForkServerProcess"):  # POSIX only
+
+    class _ForkServerProcess(multiprocessing.context.ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj: Any) -> Any:
+            with _worker_environment():
+                return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+    class _ForkServerContext(multiprocessing.context.ForkServerContext):
+        Process = _ForkServerProcess
+
+    _CONTEXTS["forkserver"] = _ForkServerContext
+
+
+def _context(method: str) -> multiprocessing.context.BaseContext:
+    """A multiprocessing context whose processes start with :data:`BLAS_ENV` in their
+    environment, so BLAS reads it before numpy is imported in the child."""
+    if method not in _CONTEXTS:
+        raise InvalidInputError(f"start method must be one of {sorted(_CONTEXTS)}, got {method!r}")
+    return _CONTEXTS[method]()
+
+
+class ProcessExecutor(Executor):
+    """A :class:`concurrent.futures.ProcessPoolExecutor` with ``spawn`` (default) or
+    ``forkserver`` workers, each limited to one BLAS thread.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Number of worker processes (default: the CPUs available to this process).
+    start_method : {"spawn", "forkserver"}
+    """
+
+    def __init__(self, workers: int | None = None, *, start_method: str = "spawn") -> None:
+        self.workers = _check_workers(workers)
+        self._ctx = _context(start_method)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=self._ctx, initializer=limit_blas_threads
+            )
+        return self._pool
+
+    def imap_unordered(
+        self, fn: Callable[[Any], Any], tasks: Sequence[Any]
+    ) -> Iterator[tuple[int, Any]]:
+        if not tasks:
+            return
+        pool = self._get_pool()
+        index: dict[Future[Any], int] = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
+        pending = set(index)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=index.__getitem__):
+                    exc = fut.exception()
+                    if exc is not None and "BrokenProcessPool" in type(exc).__name__:
+                        self._pool = None  # a worker died: the next call starts a fresh pool
+                    yield index[fut], exc if exc is not None else fut.result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# ---------------------------------------------------------------------- dask
+class DaskExecutor(Executor):
+    """Runs tasks on a dask.distributed cluster.
+
+    Parameters
+    ----------
+    address : str, optional
+        A scheduler address (``"tcp://host:8786"``). Its workers must be able to import
+        ``finetune_bounds`` (same version) and the families used.
+    workers : int, optional
+        Without ``address``: size of the ``LocalCluster`` started here (on 127.0.0.1, one
+        process per worker, one thread each, no dashboard). Default: the CPUs available.
+    client : distributed.Client, optional
+        An existing client to use (not closed by :meth:`close`).
+
+    Raises
+    ------
+    ConfigError
+        dask.distributed is not installed, or the scheduler cannot be reached.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        workers: int | None = None,
+        client: Any = None,
+    ) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise ConfigError(
+                "the dask executor needs dask.distributed: pip install 'finetune-bounds[dask]'"
+            ) from None
+        self._distributed = distributed
+        self._cluster: Any = None
+        self._owns_client = client is None
+        if client is not None:
+            self._client = client
+        elif address is not None:
+            try:
+                self._client = distributed.Client(address, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"cannot reach the dask scheduler at {address}: {exc}") from None
+        else:
+            n = _check_workers(workers)
+            self._cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = distributed.Client(self._cluster)
+            self._client.run(limit_blas_threads)
+        info = self._client.scheduler_info()
+        ncores = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
+        self.workers = max(1, ncores)
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` in use."""
+        return self._client
+
+    def imap_unordered(
+        self, fn: Callable[[Any], Any], tasks: Sequence[Any]
+    ) -> Iterator[tuple[int, Any]]:
+        if not tasks:
+            return
+        futures = [self._client.submit(fn, t, pure=False) for t in tasks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for fut in self._distributed.as_completed(futures):
+                i = index[fut.key]
+                if fut.status == "error":
+                    yield i, fut.exception()
+                elif fut.status == "cancelled":
+                    yield i, RuntimeError("task was cancelled by the dask scheduler")
+                else:
+                    yield i, fut.result()
+                fut.release()
+        finally:
+            self._client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+        self._client = None
+
+
+def make_executor(
+    kind: str | Executor = "serial",
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> tuple[Executor, bool]:
+    """Build an executor by name; returns ``(executor, owned)`` (owned → close it when done).
+
+    ``kind`` is ``"serial"``, ``"processes"`` or ``"dask"`` (``scheduler`` = a dask scheduler
+    address; without it a local cluster of ``workers`` processes is started), or an
+    :class:`Executor` instance, returned as is and not owned.
+    """
+    if isinstance(kind, Executor):
+        return kind, False
+    if kind == "serial":
+        return SerialExecutor(), True
+    if kind == "processes":
+        return ProcessExecutor(workers), True
+    if kind == "dask":
+        return DaskExecutor(scheduler, workers=workers), True
+    raise ConfigError(f"unknown executor {kind!r}; choose one of {list(EXECUTORS)}")

@@ -1,0 +1,136 @@
+"""Grid cells, their content hash and their seeds.
+
+A *cell* is one point of a sweep: the fully resolved parameters a family receives. Its identity
+is a content hash — sha256 of the canonical JSON of ``{family, schema_version, params}`` — which
+keys the store and seeds the random numbers, so that
+
+- the numbers of seed ``i`` of a cell depend only on the cell's content and on ``i``: not on the
+  number of seeds in the run, the order of the grid, the worker count or the executor;
+- re-running a sweep finds its finished cells again, and a change of any parameter, of the
+  family's defaults or of its ``schema_version`` makes a new cell.
+
+Seeds: the hash (a 256-bit integer) is the entropy of a :class:`numpy.random.SeedSequence`;
+seed ``i`` uses ``SeedSequence(entropy, spawn_key=(i,))`` — the same stream as the ``i``-th
+child of ``SeedSequence(entropy).spawn(...)`` — and a fresh ``PCG64`` generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Cell",
+    "canonical_json",
+    "canonical_value",
+    "cell_key",
+    "cell_rngs",
+    "seed_sequence",
+]
+
+
+def canonical_value(value: Any, where: str = "value") -> Any:
+    """A JSON-ready copy of a parameter value: numpy scalars → Python, tuples → lists.
+
+    Raises
+    ------
+    TypeError
+        For NaN or a type that has no canonical JSON form (the caller wraps it in a
+        :class:`~finetune_bounds.errors.ConfigError` naming the key).
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        if math.isnan(f):
+            raise TypeError(f"{where} is NaN")
+        return f
+    if isinstance(value, list | tuple):
+        return [canonical_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        return {str(k): canonical_value(v, f"{where}.{k}") for k, v in value.items()}
+    raise TypeError(f"{where} has type {type(value).__name__}, which a sweep cannot store")
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON text (sorted keys, no spaces; ``Infinity`` for infinite floats)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+
+
+def cell_key(family: str, schema_version: int, params: Mapping[str, Any]) -> str:
+    """Content hash (64 hex digits) of a resolved cell of ``family``."""
+    payload = {
+        "family": family,
+        "schema_version": int(schema_version),
+        "params": canonical_value(dict(params), "params"),
+    }
+    return hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
+
+
+def seed_sequence(key: str, seed: int) -> np.random.SeedSequence:
+    """The seed sequence of seed ``seed`` of the cell with hash ``key``."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return np.random.SeedSequence(int(key, 16), spawn_key=(int(seed),))
+
+
+def cell_rngs(key: str, seeds: int | Iterable[int]) -> list[np.random.Generator]:
+    """One independent generator per seed (``range(seeds)`` if an int is given)."""
+    ids: Iterable[int] = range(seeds) if isinstance(seeds, int) else seeds
+    return [np.random.Generator(np.random.PCG64(seed_sequence(key, i))) for i in ids]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One resolved grid point.
+
+    Attributes
+    ----------
+    family : str
+        Registry name of the family.
+    params : mapping
+        What the family receives: its defaults ← config values ← derived values ←
+        ``Family.derive``, canonicalised (plain Python scalars).
+    extra : mapping
+        Auxiliary config values that are not family parameters (e.g. ``ratio`` in
+        ``n = "round(ratio * d)"``): stored as columns and part of the hash, never passed on.
+    schema_version : int
+        The family's ``schema_version``.
+    key : str
+        Content hash (see :func:`cell_key`).
+    """
+
+    family: str
+    params: Mapping[str, Any]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    schema_version: int = 1
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(
+                self, "key", cell_key(self.family, self.schema_version, self.columns)
+            )
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """Every value of the cell (family parameters and auxiliary values)."""
+        return {**self.params, **self.extra}
+
+
+def product_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Cartesian product of a grid, in row-major order (the last key varies fastest)."""
+    import itertools
+
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]

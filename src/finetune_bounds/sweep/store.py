@@ -1,0 +1,431 @@
+"""The results store: one SQLite file, one row per record, resumable.
+
+Layout (all tables keyed by the experiment, the cell's content hash and
+:data:`RESULT_SCHEMA_VERSION`):
+
+- ``cells``: one row per finished cell (its ``done`` marker): family, parameters (canonical
+  JSON), number of seeds, elapsed seconds, finish time;
+- ``records``: one row per record: quantity, source, seed, value, and the record's other fields
+  (e.g. ``method``, ``n``) as JSON; ``UNIQUE(experiment, cell_key, schema_version, ord)``;
+- ``failures``: the last error of each cell that failed (cleared when it succeeds).
+
+A cell's records and its ``done`` marker are written in ONE transaction, so a process killed at
+any moment (even ``kill -9``) leaves either the whole cell or nothing of it; a re-run skips the
+finished cells and recomputes the rest. The file uses write-ahead logging, so readers (a report,
+a notebook) may read while a sweep writes. Only the main process of a sweep writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, InvalidInputError
+from ..records import CORE_COLUMNS
+from .grid import Cell, canonical_json
+
+__all__ = ["DEFAULT_FILENAME", "RESULT_SCHEMA_VERSION", "Store", "StoredRow"]
+
+#: bump when the meaning or layout of stored records changes; older rows are then ignored
+RESULT_SCHEMA_VERSION = 1
+#: file name of the store inside an output folder
+DEFAULT_FILENAME = "results.sqlite"
+_STORE_FORMAT = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    experiment TEXT NOT NULL,
+    cell_key TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    family TEXT NOT NULL,
+    params TEXT NOT NULL,
+    seeds INTEGER NOT NULL,
+    n_rows INTEGER NOT NULL,
+    elapsed REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (experiment, cell_key, schema_version)
+);
+CREATE TABLE IF NOT EXISTS records (
+    experiment TEXT NOT NULL,
+    cell_key TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    quantity TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    value REAL NOT NULL,
+    fields TEXT NOT NULL,
+    PRIMARY KEY (experiment, cell_key, schema_version, ord)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    experiment TEXT NOT NULL,
+    cell_key TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    family TEXT NOT NULL,
+    params TEXT NOT NULL,
+    error TEXT NOT NULL,
+    traceback TEXT NOT NULL,
+    failed_at REAL NOT NULL,
+    PRIMARY KEY (experiment, cell_key, schema_version)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One record as stored: the core fields plus the rest as canonical JSON."""
+
+    quantity: str
+    source: str
+    seed: int
+    value: float
+    fields: str
+
+
+def _resolve_path(path: str | Path | None) -> str:
+    if path is None or str(path) == ":memory:":
+        return ":memory:"
+    p = Path(path)
+    if p.is_dir():
+        p = p / DEFAULT_FILENAME
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot create the store folder {p.parent}: {exc}") from None
+    return str(p)
+
+
+class Store:
+    """A SQLite results store (see the module docstring for the layout and guarantees).
+
+    Parameters
+    ----------
+    path : str, Path or None
+        A file (created if missing, with its folders), an existing folder (the store is
+        ``<folder>/results.sqlite``) or None / ``":memory:"`` for a private in-memory store.
+
+    Examples
+    --------
+    >>> store = Store(None)
+    >>> store.frame().empty
+    True
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = _resolve_path(path)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            if self.path != ":memory:":
+                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network filesystem
+                    raise InvalidInputError(f"{self.path}: cannot enable write-ahead logging")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            self._conn.executescript(_SCHEMA)
+            row = self._conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            if row is None:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_STORE_FORMAT,)
+                )
+            elif row[0] != _STORE_FORMAT:
+                raise InvalidInputError(
+                    f"{self.path}: store format {row[0]} is not supported "
+                    f"(expected {_STORE_FORMAT})"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise InvalidInputError(f"{self.path}: not a usable results store: {exc}") from None
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    # ------------------------------------------------------------------ writing
+    def done(self, experiment: str, keys: Iterable[str] | None = None) -> dict[str, int]:
+        """Finished cells of ``experiment`` → the number of seeds stored for each."""
+        rows = self._conn.execute(
+            "SELECT cell_key, seeds FROM cells WHERE experiment=? AND schema_version=?",
+            (experiment, RESULT_SCHEMA_VERSION),
+        ).fetchall()
+        out = {k: int(s) for k, s in rows}
+        if keys is not None:
+            wanted = set(keys)
+            out = {k: s for k, s in out.items() if k in wanted}
+        return out
+
+    def write_cell(
+        self,
+        experiment: str,
+        cell: Cell,
+        seeds: int,
+        rows: Sequence[StoredRow],
+        elapsed: float = 0.0,
+    ) -> None:
+        """Store a finished cell: its records and its ``done`` marker, in one transaction.
+
+        Any earlier rows of the same cell (e.g. from a run with fewer seeds) are replaced.
+        """
+        ident = (experiment, cell.key, RESULT_SCHEMA_VERSION)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "DELETE FROM records WHERE experiment=? AND cell_key=? AND schema_version=?", ident
+            )
+            conn.executemany(
+                "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (*ident, i, r.quantity, r.source, int(r.seed), float(r.value), r.fields)
+                    for i, r in enumerate(rows)
+                ],
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    *ident,
+                    cell.family,
+                    canonical_json(cell.columns),
+                    int(seeds),
+                    len(rows),
+                    float(elapsed),
+                    time.time(),
+                ),
+            )
+            conn.execute(
+                "DELETE FROM failures WHERE experiment=? AND cell_key=? AND schema_version=?", ident
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def record_failure(self, experiment: str, cell: Cell, error: str, traceback: str = "") -> None:
+        """Remember the last failure of a cell (the cell stays unfinished)."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?)",
+            (
+                experiment,
+                cell.key,
+                RESULT_SCHEMA_VERSION,
+                cell.family,
+                canonical_json(cell.columns),
+                error,
+                traceback,
+                time.time(),
+            ),
+        )
+
+    # ------------------------------------------------------------------ reading
+    def experiments(self) -> list[str]:
+        """Names of the experiments with at least one finished cell."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT experiment FROM cells WHERE schema_version=? ORDER BY experiment",
+            (RESULT_SCHEMA_VERSION,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def cells(self, experiment: str | None = None) -> Any:
+        """One row per finished cell: experiment, cell_key, family, seeds, n_rows, elapsed,
+        finished_at, then the cell's parameters as columns."""
+        import pandas as pd
+
+        q = "SELECT experiment, cell_key, family, seeds, n_rows, elapsed, finished_at, params "
+        q += "FROM cells WHERE schema_version=?"
+        args: list[Any] = [RESULT_SCHEMA_VERSION]
+        if experiment is not None:
+            q += " AND experiment=?"
+            args.append(experiment)
+        rows = self._conn.execute(q + " ORDER BY experiment, cell_key", args).fetchall()
+        base = ["experiment", "cell_key", "family", "seeds", "n_rows", "elapsed", "finished_at"]
+        dicts = [{**dict(zip(base, r[:7], strict=True)), **json.loads(r[7])} for r in rows]
+        return pd.DataFrame(dicts, columns=None if dicts else base)
+
+    def failures(self, experiment: str | None = None) -> Any:
+        """The recorded failures (experiment, cell_key, family, params, error, traceback)."""
+        import pandas as pd
+
+        q = "SELECT experiment, cell_key, family, params, error, traceback, failed_at "
+        q += "FROM failures WHERE schema_version=?"
+        args: list[Any] = [RESULT_SCHEMA_VERSION]
+        if experiment is not None:
+            q += " AND experiment=?"
+            args.append(experiment)
+        cols = ["experiment", "cell_key", "family", "params", "error", "traceback", "failed_at"]
+        return pd.DataFrame(
+            self._conn.execute(q + " ORDER BY experiment, cell_key", args).fetchall(), columns=cols
+        )
+
+    def frame(
+        self,
+        experiment: str | None = None,
+        *,
+        cells: Sequence[str] | None = None,
+        max_seeds: int | None = None,
+    ) -> Any:
+        """The tidy table of stored records.
+
+        Parameters
+        ----------
+        experiment : str, optional
+            Only this experiment (default: every experiment in the store).
+        cells : sequence of str, optional
+            Only these cell keys, in this order (default: every finished cell, ordered by
+            experiment and then by parameter values).
+        max_seeds : int, optional
+            Drop empirical rows with ``seed >= max_seeds`` (theory rows, seed -1, are kept).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``family, experiment, quantity, source, n, seed, value, method`` first, then
+            the cell parameters (sorted by name), then the records' other fields (sorted). Rows
+            are ordered by cell and, within a cell, in the order the family produced them.
+            A record field with the same name as a cell parameter takes precedence.
+        """
+        q = (
+            "SELECT c.experiment, c.cell_key, c.family, c.params, r.ord, r.quantity, r.source, "
+            "r.seed, r.value, r.fields FROM records r JOIN cells c "
+            "ON r.experiment=c.experiment AND r.cell_key=c.cell_key "
+            "AND r.schema_version=c.schema_version WHERE c.schema_version=?"
+        )
+        args: list[Any] = [RESULT_SCHEMA_VERSION]
+        if experiment is not None:
+            q += " AND c.experiment=?"
+            args.append(experiment)
+        if max_seeds is not None:
+            q += " AND r.seed < ?"
+            args.append(int(max_seeds))
+        rows = self._conn.execute(q, args).fetchall()
+
+        params_of: dict[tuple[str, str], dict[str, Any]] = {}
+        for exp, key, _fam, ptext, *_ in rows:
+            if (exp, key) not in params_of:
+                params_of[(exp, key)] = json.loads(ptext)
+        if cells is not None:
+            order = {k: i for i, k in enumerate(cells)}
+            rank: dict[tuple[str, str], tuple[Any, ...]] = {
+                ek: (ek[0], order[ek[1]]) for ek in params_of if ek[1] in order
+            }
+        else:
+            names = sorted({k for p in params_of.values() for k in p})
+            rank = {
+                ek: (ek[0], tuple(_sort_key(p.get(n)) for n in names), ek[1])
+                for ek, p in params_of.items()
+            }
+        rows = [r for r in rows if (r[0], r[1]) in rank]
+        rows.sort(key=lambda r: (rank[(r[0], r[1])], r[4]))
+
+        param_names: set[str] = set()
+        field_names: set[str] = set()
+        dicts = []
+        for exp, key, fam, _ptext, _ord, quantity, source, seed, value, ftext in rows:
+            params = params_of[(exp, key)]
+            fields = json.loads(ftext)
+            param_names.update(params)
+            field_names.update(fields)
+            dicts.append(
+                {
+                    **params,
+                    **fields,
+                    "family": fam,
+                    "experiment": exp,
+                    "quantity": quantity,
+                    "source": source,
+                    "seed": seed,
+                    "value": value,
+                }
+            )
+        lead = [*CORE_COLUMNS, "method"]
+        ordered = (
+            lead + sorted(param_names - set(lead)) + sorted(field_names - param_names - set(lead))
+        )
+        return _build_frame(dicts, ordered)
+
+    def export(self, path: str | Path, experiment: str | None = None) -> Path:
+        """Write :meth:`frame` to ``.csv`` or ``.parquet`` (needs pyarrow), by extension."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise InvalidInputError(f"export must end in .csv or .parquet, got {p.name!r}")
+        frame = self.frame(experiment)
+        return write_frame(frame, p)
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def write_frame(frame: Any, path: str | Path) -> Path:
+    """Write a tidy frame to ``.csv`` or ``.parquet`` (pyarrow, imported lazily)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise InvalidInputError(f"export must end in .csv or .parquet, got {p.name!r}")
+    if not p.parent.exists():
+        raise InvalidInputError(f"output folder does not exist: {p.parent}")
+    if suffix == ".csv":
+        frame.to_csv(p, index=False)
+    else:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "Parquet export needs pyarrow: pip install 'finetune-bounds[parquet]'"
+            ) from None
+        frame.to_parquet(p, index=False, engine="pyarrow")
+    return p
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    if v is None:
+        return (0, 0)
+    if isinstance(v, bool):
+        return (1, int(v))
+    if isinstance(v, int | float):
+        return (2, float(v))
+    if isinstance(v, str):
+        return (3, v)
+    return (4, canonical_json(v))
+
+
+def _column(values: list[Any]) -> Any:
+    """A pandas Series with a stable dtype: int64 / Int64 (ints with gaps), float64, bool,
+    object (strings, None, mixed)."""
+    import pandas as pd
+
+    present = [v for v in values if v is not None]
+    missing = len(present) < len(values)
+    if present and all(isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="boolean" if missing else bool)
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="Int64" if missing else "int64")
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    return pd.Series(values, dtype=object)
+
+
+def _build_frame(dicts: Sequence[Mapping[str, Any]], columns: list[str]) -> Any:
+    import pandas as pd
+
+    data = {c: _column([d.get(c) for d in dicts]) for c in columns}
+    frame = pd.DataFrame(data, columns=columns)
+    if not dicts:
+        frame["seed"] = frame["seed"].astype("int64")
+        frame["value"] = frame["value"].astype("float64")
+    return frame
