@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, FinetuneBoundsError
+from ..errors import ConfigError
 from ..families import Family, get_family
 from . import expr
 from .grid import Cell, canonical_json, canonical_value, product_points
@@ -279,9 +279,10 @@ class SweepConfig:
                 resolved = fam.resolve({k: v for k, v in values.items() if k not in aux})
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
-            except (FinetuneBoundsError, ValueError, TypeError) as exc:
+            except Exception as exc:  # Family.derive is family code: report, do not crash
                 raise ConfigError(
-                    f"{label}: family {fam.name!r} rejects grid point {point}: {exc}"
+                    f"{label}: family {fam.name!r} rejects grid point {point}: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from None
             clash = sorted(set(resolved) & RESERVED_COLUMNS)
             if clash:

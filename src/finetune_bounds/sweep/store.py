@@ -405,8 +405,8 @@ def _sort_key(v: Any) -> tuple[int, Any]:
 
 
 def _column(values: list[Any]) -> Any:
-    """A pandas Series with a stable dtype: int64 / Int64 (ints with gaps), float64, bool,
-    object (strings, None, mixed)."""
+    """A pandas Series with a stable dtype: int64 / Int64 (ints with gaps), float64,
+    bool / boolean, pandas' default string dtype (strings, all missing), object (mixed)."""
     import pandas as pd
 
     present = [v for v in values if v is not None]
@@ -417,6 +417,8 @@ def _column(values: list[Any]) -> Any:
         return pd.Series(values, dtype="Int64" if missing else "int64")
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if all(isinstance(v, str) for v in present):  # pandas' default string dtype (str in 3.x)
+        return pd.Series(values, dtype=pd.Series(["x"]).dtype)
     return pd.Series(values, dtype=object)
 
 
