@@ -21,6 +21,7 @@ from _toy_family import TESTS_DIR, register
 from finetune_bounds.cli import main as cli_main
 from finetune_bounds.errors import ConfigError
 from finetune_bounds.sweep import (
+    DaskExecutor,
     ProcessExecutor,
     Store,
     SweepConfig,
@@ -137,10 +138,36 @@ def test_a_dying_worker_fails_its_cells_not_the_sweep(monkeypatch: pytest.Monkey
     assert {16} <= {f.params["n"] for f in info.value.failures}
 
 
-def test_dask_local_cluster_agrees() -> None:
-    pytest.importorskip("distributed")
+def test_dask_local_cluster_and_scheduler_address_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    distributed = pytest.importorskip("distributed")
     cfg = config()
-    pdt.assert_frame_equal(run_sweep(cfg), run_sweep(cfg, executor="dask", workers=2))
+    serial = run_sweep(cfg)
+    # a LocalCluster started by the executor itself (127.0.0.1, processes, 1 thread each)
+    pdt.assert_frame_equal(serial, run_sweep(cfg, executor="dask", workers=2))
+    # an existing scheduler, by address, through the CLI
+    toml = tmp_path / "toy.toml"
+    toml.write_text(
+        'name = "toy_sweep"\nfamily = "toy"\nseeds = 3\n[params]\nd = 2\n'
+        '[grid]\nn = [4, 8, 16]\nkind = ["a", "b"]\n[derived]\nscale = "1 + n / 16"\n'
+    )
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        args = [
+            "sweep",
+            str(toml),
+            "--scheduler",
+            cluster.scheduler_address,
+            "--out",
+            str(tmp_path),
+        ]
+        assert cli_main([*args, "--no-progress"]) == 0
+    assert "6 cells (6 run, 0 skipped, 0 failed)" in capsys.readouterr().out
+    pdt.assert_frame_equal(serial, Store(tmp_path).frame("toy_sweep"))
+    with pytest.raises(ConfigError, match="cannot reach the dask scheduler"):
+        DaskExecutor("tcp://127.0.0.1:9", timeout=1)
 
 
 def test_unknown_executor() -> None:

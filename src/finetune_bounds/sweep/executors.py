@@ -233,6 +233,8 @@ class DaskExecutor(Executor):
         process per worker, one thread each, no dashboard). Default: the CPUs available.
     client : distributed.Client, optional
         An existing client to use (not closed by :meth:`close`).
+    timeout : float
+        Seconds to wait for the scheduler at ``address``.
 
     Raises
     ------
@@ -246,6 +248,7 @@ class DaskExecutor(Executor):
         *,
         workers: int | None = None,
         client: Any = None,
+        timeout: float = 20.0,
     ) -> None:
         try:
             import distributed
@@ -260,7 +263,7 @@ class DaskExecutor(Executor):
             self._client = client
         elif address is not None:
             try:
-                self._client = distributed.Client(address, timeout="20s")
+                self._client = distributed.Client(address, timeout=f"{timeout}s")
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(f"cannot reach the dask scheduler at {address}: {exc}") from None
         else:
