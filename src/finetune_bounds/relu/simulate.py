@@ -1,0 +1,528 @@
+"""Training two-layer ReLU networks in numpy, batched over seeds (spec §4).
+
+f(x) = (1/√m) Σ_r a_r ReLU(w_rᵀx), readout a_r = ±1 fixed, first layer W trained by full-batch
+gradient descent on the sum loss ½Σ_i (f(x_i) − y_i)².
+
+- Initialisation (spec §4): antisymmetric — m/2 rows w_r ~ N(0, I) each duplicated with the
+  opposite readout sign, so f ≡ 0 at init while the NTK is that of scale-1 weights.
+- Pretraining: the zero-cost closed form W_S = W₀ + 2aθ_Sᵀ/√m (a pair (w + 2θ/√m, +1),
+  (w − 2θ/√m, −1) adds 4θᵀx/√m when wᵀx > 0, and about half of the m/2 pairs are active, so
+  f_S(x) = θ_Sᵀx · (4/m)·#{active pairs} ≈ θ_Sᵀx with relative error √(2/m)), or gradient descent
+  on source-teacher data.
+- Step size: η = 1/λ_max(H) on the sum loss. In the kernel regime the training residual evolves
+  as r ← (I − ηK)r with K the empirical NTK Gram matrix, K = H + O(m^{-1/2}); gradient descent on
+  this quadratic is stable for η < 2/λ_max(K), so 1/λ_max(H) keeps a factor-2 margin while fitting
+  the top mode in one step. The slowest mode contracts by 1 − λ₀/λ_max per step, hence the step
+  count ≈ (λ_max/λ₀) log(1/tol).
+
+Every array of weights carries a leading batch axis (one slice per seed or instance); seeds never
+interact, so the numbers of seed i depend only on ``rngs[i]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
+from ..errors import InvalidInputError, SolverError
+from ..records import record
+from ._tasks import ReluTask, Split, random_instance
+from .theory import (
+    DEFAULT_CONSTANT,
+    DEFAULT_DELTA,
+    GramSystem,
+    _arccos_kernel,
+    generalization_bound,
+    gram_system,
+)
+
+__all__ = [
+    "ReluNetwork",
+    "TrainResult",
+    "antisymmetric_init",
+    "closed_form_pretrain",
+    "empirical_ntk",
+    "gd_pretrain",
+    "simulate_cell",
+    "simulate_measures",
+    "train",
+]
+
+_CHUNK = 4_000_000  # max elements of one (batch, points, width) pre-activation block
+
+
+@dataclass(frozen=True, eq=False)
+class ReluNetwork:
+    """A batch of two-layer ReLU networks sharing the readout signs.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (B, m, d)
+        First-layer weights, one network per batch slice.
+    readout : ndarray, shape (m,)
+        Fixed ±1 readout signs.
+    """
+
+    weights: FloatArray
+    readout: FloatArray
+
+    @property
+    def batch(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def dim(self) -> int:
+        return int(self.weights.shape[2])
+
+    def __call__(self, x: ArrayLike) -> FloatArray:
+        """f(x) for every network; ``x`` of shape (p, d) (shared) or (B, p, d). Returns (B, p)."""
+        xa = _batched_inputs(x, self.batch, self.dim)
+        p = xa.shape[1]
+        step = max(1, _CHUNK // max(1, self.batch * self.width))
+        out = np.empty((self.batch, p))
+        scale = self.readout / math.sqrt(self.width)
+        for s in range(0, p, step):
+            pre = np.matmul(xa[:, s : s + step], self.weights.transpose(0, 2, 1))
+            out[:, s : s + step] = np.maximum(pre, 0.0) @ scale
+        return out
+
+
+def _batched_inputs(x: ArrayLike, batch: int, dim: int) -> FloatArray:
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.ndim == 2:
+        xa = np.broadcast_to(xa, (batch, *xa.shape))
+    if xa.ndim != 3 or xa.shape[0] != batch or xa.shape[2] != dim:
+        raise InvalidInputError(
+            f"inputs must have shape (p, {dim}) or ({batch}, p, {dim}), got {np.shape(x)}"
+        )
+    return xa
+
+
+def antisymmetric_init(
+    width: int, dim: int, rngs: Sequence[np.random.Generator] | np.random.Generator
+) -> ReluNetwork:
+    """Antisymmetric initialisation of spec §4: f ≡ 0, w ~ N(0, I) (scale 1).
+
+    Rows r and r + m/2 share w_r ~ N(0, I); readout +1 for the first half, −1 for the second.
+    One network per generator (a single generator gives a batch of one).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``width`` is not an even positive integer.
+    """
+    m = positive_int(width, "width")
+    if m % 2:
+        raise InvalidInputError(f"width must be even for the antisymmetric init, got {m}")
+    d = positive_int(dim, "dim")
+    gens = [rngs] if isinstance(rngs, np.random.Generator) else list(rngs)
+    if not gens:
+        raise InvalidInputError("need at least one random generator")
+    half = np.stack([g.standard_normal((m // 2, d)) for g in gens])
+    w = np.concatenate([half, half], axis=1)
+    a = np.concatenate([np.ones(m // 2), -np.ones(m // 2)])
+    return ReluNetwork(w, a)
+
+
+def closed_form_pretrain(net: ReluNetwork, source: ArrayLike) -> ReluNetwork:
+    """Zero-cost pretrained network W_S = W₀ + 2aθ_Sᵀ/√m (spec §4).
+
+    ``source`` has shape (d,) (shared) or (B, d). Exact only in the limit: relative error of
+    f_S(x) against θ_Sᵀx is ≈ √(2/m) for the antisymmetric init (binomial count of active pairs).
+    """
+    th = as_float_array(source, "source")
+    if th.ndim == 1:
+        th = np.broadcast_to(th, (net.batch, th.shape[0]))
+    if th.shape != (net.batch, net.dim):
+        raise InvalidInputError(
+            f"source must have shape ({net.dim},) or ({net.batch}, {net.dim}), got {th.shape}"
+        )
+    shift = 2.0 * net.readout[None, :, None] * th[:, None, :] / math.sqrt(net.width)
+    return ReluNetwork(net.weights + shift, net.readout)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of full-batch gradient descent, per batch slice.
+
+    Attributes
+    ----------
+    network : ReluNetwork
+        Final weights.
+    steps : ndarray of int, shape (B,)
+        Steps taken by each slice (a slice stops once converged).
+    converged : ndarray of bool, shape (B,)
+        ‖f(X) − y‖ ≤ tol·‖f₀(X) − y‖ reached.
+    residual_norm, initial_residual_norm : ndarray, shape (B,)
+    lr : ndarray, shape (B,)
+    history : ndarray, shape (T + 1, B)
+        ‖f(X) − y‖ after every step (frozen once a slice has converged).
+    """
+
+    network: ReluNetwork
+    steps: np.ndarray
+    converged: np.ndarray
+    residual_norm: FloatArray
+    initial_residual_norm: FloatArray
+    lr: FloatArray
+    history: FloatArray
+
+
+def train(
+    net: ReluNetwork,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    lr: ArrayLike,
+    tol: float = 1e-3,
+    max_steps: int = 5000,
+) -> TrainResult:
+    """Full-batch gradient descent on ½Σ(f(x_i) − y_i)² over the first layer (spec §4).
+
+    Parameters
+    ----------
+    net : ReluNetwork
+        Starting weights (batch B).
+    x : array_like, shape (B, n, d) or (n, d)
+    y : array_like, shape (B, n) or (n,)
+    lr : float or array_like, shape (B,)
+        Step size per slice; 1/λ_max(H) is the spec's choice (module docstring).
+    tol : float
+        Relative residual at which a slice stops.
+    max_steps : int
+        Iteration budget; slices still above ``tol`` report ``converged = False``.
+
+    Raises
+    ------
+    SolverError
+        If the residual becomes non-finite or grows 10⁶-fold (step size too large).
+    """
+    xa = _batched_inputs(x, net.batch, net.dim)
+    ya = np.asarray(y, dtype=np.float64)
+    if ya.ndim == 1:
+        ya = np.broadcast_to(ya, (net.batch, ya.shape[0]))
+    if ya.shape != xa.shape[:2]:
+        raise InvalidInputError(f"y must have shape {xa.shape[:2]}, got {np.shape(y)}")
+    if not np.all(np.isfinite(ya)):
+        raise InvalidInputError("y contains NaN or inf")
+    eta = np.broadcast_to(np.asarray(lr, dtype=np.float64), (net.batch,)).copy()
+    if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
+        raise InvalidInputError(f"lr must be positive and finite, got {lr!r}")
+    tol = nonneg_float(tol, "tol")
+    max_steps = positive_int(max_steps, "max_steps", allow_zero=True)
+    w = net.weights.copy()
+    scale = net.readout / math.sqrt(net.width)
+    active = np.ones(net.batch, dtype=bool)
+    steps = np.zeros(net.batch, dtype=int)
+    hist: list[FloatArray] = []
+    r0 = np.zeros(net.batch)
+    norms = np.zeros(net.batch)
+    for it in range(max_steps + 1):
+        pre = np.matmul(xa, w.transpose(0, 2, 1))  # (B, n, m)
+        err = np.maximum(pre, 0.0) @ scale - ya  # (B, n)
+        now = np.linalg.norm(err, axis=1)
+        norms = np.where(active, now, norms)
+        if it == 0:
+            r0 = now.copy()
+        hist.append(norms.copy())
+        if not np.all(np.isfinite(now)) or np.any(now > 1e6 * np.maximum(r0, 1e-300)):
+            raise SolverError(
+                "gradient descent diverged (residual grew 10⁶-fold or became non-finite); "
+                "reduce the step size"
+            )
+        active &= now > tol * r0
+        if not active.any() or it == max_steps:
+            break
+        coef = (pre > 0) * (err[:, :, None] * scale[None, None, :])  # (B, n, m)
+        grad = np.matmul(coef.transpose(0, 2, 1), xa)  # (B, m, d)
+        w -= (eta * active)[:, None, None] * grad
+        steps += active
+    return TrainResult(
+        ReluNetwork(w, net.readout),
+        steps,
+        ~active,
+        norms,
+        r0,
+        eta,
+        np.asarray(hist),
+    )
+
+
+def gd_pretrain(
+    net: ReluNetwork,
+    x_source: ArrayLike,
+    y_source: ArrayLike,
+    *,
+    steps: int = 100,
+    lr_scale: float = 1.0,
+) -> TrainResult:
+    """Pretrain by ``steps`` gradient-descent steps on source data (spec §4 practical setting:
+    ≈ 100·d source samples, 50–100 steps, η = lr_scale/λ_max(H) per slice)."""
+    xa = _batched_inputs(x_source, net.batch, net.dim)
+    lam_max = np.array([_lambda_max(_arccos_kernel(xb @ xb.T)) for xb in xa])
+    return train(net, xa, y_source, lr=lr_scale / lam_max, tol=0.0, max_steps=steps)
+
+
+def _lambda_max(h: FloatArray) -> float:
+    if h.shape[0] <= 400:
+        return float(np.linalg.eigvalsh(h)[-1])
+    from scipy.sparse.linalg import eigsh
+
+    return float(eigsh(h, k=1, which="LA", return_eigenvectors=False, tol=1e-6)[0])
+
+
+def empirical_ntk(net: ReluNetwork, x: ArrayLike, z: ArrayLike | None = None) -> FloatArray:
+    """Empirical first-layer NTK K(x, z) = xᵀz · (1/m) Σ_r 1{w_rᵀx > 0} 1{w_rᵀz > 0}.
+
+    ``x`` and ``z`` of shape (p, d) or (B, p, d); returns (B, p, q).
+    """
+    xa = _batched_inputs(x, net.batch, net.dim)
+    za = xa if z is None else _batched_inputs(z, net.batch, net.dim)
+    sx = (np.matmul(xa, net.weights.transpose(0, 2, 1)) > 0).astype(np.float64)
+    sz = sx if z is None else (np.matmul(za, net.weights.transpose(0, 2, 1)) > 0).astype(
+        np.float64
+    )
+    act = np.matmul(sx, sz.transpose(0, 2, 1)) / net.width
+    return np.asarray(np.matmul(xa, za.transpose(0, 2, 1)) * act)
+
+
+# ---------------------------------------------------------------------------------------------
+# one cell: fine-tune and train from scratch, compare with the kernel limit
+# ---------------------------------------------------------------------------------------------
+def _rel(num: FloatArray, den: FloatArray) -> float:
+    d = float(np.linalg.norm(den))
+    return float(np.linalg.norm(num)) / d if d > 0 else 0.0
+
+
+def _risks(pred: FloatArray, target: FloatArray) -> tuple[float, float]:
+    err = pred - target
+    return float(np.mean(np.minimum(np.abs(err), 1.0))), float(np.mean(err * err))
+
+
+def _gd_kernel_prediction(
+    sys_: GramSystem,
+    kx: FloatArray,
+    residual: FloatArray,
+    offset: FloatArray,
+    steps: float,
+    lr: float,
+) -> FloatArray:
+    return np.asarray(offset + kx @ sys_.gd_coefficients(residual, steps, lr))
+
+
+def _empirical_system(k: FloatArray, x: FloatArray, ridge: float) -> GramSystem:
+    evals, evecs = np.linalg.eigh(k)
+    return GramSystem(x, k, evals, evecs, ridge, 0.0)
+
+
+def simulate_cell(
+    task: ReluTask,
+    n: int,
+    width: int,
+    rngs: Sequence[np.random.Generator],
+    *,
+    n_test: int = 1000,
+    pretrain: str = "closed_form",
+    pretrain_samples: int | None = None,
+    pretrain_steps: int = 100,
+    tol: float = 1e-3,
+    max_steps: int = 4000,
+    lr_scale: float = 1.0,
+    delta: float = DEFAULT_DELTA,
+    constant: float = DEFAULT_CONSTANT,
+    ridge: float = 0.0,
+    scratch: bool = True,
+) -> list[dict[str, Any]]:
+    """Train the network on n target samples from the pretrained weights and from scratch,
+    once per generator, and measure it against the kernel limit (spec §4).
+
+    Per seed i (all rows carry ``seed = i``, ``n``, ``width``, source ``empirical``):
+
+    - ``mae``, ``mse`` (method ``network``): test risk of the fine-tuned network; ``mae`` is the
+      mean clipped absolute error min(|f − y|, 1), the loss the bound covers;
+    - ``mae``, ``mse`` (method ``ntk_limit``): the converged kernel prediction on the same data,
+      f_S(x) + k(x, X)H⁻¹(y − f_S(X)) with the actual pretrained network f_S;
+    - ``kernel_gap`` (methods ``analytic``, ``empirical_ntk``): ‖f_net − f_ker‖/‖f_ker − f_S‖ on
+      the test inputs, f_ker the kernel-regime prediction after the *same* number of steps with
+      the analytic H or with the empirical NTK at the starting weights; ``kernel_gap_scaled``
+      = gap·√m (flat when the gap shrinks like m^{-1/2});
+    - ``bound_ratio``: data-dependent bound on this design / measured ``mae`` (≥ 1 when the bound
+      holds); ``pretrain_error``: ‖f_S − θ_Sᵀx‖/‖θ_Sᵀx‖ on the test inputs (≈ √(2/m));
+    - ``steps``, ``converged``;
+    - the same with suffix ``_scratch`` for training from the antisymmetric init (f ≡ 0).
+
+    Parameters
+    ----------
+    pretrain : {"closed_form", "gd"}
+        W_S = W₀ + 2aθ_Sᵀ/√m, or ``pretrain_steps`` GD steps on ``pretrain_samples`` (default
+        100·d) source-teacher samples.
+    """
+    n = positive_int(n, "n")
+    width = positive_int(width, "width")
+    if pretrain not in ("closed_form", "gd"):
+        raise InvalidInputError(f"pretrain must be 'closed_form' or 'gd', got {pretrain!r}")
+    lr_scale = nonneg_float(lr_scale, "lr_scale", positive=True)
+    if lr_scale >= 2.0:
+        raise InvalidInputError(f"lr_scale must be < 2 (stability), got {lr_scale}")
+    gens = list(rngs)
+    if not gens:
+        return []
+    splits: list[Split] = [task.split(n, n_test, g) for g in gens]
+    systems = [gram_system(s.x, ridge=ridge) for s in splits]
+    x = np.stack([s.x for s in splits])
+    y = np.stack([s.y for s in splits])
+    x_test = np.stack([s.x_test for s in splits])
+    lr = lr_scale / np.array([s.lambda_max for s in systems])
+    net0 = antisymmetric_init(width, task.dim, gens)
+    k_test = [_arccos_kernel(xt @ s.inputs.T) for xt, s in zip(x_test, systems, strict=True)]
+
+    starts: list[tuple[str, ReluNetwork]] = []
+    if pretrain == "closed_form":
+        net_s = closed_form_pretrain(net0, task.source)
+    else:
+        n_src = pretrain_samples if pretrain_samples else 100 * task.dim
+        src = [task.split(n_src, 1, g) for g in gens]
+        net_s = gd_pretrain(
+            net0,
+            np.stack([s.x for s in src]),
+            np.stack([s.source for s in src]),
+            steps=pretrain_steps,
+            lr_scale=lr_scale,
+        ).network
+    starts.append(("", net_s))
+    if scratch:
+        starts.append(("_scratch", net0))
+
+    rows: list[dict[str, Any]] = []
+    base_fields = {"n": n, "width": width}
+    for suffix, start in starts:
+        f0_train = start(x)
+        f0_test = start(x_test)
+        res = train(start, x, y, lr=lr, tol=tol, max_steps=max_steps)
+        f_test = res.network(x_test)
+        k_emp_train = empirical_ntk(start, x)
+        k_emp_test = empirical_ntk(start, x_test, x)
+        for i, s in enumerate(splits):
+            f = {**base_fields, "seed": i}
+            r = s.y - f0_train[i]
+            mae, mse = _risks(f_test[i], s.y_test)
+            t, eta = float(res.steps[i]), float(lr[i])
+            ker_t = _gd_kernel_prediction(systems[i], k_test[i], r, f0_test[i], t, eta)
+            ker_inf = _gd_kernel_prediction(systems[i], k_test[i], r, f0_test[i], math.inf, eta)
+            emp_sys = _empirical_system(k_emp_train[i], s.x, ridge)
+            ker_emp = f0_test[i] + k_emp_test[i] @ emp_sys.gd_coefficients(r, t, eta)
+            kmae, kmse = _risks(ker_inf, s.y_test)
+            gap = _rel(f_test[i] - ker_t, ker_t - f0_test[i])
+            gap_emp = _rel(f_test[i] - ker_emp, ker_emp - f0_test[i])
+            bound = generalization_bound(systems[i], r, delta=delta, constant=constant).value
+            q = suffix
+            rows += [
+                record("mae" + q, mae, "empirical", method="network", **f),
+                record("mse" + q, mse, "empirical", method="network", **f),
+                record("mae" + q, kmae, "empirical", method="ntk_limit", **f),
+                record("mse" + q, kmse, "empirical", method="ntk_limit", **f),
+                record("kernel_gap" + q, gap, "empirical", method="analytic", **f),
+                record("kernel_gap" + q, gap_emp, "empirical", method="empirical_ntk", **f),
+                record("kernel_gap_scaled" + q, gap * math.sqrt(width), "empirical",
+                       method="analytic", **f),
+                record("bound_ratio" + q, bound / mae if mae > 0 else math.inf, "empirical", **f),
+                record("steps" + q, float(res.steps[i]), "empirical", **f),
+                record("converged" + q, float(res.converged[i]), "empirical", **f),
+            ]
+            if not suffix:
+                rows.append(
+                    record("pretrain_error", _rel(f0_test[i] - s.source_test, s.source_test),
+                           "empirical", **f)
+                )
+    return rows
+
+
+def simulate_measures(
+    d: int,
+    n: int,
+    width: int,
+    rngs: Sequence[np.random.Generator],
+    *,
+    instances: int = 24,
+    source_norm: float = 1.0,
+    n_test: int = 500,
+    tol: float = 1e-3,
+    max_steps: int = 4000,
+    delta: float = DEFAULT_DELTA,
+    constant: float = DEFAULT_CONSTANT,
+) -> list[dict[str, Any]]:
+    """Which similarity measure tracks the measured fine-tuning risk? (spec §2.4 [paper] → §4)
+
+    Per seed: ``instances`` random tasks (:func:`random_instance`: power-law inputs, Δ on a
+    random part of the spectrum, ‖Δ‖ log-uniform in [0.1, 1]), one design and one network each
+    (closed-form pretraining, then fine-tuning on n samples); measured risk = test ``mae`` and
+    ``mse`` of the network. Measures: ``complexity`` rᵀH⁻¹r (r = y − f_S(X)), ``projected``
+    ‖P_XΔ‖², ``delta_norm`` ‖Δ‖², ``zero_shot`` E(Δᵀx)², ``bound``.
+
+    Rows (source ``empirical``, ``seed = i``): ``spearman`` and ``pearson`` with fields
+    ``measure`` and ``against`` (``mae``/``mse``), correlations across this seed's instances;
+    ``bound_ratio_min`` / ``bound_ratio_median`` (bound / measured mae over the instances).
+    """
+    from scipy import stats
+
+    d = positive_int(d, "d")
+    instances = positive_int(instances, "instances")
+    if instances < 3:
+        raise InvalidInputError("instances must be ≥ 3 to compute a correlation")
+    rows: list[dict[str, Any]] = []
+    for i, g in enumerate(rngs):
+        inst_rngs = g.spawn(instances)
+        tasks = [random_instance(d, ig, source_norm=source_norm) for ig in inst_rngs]
+        splits = [t.split(n, n_test, ig) for t, ig in zip(tasks, inst_rngs, strict=True)]
+        systems = [gram_system(s.x) for s in splits]
+        net0 = antisymmetric_init(width, d, inst_rngs)
+        net_s = closed_form_pretrain(net0, np.stack([t.source for t in tasks]))
+        x = np.stack([s.x for s in splits])
+        y = np.stack([s.y for s in splits])
+        lr = 1.0 / np.array([s.lambda_max for s in systems])
+        f_s = net_s(x)
+        res = train(net_s, x, y, lr=lr, tol=tol, max_steps=max_steps)
+        f_test = res.network(np.stack([s.x_test for s in splits]))
+        meas: dict[str, list[float]] = {
+            k: [] for k in ("complexity", "projected", "delta_norm", "zero_shot", "bound")
+        }
+        risk: dict[str, list[float]] = {"mae": [], "mse": []}
+        for j, (t, s, sy) in enumerate(zip(tasks, splits, systems, strict=True)):
+            r = s.y - f_s[j]
+            b = generalization_bound(sy, r, delta=delta, constant=constant)
+            _, sv, vt = np.linalg.svd(s.x, full_matrices=False)
+            pd_ = vt[sv > sv[0] * max(s.x.shape) * 1e-15] @ t.delta
+            meas["complexity"].append(b.complexity)
+            meas["projected"].append(float(pd_ @ pd_))
+            meas["delta_norm"].append(float(t.delta @ t.delta))
+            meas["zero_shot"].append(float(np.mean((s.x_test @ t.delta) ** 2)))
+            meas["bound"].append(b.value)
+            mae, mse = _risks(f_test[j], s.y_test)
+            risk["mae"].append(mae)
+            risk["mse"].append(mse)
+        f = {"seed": i, "n": n, "width": width}
+        for name, vals in meas.items():
+            for against, rv in risk.items():
+                if np.ptp(vals) == 0 or np.ptp(rv) == 0:
+                    continue  # a correlation with a constant is undefined: no row, not NaN
+                rho = float(stats.spearmanr(vals, rv)[0])
+                pr = float(stats.pearsonr(vals, rv)[0])
+                rows.append(record("spearman", rho, "empirical", measure=name,
+                                   against=against, **f))
+                rows.append(record("pearson", pr, "empirical", measure=name,
+                                   against=against, **f))
+        ratio = np.array(meas["bound"]) / np.maximum(np.array(risk["mae"]), 1e-300)
+        rows.append(record("bound_ratio_min", float(ratio.min()), "empirical", **f))
+        rows.append(record("bound_ratio_median", float(np.median(ratio)), "empirical", **f))
+    return rows
+
