@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _toy_family import TESTS_DIR, register
 from finetune_bounds.cli import main as cli_main
@@ -89,6 +91,33 @@ def test_seed_numbers_do_not_depend_on_seed_count_or_grid_order() -> None:
     # different cells draw different numbers
     first = full[full["quantity"] == "first_draw"]
     assert first["value"].nunique() == len(first)
+
+
+_ALL_N = (2, 3, 5, 7, 11)
+
+
+@settings(max_examples=12)
+@given(
+    ns=st.lists(st.sampled_from(_ALL_N), min_size=1, max_size=5, unique=True),
+    seeds=st.integers(1, 3),
+)
+def test_property_rows_depend_only_on_cell_and_seed(ns: list[int], seeds: int) -> None:
+    """Any subset of the grid, in any order, with any seed count, reproduces the reference
+    run's rows for its cells and seeds."""
+    ref = _reference()
+    got = run_sweep(config(seeds=seeds, grid={"n": ns, "kind": ["a"]}))
+    assert got["n"].drop_duplicates().tolist() == ns
+    want = ref[ref["n"].isin(ns) & (ref["seed"] < seeds)]
+    pdt.assert_frame_equal(by_cell(got), by_cell(want))
+
+
+_REF: list[pd.DataFrame] = []
+
+
+def _reference() -> pd.DataFrame:
+    if not _REF:
+        _REF.append(run_sweep(config(grid={"n": list(_ALL_N), "kind": ["a"]})))
+    return _REF[0]
 
 
 def test_theory_once_simulate_once_per_cell() -> None:

@@ -69,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    print(result.summary())
-    for failure in result.failures:
-        print(f"  failed: {failure}", file=sys.stderr)
+    print(result.summary())  # failed cells were logged as they happened
     if args.export is not None:
         print(f"wrote {write_frame(result.frame, args.export)}")
     if result.failures:
