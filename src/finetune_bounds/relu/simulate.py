@@ -243,8 +243,8 @@ def train(
         active &= now > tol * r0
         if not active.any() or it == max_steps:
             break
-        coef = (pre > 0) * (err[:, :, None] * scale[None, None, :])  # (B, n, m)
-        grad = np.matmul(coef.transpose(0, 2, 1), xa)  # (B, m, d)
+        coef = (pre > 0) * err[:, :, None]  # (B, n, m): e_i 1{w_rᵀx_i > 0}
+        grad = np.matmul(coef.transpose(0, 2, 1), xa) * scale[None, :, None]  # (B, m, d)
         w -= (eta * active)[:, None, None] * grad
         steps += active
     return TrainResult(
