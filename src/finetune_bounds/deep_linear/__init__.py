@@ -1,0 +1,41 @@
+"""Fine-tuning deep linear networks from pretrained weights (spec ``linear-teachers.md`` §3)."""
+
+from .theory import (
+    METHODS,
+    DepthCoefficient,
+    ExpectedRisk,
+    FrozenResult,
+    PredictorResult,
+    SampleComplexity,
+    SampleRisk,
+    check_depth,
+    depth_coefficient,
+    expected_risk,
+    frozen_predictor,
+    frozen_risk_floor,
+    predictor,
+    risk_curve,
+    sample_complexity,
+    sample_risk,
+    solve_predictor,
+)
+
+__all__ = [
+    "METHODS",
+    "DepthCoefficient",
+    "ExpectedRisk",
+    "FrozenResult",
+    "PredictorResult",
+    "SampleComplexity",
+    "SampleRisk",
+    "check_depth",
+    "depth_coefficient",
+    "expected_risk",
+    "frozen_predictor",
+    "frozen_risk_floor",
+    "predictor",
+    "risk_curve",
+    "sample_complexity",
+    "sample_risk",
+    "solve_predictor",
+]
