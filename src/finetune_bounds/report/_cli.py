@@ -1,0 +1,94 @@
+"""``finetune-bounds report``: run (or reuse) every experiment and write the HTML report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, InvalidInputError
+
+#: where configs are looked for when --config is not given (relative to the current folder)
+DEFAULT_CONFIGS = "configs/*.toml"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``report`` subcommand."""
+    p = subparsers.add_parser(
+        "report",
+        help="run every experiment config and write tables, figures and an HTML report",
+        description=(
+            "Run (or reuse from the store) every experiment of the given configs (default: "
+            f"{DEFAULT_CONFIGS}) and write Markdown/CSV/LaTeX tables, PNG/SVG figures and "
+            "index.html into the output folder."
+        ),
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="apply each config's [quick] overrides (minutes)"
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="PATH",
+        help=f"experiment config (TOML); repeatable (default: every {DEFAULT_CONFIGS})",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: reports/ or reports/quick/)"
+    )
+    p.add_argument(
+        "--executor",
+        choices=("serial", "processes", "dask"),
+        default="serial",
+        help="where cells run (default: serial)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="results store (default: <out>/results.sqlite); finished cells are reused",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def find_configs(folder: Path | None = None) -> list[Path]:
+    """Every ``configs/*.toml`` under ``folder`` (default: the current folder), sorted."""
+    base = Path() if folder is None else folder
+    found = sorted((base / "configs").glob("*.toml"))
+    if not found:
+        where = (base / "configs").resolve()
+        raise ConfigError(
+            f"no experiment configs: {where} holds no *.toml file; run from the project "
+            "folder or pass --config PATH"
+        )
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report, print where it is and a summary table."""
+    from .build import build_report
+
+    if args.workers is not None and args.workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
+    configs = list(args.config) if args.config else find_configs()
+    out = args.out if args.out is not None else Path("reports") / ("quick" if args.quick else "")
+    result = build_report(
+        configs,
+        out,
+        quick=args.quick,
+        store=args.store,
+        executor=args.executor,
+        workers=args.workers,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(result.summary())
+    notes = [f"  {e.name}: {n}" for e in result.experiments for f in e.figures for n in f.notes]
+    if notes:
+        print("figure notes:")
+        print("\n".join(notes))
+    print(f"report: {result.html}")
+    return 0

@@ -1,0 +1,290 @@
+"""``build_report``: configs → sweeps (run or reused from the store) → tables, figures, HTML.
+
+Thin glue over :func:`finetune_bounds.sweep.execute_sweep` and the renderers of this package;
+no mathematics here.
+
+Output layout (``out_dir``)::
+
+    index.html                     the report page (self-contained; relative links)
+    results.sqlite                 the store (default; finished cells are reused on a re-run)
+    <experiment>/data.csv          the experiment's tidy table
+    <experiment>/fig<i>_<slug>.png (and .svg)
+    <experiment>/table<i>_<slug>.md, .csv, .tex
+
+Before writing an experiment, the ``fig*``/``table*`` files a previous report left in its
+folder are removed, so a renamed or deleted figure does not linger.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .figures import plot_figure
+from .html import render_html
+from .results import ExperimentReport, ReportResult, TableOutput
+from .specs import FigureSpec, TableSpec, slugify
+from .tables import build_table, write_table_files
+
+if TYPE_CHECKING:
+    from ..sweep import Executor, Store, SweepConfig
+
+__all__ = ["build_report", "render_experiment"]
+
+#: files this module writes into an experiment folder (removed before a re-render)
+_OWNED_FILE = re.compile(
+    r"(fig\d+(_[a-z0-9_]+)?\.(png|svg|pdf)|table\d+(_[a-z0-9_]+)?\.(md|csv|tex))\Z"
+)
+
+
+def _as_configs(configs: Any, quick: bool) -> list[SweepConfig]:
+    from ..sweep import SweepConfig, load_config
+
+    if isinstance(configs, str | Path | SweepConfig):
+        configs = [configs]
+    if not isinstance(configs, Iterable):
+        raise ConfigError(f"configs: expected paths or SweepConfig objects, got {configs!r}")
+    out = []
+    for c in configs:
+        if isinstance(c, SweepConfig):
+            cfg = c
+        elif isinstance(c, str | Path):
+            cfg = load_config(c)
+        else:
+            raise ConfigError(f"configs: expected a path or a SweepConfig, got {c!r}")
+        out.append(cfg.quick() if quick else cfg)
+    if not out:
+        raise ConfigError("no experiment configs given")
+    seen: dict[str, Any] = {}
+    for cfg in out:
+        if cfg.name in seen:
+            raise ConfigError(
+                f"two configs define the experiment {cfg.name!r} ({seen[cfg.name]} and "
+                f"{cfg.path}); experiment names must be unique"
+            )
+        seen[cfg.name] = cfg.path
+    return out
+
+
+def _stem(prefix: str, i: int, name: str, title: str) -> str:
+    """``fig<i>_<slug>``: numbered (stable order, unique) and readable."""
+    slug = slugify(name or title, "")
+    return f"{prefix}{i}_{slug}" if slug else f"{prefix}{i}"
+
+
+def _clean(folder: Path) -> None:
+    for p in folder.iterdir():
+        if p.is_file() and _OWNED_FILE.match(p.name):
+            p.unlink()
+
+
+def render_experiment(
+    config: SweepConfig,
+    frame: Any,
+    folder: str | Path,
+    *,
+    formats: Sequence[str] = ("png", "svg"),
+    dpi: int = 150,
+) -> tuple[tuple[Any, ...], tuple[TableOutput, ...], Path]:
+    """Write an experiment's tidy CSV, figures and tables into ``folder``.
+
+    Returns ``(figures, tables, data_csv)`` (:class:`~.figures.FigureResult` and
+    :class:`~.results.TableOutput` objects). Every ``[[figure]]``/``[[table]]`` spec is validated
+    before anything is drawn, so a typo fails fast.
+    """
+    label = f"{config.path or config.name}"
+    fig_specs = [
+        FigureSpec.from_dict(f, f"{label}: figure {i}") for i, f in enumerate(config.figures, 1)
+    ]
+    tab_specs = [
+        TableSpec.from_dict(t, f"{label}: table {i}") for i, t in enumerate(config.tables, 1)
+    ]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _clean(folder)
+    data = folder / "data.csv"
+    frame.to_csv(data, index=False)
+    figures = []
+    for i, spec in enumerate(fig_specs, 1):
+        stem = _stem("fig", i, spec.name, spec.title)
+        figures.append(
+            plot_figure(
+                frame, spec, folder / stem, formats=formats, dpi=dpi, where=f"{label}: figure {i}"
+            )
+        )
+    tables = []
+    for i, tspec in enumerate(tab_specs, 1):
+        stem = _stem("table", i, tspec.name, tspec.title)
+        table = build_table(frame, tspec, where=f"{label}: table {i}")
+        paths = write_table_files(table, folder / stem, label=f"tab:{config.name}:{stem}")
+        tables.append(TableOutput(table, paths))
+    return tuple(figures), tuple(tables), data
+
+
+def _now() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def build_report(
+    configs: str | Path | SweepConfig | Iterable[str | Path | SweepConfig],
+    out_dir: str | Path,
+    *,
+    quick: bool = False,
+    store: str | Path | Store | None = None,
+    executor: str | Executor = "serial",
+    workers: int | None = None,
+    progress: bool = False,
+    formats: Sequence[str] = ("png", "svg"),
+    dpi: int = 150,
+    title: str | None = None,
+) -> ReportResult:
+    """Run (or reuse) every experiment and write the report into ``out_dir``.
+
+    Parameters
+    ----------
+    configs : path, SweepConfig, or an iterable of them
+        Experiment configs (TOML files or loaded configs); names must be unique.
+    out_dir : path
+        Output folder (created if missing); see the module docstring for its layout.
+    quick : bool
+        Apply each config's ``[quick]`` overrides (fewer seeds, a coarser grid).
+    store : path, Store or None
+        Results store; default ``<out_dir>/results.sqlite``. Cells already finished there are
+        not recomputed, so re-rendering a report is cheap.
+    executor : {"serial", "processes", "dask"} or Executor
+        Where cells run (one executor is shared by all experiments).
+    workers : int, optional
+        Worker processes for ``"processes"``/``"dask"``.
+    progress : bool
+        Show a progress bar per experiment (tqdm).
+    formats : sequence of {"png", "svg", "pdf"}
+        Figure files to write (the page shows the PNG).
+    dpi : int
+        Resolution of the PNG files.
+    title : str, optional
+        Title of the page (default: "finetune-bounds report", with "(quick)" in quick mode).
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    ConfigError
+        Invalid configs, figure or table specs (unknown key, missing column or quantity).
+    SweepError
+        Some cells of an experiment failed (the others are stored; nothing is rendered for it).
+    """
+    from .. import __version__
+    from ..sweep import Store, SweepError, execute_sweep, make_executor
+
+    t0 = time.perf_counter()
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    cfgs = _as_configs(configs, quick)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc}") from None
+    for cfg in cfgs:  # validate every figure/table spec before the (slow) sweeps
+        for i, f in enumerate(cfg.figures, 1):
+            FigureSpec.from_dict(f, f"{cfg.path or cfg.name}: figure {i}")
+        for i, t in enumerate(cfg.tables, 1):
+            TableSpec.from_dict(t, f"{cfg.path or cfg.name}: table {i}")
+
+    owns_store = not isinstance(store, Store)
+    st = (
+        store
+        if isinstance(store, Store)
+        else Store(out / "results.sqlite" if store is None else store)
+    )
+    ex, owns_ex = make_executor(executor, workers=workers)
+    experiments = []
+    sweep_total = render_total = 0.0
+    try:
+        for cfg in cfgs:
+            run = execute_sweep(cfg, store=st, executor=ex, progress=progress)
+            if run.failures:
+                raise SweepError(run)
+            t1 = time.perf_counter()
+            figures, tables, data = render_experiment(
+                cfg, run.frame, out / cfg.name, formats=formats, dpi=dpi
+            )
+            render_s = time.perf_counter() - t1
+            sweep_total += run.elapsed
+            render_total += render_s
+            experiments.append(
+                ExperimentReport(
+                    name=cfg.name,
+                    title=cfg.title,
+                    description=" ".join(cfg.description.split()),
+                    family=cfg.family,
+                    seeds=cfg.seeds,
+                    cells=run.cells,
+                    ran=run.ran,
+                    skipped=run.skipped,
+                    rows=len(run.frame),
+                    data=data,
+                    figures=figures,
+                    tables=tables,
+                    sweep_seconds=run.elapsed,
+                    render_seconds=render_s,
+                    config_path=cfg.path,
+                )
+            )
+        store_path = st.path
+    finally:
+        if owns_ex:
+            ex.close()
+        if owns_store:
+            st.close()
+
+    t2 = time.perf_counter()
+    info = {
+        "version": f"finetune-bounds {__version__}",
+        "mode": "quick (the configs' [quick] overrides)" if quick else "full",
+        "generated": _now(),
+        "seeds per cell": ", ".join(f"{e.name}: {e.seeds}" for e in experiments),
+        "store": _display_path(store_path, out),
+        "executor": executor if isinstance(executor, str) else type(executor).__name__,
+        "python": f"{platform.python_version()} ({platform.system()})",
+    }
+    page_title = title or ("finetune-bounds report (quick)" if quick else "finetune-bounds report")
+    html_path = out / "index.html"
+    html_path.write_text(
+        render_html(experiments, out, title=page_title, info=info), encoding="utf-8"
+    )
+    render_total += time.perf_counter() - t2
+    return ReportResult(
+        html=html_path,
+        out_dir=out,
+        store=store_path,
+        quick=quick,
+        experiments=tuple(experiments),
+        timing={
+            "sweep": sweep_total,
+            "render": render_total,
+            "total": time.perf_counter() - t0,
+        },
+    )
+
+
+def _display_path(path: str, base: Path) -> str:
+    if path == ":memory:":
+        return "in memory (not kept)"
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return path

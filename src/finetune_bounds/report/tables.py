@@ -1,0 +1,392 @@
+"""Summary tables: a tidy frame + a ``[[table]]`` spec → Markdown, CSV and LaTeX.
+
+The values are summarised over seeds with :func:`finetune_bounds.records.summarize` (mean,
+standard error = sample std / √count, count), then pivoted: rows = the spec's ``index`` (plus any
+column that still distinguishes rows), columns = ``quantity`` × the spec's ``columns``. A cell
+shows ``mean ± stderr`` for measurements (source ``empirical``, more than one seed) and the plain
+value for ``theory`` and ``bound`` rows.
+
+The CSV is the machine-readable form: one row per table cell with numeric ``mean``, ``stderr`` and
+``count`` columns (long format, keys first).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..records import summarize
+from ._frame import check_frame, display_key, norm, select, sort_rank, splitting_columns
+from .specs import TableSpec
+
+__all__ = ["Table", "TableCell", "build_table", "latex_escape", "write_table_files"]
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TableCell:
+    """One table cell: the summary over seeds of one group of rows."""
+
+    mean: float
+    stderr: float
+    count: int
+    source: str
+
+    @property
+    def with_error(self) -> bool:
+        """Whether the cell is shown as ``mean ± stderr`` (a measurement over several seeds)."""
+        return self.source == "empirical" and self.count > 1 and math.isfinite(self.mean)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A pivoted summary table, renderable as Markdown, LaTeX, HTML or plain text.
+
+    Attributes
+    ----------
+    title : str
+    index : tuple of str
+        Row key names (the spec's index, then :attr:`auto_index`).
+    column_keys : tuple of str
+        Column key names: ``quantity`` (left out of the header when the table shows a single
+        quantity) and the spec's columns.
+    rows, columns : tuple of tuples
+        Key values of each row / column, in display order.
+    cells : mapping
+        ``(row, column) → TableCell``; missing combinations are blank.
+    summary : pandas.DataFrame
+        Long form: key columns, then ``mean, stderr, count`` (what the CSV holds).
+    auto_index : tuple of str
+        Row keys added because they distinguish rows the spec's index did not.
+    digits : int
+        Significant digits of the means.
+    """
+
+    title: str
+    index: tuple[str, ...]
+    column_keys: tuple[str, ...]
+    rows: tuple[Key, ...]
+    columns: tuple[Key, ...]
+    cells: Mapping[tuple[Key, Key], TableCell]
+    summary: Any
+    auto_index: tuple[str, ...] = ()
+    digits: int = 4
+
+    # ------------------------------------------------------------------ labels
+    def column_label(self, col: Key) -> str:
+        """Header of a column: its key values joined by `` / `` (blank parts skipped)."""
+        parts = [
+            display_key(v)
+            for k, v in zip(self.column_keys, col, strict=True)
+            if not (k == "quantity" and self._single_quantity)
+        ]
+        return " / ".join(p for p in parts if p) or "value"
+
+    @property
+    def _single_quantity(self) -> bool:
+        return len({c[0] for c in self.columns}) == 1
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """The quantities shown, in column order."""
+        return tuple(dict.fromkeys(str(c[0]) for c in self.columns))
+
+    @property
+    def caption(self) -> str:
+        """Title, plus the quantity when the header leaves it out."""
+        if self._single_quantity and self.columns:
+            q = self.quantities[0]
+            return f"{self.title} ({q})" if self.title and q not in self.title else self.title or q
+        return self.title
+
+    def format_cell(self, cell: TableCell | None, style: str = "text") -> str:
+        """A cell as text: ``mean ± stderr`` or the plain value (``style``: text/latex)."""
+        if cell is None:
+            return ""
+        mean = _number(cell.mean, self.digits, style)
+        if not cell.with_error:
+            return mean if style == "text" else f"${mean}$"
+        err = _number(cell.stderr, 2, style)
+        return f"{mean} ± {err}" if style == "text" else f"${mean} \\pm {err}$"
+
+    # ------------------------------------------------------------------ renderers
+    def to_frame(self) -> Any:
+        """The table as displayed: a DataFrame of strings (row keys as leading columns)."""
+        import pandas as pd
+
+        data = []
+        for row in self.rows:
+            line = {k: display_key(v) for k, v in zip(self.index, row, strict=True)}
+            for col in self.columns:
+                line[self.column_label(col)] = self.format_cell(self.cells.get((row, col)))
+            data.append(line)
+        cols = [*self.index, *(self.column_label(c) for c in self.columns)]
+        return pd.DataFrame(data, columns=cols)
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured Markdown table, preceded by the caption in bold."""
+        header = [*self.index, *(self.column_label(c) for c in self.columns)]
+        lines = [
+            "| " + " | ".join(_md_escape(h) for h in header) + " |",
+            "|" + "|".join(["---"] * len(self.index) + ["--:"] * len(self.columns)) + "|",
+        ]
+        for row in self.rows:
+            cells = [display_key(v) for v in row]
+            cells += [self.format_cell(self.cells.get((row, c))) for c in self.columns]
+            lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        head = f"**{_md_escape(self.caption)}**\n\n" if self.caption else ""
+        notes = "".join(f"\n{_md_escape(n)}\n" for n in self.notes)
+        return head + "\n".join(lines) + "\n" + notes
+
+    def to_latex(self, label: str = "") -> str:
+        """A booktabs ``table`` float (needs ``\\usepackage{booktabs}``); text is escaped."""
+        align = "l" * len(self.index) + "r" * len(self.columns)
+        header = [*self.index, *(self.column_label(c) for c in self.columns)]
+        out = [
+            "\\begin{table}[ht]",
+            "\\centering",
+        ]
+        if self.caption:
+            out.append(f"\\caption{{{latex_escape(self.caption)}}}")
+        if label:
+            out.append(f"\\label{{{re.sub(r'[^A-Za-z0-9:_-]', '_', label)}}}")
+        out += [
+            f"\\begin{{tabular}}{{{align}}}",
+            "\\toprule",
+            " & ".join(latex_escape(h) for h in header) + " \\\\",
+            "\\midrule",
+        ]
+        for row in self.rows:
+            cells = [latex_escape(display_key(v)) for v in row]
+            cells += [self.format_cell(self.cells.get((row, c)), "latex") for c in self.columns]
+            out.append(" & ".join(cells) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}"]
+        for n in self.notes:
+            out.append(f"\\par\\smallskip{{\\footnotesize {latex_escape(n)}}}")
+        out.append("\\end{table}")
+        return "\n".join(out) + "\n"
+
+    def to_html(self) -> str:
+        """An HTML ``<table>`` fragment (text escaped; numbers right-aligned)."""
+        e = html.escape
+        head = "".join(f'<th scope="col">{e(h)}</th>' for h in self.index)
+        head += "".join(
+            f'<th scope="col" class="num">{e(self.column_label(c))}</th>' for c in self.columns
+        )
+        body = []
+        for row in self.rows:
+            tds = "".join(f'<th scope="row">{e(display_key(v))}</th>' for v in row)
+            tds += "".join(
+                f'<td class="num">{e(self.format_cell(self.cells.get((row, c))))}</td>'
+                for c in self.columns
+            )
+            body.append(f"<tr>{tds}</tr>")
+        cap = f"<caption>{e(self.caption)}</caption>" if self.caption else ""
+        return (
+            f'<table class="results">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
+
+    def to_text(self) -> str:
+        """A plain-text table (for a terminal)."""
+        frame = self.to_frame()
+        return str(frame.to_string(index=False)) if len(frame) else "(empty)"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Remarks shown under the table (e.g. row keys added automatically)."""
+        out = []
+        if self.auto_index:
+            out.append(
+                "Rows also split by "
+                + ", ".join(self.auto_index)
+                + " (not in the table's index but distinguishing rows)."
+            )
+        if any(c.source == "empirical" for c in self.cells.values()):
+            out.append("Empirical cells: mean ± standard error over seeds.")
+        return tuple(out)
+
+
+def _number(v: float, digits: int, style: str) -> str:
+    if math.isinf(v):
+        if style == "latex":
+            return "\\infty" if v > 0 else "-\\infty"
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.{digits}g}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+# characters LaTeX treats specially, and a few Unicode symbols common in our titles
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+_LATEX_UNICODE = {
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "−": "-",
+    "–": "--",
+    "—": "---",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "≈": r"$\approx$",
+    "∞": r"$\infty$",
+    "√": r"$\surd$",
+    "→": r"$\to$",
+    "‖": r"$\|$",
+    "ᵀ": r"$^{\top}$",
+    "²": r"$^{2}$",
+    "³": r"$^{3}$",
+    "₀": r"$_{0}$",
+    "₁": r"$_{1}$",
+    "₂": r"$_{2}$",
+    "α": r"$\alpha$",
+    "β": r"$\beta$",
+    "γ": r"$\gamma$",
+    "δ": r"$\delta$",
+    "Δ": r"$\Delta$",
+    "ε": r"$\varepsilon$",
+    "η": r"$\eta$",
+    "θ": r"$\theta$",
+    "κ": r"$\kappa$",
+    "λ": r"$\lambda$",
+    "μ": r"$\mu$",
+    "ξ": r"$\xi$",
+    "π": r"$\pi$",
+    "ρ": r"$\rho$",
+    "σ": r"$\sigma$",
+    "Σ": r"$\Sigma$",
+    "τ": r"$\tau$",
+    "φ": r"$\phi$",
+    "ψ": r"$\psi$",
+    "ω": r"$\omega$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < >``) and spell a few common
+    Unicode math symbols (Greek letters, ``± ≤ ≥ ‖ ᵀ ²`` …) as LaTeX so pdflatex accepts them."""
+    return "".join(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch for ch in text)
+
+
+def build_table(frame: Any, spec: TableSpec | Mapping[str, Any], where: str = "table") -> Table:
+    """Summarise a tidy frame over seeds and pivot it as ``spec`` says.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy results (``quantity, source, value`` and key columns; ``seed`` optional).
+    spec : TableSpec or dict
+        A ``[[table]]`` entry.
+    where : str
+        Prefix of error messages (e.g. ``"linear_power_law: table 1"``).
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys in the spec, a column or quantity absent from the frame, NaN values.
+    """
+    if not isinstance(spec, TableSpec):
+        spec = TableSpec.from_dict(spec, where)
+    check_frame(frame, where)
+    sub = select(frame, spec.quantities, [*spec.index, *spec.columns], where)
+    col_keys = ("quantity", *spec.columns)
+    keys = [*spec.index, *col_keys]
+    auto = splitting_columns(sub, keys)
+    index = (*spec.index, *auto)
+    by = [*index, *col_keys]
+    if "source" not in by:  # never splits further (else it would be in `auto`), but tells style
+        by.append("source")
+    summary = summarize(sub, by=by)
+    qorder = list(spec.quantities or dict.fromkeys(sub["quantity"]))
+    cells: dict[tuple[Key, Key], TableCell] = {}
+    rows: dict[Key, None] = {}
+    cols: dict[Key, None] = {}
+    for rec in summary.to_dict(orient="records"):
+        row = tuple(norm(rec[k]) for k in index)
+        col = tuple(norm(rec[k]) for k in col_keys)
+        if (row, col) in cells:  # pragma: no cover - excluded by splitting_columns
+            raise ConfigError(f"{where}: two summary rows fall in one cell {row}, {col}")
+        cells[(row, col)] = TableCell(
+            float(rec["mean"]), float(rec["stderr"]), int(rec["count"]), str(rec["source"])
+        )
+        rows[row] = None
+        cols[col] = None
+    row_order = sorted(rows, key=lambda r: [sort_rank(k, v) for k, v in zip(index, r, strict=True)])
+    col_order = sorted(
+        cols,
+        key=lambda c: [
+            sort_rank(k, v, qorder if k == "quantity" else ())
+            for k, v in zip(col_keys, c, strict=True)
+        ],
+    )
+    import pandas as pd
+
+    extra_source = "source" not in (*index, *col_keys)
+    long_rows = []
+    for row in row_order:
+        for col in col_order:
+            cell = cells.get((row, col))
+            if cell is None:
+                continue
+            entry = dict(zip(index, row, strict=True)) | dict(zip(col_keys, col, strict=True))
+            if extra_source:
+                entry["source"] = cell.source
+            long_rows.append(
+                entry | {"mean": cell.mean, "stderr": cell.stderr, "count": cell.count}
+            )
+    long_cols = [
+        *index,
+        *col_keys,
+        *(["source"] if extra_source else []),
+        "mean",
+        "stderr",
+        "count",
+    ]
+    long = pd.DataFrame(long_rows, columns=long_cols)
+    return Table(
+        title=spec.title,
+        index=index,
+        column_keys=col_keys,
+        rows=tuple(row_order),
+        columns=tuple(col_order),
+        cells=cells,
+        summary=long,
+        auto_index=tuple(auto),
+        digits=spec.digits,
+    )
+
+
+def write_table_files(table: Table, stem: str | Path, label: str = "") -> tuple[Path, ...]:
+    """Write ``<stem>.md``, ``<stem>.csv`` (long form, numeric) and ``<stem>.tex``."""
+    stem = Path(stem)
+    md, csv, tex = (stem.with_name(stem.name + s) for s in (".md", ".csv", ".tex"))
+    md.write_text(table.to_markdown(), encoding="utf-8")
+    table.summary.to_csv(csv, index=False)
+    tex.write_text(table.to_latex(label or f"tab:{stem.name}"), encoding="utf-8")
+    return md, csv, tex
