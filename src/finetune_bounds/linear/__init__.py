@@ -4,6 +4,18 @@ Theory (closed forms, deterministic equivalent, bounds) and simulation (gradient
 sampled data) for the linear family.
 """
 
+from .simulate import (
+    EmpiricalSampleComplexity,
+    GDResult,
+    closed_form_batch,
+    empirical_sample_complexity,
+    example_task,
+    gradient_descent,
+    simulate_batch,
+    simulate_curve,
+    spectrum_task,
+    summarize_curve,
+)
 from .theory import (
     BoundResult,
     KappaSolution,
@@ -27,14 +39,20 @@ from .theory import (
 
 __all__ = [
     "BoundResult",
+    "EmpiricalSampleComplexity",
+    "GDResult",
     "KappaSolution",
     "RiskResult",
     "SampleComplexity",
     "SampleRisk",
     "benign_bound",
     "bounds",
+    "closed_form_batch",
+    "empirical_sample_complexity",
+    "example_task",
     "expected_risk",
     "finetuned_predictor",
+    "gradient_descent",
     "head_tail_bound",
     "measure_correlation_study",
     "naive_bound",
@@ -43,5 +61,9 @@ __all__ = [
     "row_space_projector",
     "sample_complexity",
     "sample_risk",
+    "simulate_batch",
+    "simulate_curve",
     "solve_kappa",
+    "spectrum_task",
+    "summarize_curve",
 ]
