@@ -14,13 +14,14 @@ take a ``[[table]]``/``[[figure]]`` spec as a dict. See ``docs/report.md``.
 from __future__ import annotations
 
 from .build import build_report, render_experiment
-from .figures import FigureResult, plot_figure
+from .figures import DrawnFigure, FigureResult, draw_figure, plot_figure
 from .html import render_html
 from .results import ExperimentReport, ReportResult, TableOutput
 from .specs import FigureSpec, TableSpec
 from .tables import Table, TableCell, build_table, latex_escape, write_table_files
 
 __all__ = [
+    "DrawnFigure",
     "ExperimentReport",
     "FigureResult",
     "FigureSpec",
@@ -31,6 +32,7 @@ __all__ = [
     "TableSpec",
     "build_report",
     "build_table",
+    "draw_figure",
     "latex_escape",
     "plot_figure",
     "render_experiment",

@@ -25,7 +25,7 @@ from ..records import summarize
 from ._frame import check_frame, display_key, norm, select, sort_rank, splitting_columns
 from .specs import FigureSpec
 
-__all__ = ["FigureResult", "plot_figure"]
+__all__ = ["STYLE", "DrawnFigure", "FigureResult", "draw_figure", "plot_figure"]
 
 _LINE_KEYS = ("quantity", "source", "method")
 _THEORY_MARKERS = (None, "s", "^", "D", "v", "P", "X")
@@ -53,6 +53,19 @@ class FigureResult:
     """
 
     paths: tuple[Path, ...]
+    title: str
+    alt: str
+    lines: tuple[str, ...]
+    notes: tuple[str, ...]
+    points: int
+
+
+@dataclass(frozen=True)
+class DrawnFigure:
+    """A figure drawn in memory by :func:`draw_figure` (fields as in :class:`FigureResult`,
+    with the ``matplotlib.figure.Figure`` instead of the file paths)."""
+
+    figure: Any
     title: str
     alt: str
     lines: tuple[str, ...]
@@ -160,11 +173,37 @@ def plot_figure(
     ConfigError
         Unknown spec keys, a column or quantity absent from the frame, matplotlib missing.
     """
-    if not isinstance(spec, FigureSpec):
-        spec = FigureSpec.from_dict(spec, where)
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
     if bad or not formats:
         raise ConfigError(f"{where}: formats must be among png, svg, pdf; got {list(formats)}")
+    drawn = draw_figure(frame, spec, where=where)
+    matplotlib, _ = _import_matplotlib()
+    base = Path(stem)
+    paths = []
+    with matplotlib.rc_context(STYLE):
+        for fmt in formats:
+            path = base.with_name(f"{base.name}.{fmt}")
+            meta = {"Date": None} if fmt in ("svg", "pdf") else {}
+            drawn.figure.savefig(path, format=fmt, dpi=dpi, metadata=meta)
+            paths.append(path)
+    return FigureResult(
+        tuple(paths), drawn.title, drawn.alt, drawn.lines, drawn.notes, drawn.points
+    )
+
+
+def draw_figure(
+    frame: Any, spec: FigureSpec | Mapping[str, Any], *, where: str = "figure"
+) -> DrawnFigure:
+    """Draw one figure in memory (no file): see :func:`plot_figure` for the conventions.
+
+    Returns
+    -------
+    DrawnFigure
+        The ``matplotlib.figure.Figure`` (save it inside ``matplotlib.rc_context(STYLE)``) and
+        its legend labels, notes and alt text.
+    """
+    if not isinstance(spec, FigureSpec):
+        spec = FigureSpec.from_dict(spec, where)
     check_frame(frame, where)
     needed = [spec.x, *([spec.facet] if spec.facet else []), *([spec.hue] if spec.hue else [])]
     sub = select(frame, spec.quantities, needed, where)
@@ -317,16 +356,9 @@ def plot_figure(
                 notes.append(f"{label}: {nonfinite} point(s) with non-finite values not drawn.")
             if nonpos:
                 notes.append(f"{label}: {nonpos} non-positive point(s) not drawn on the log axis.")
-        base = Path(stem)
-        paths = []
-        for fmt in formats:
-            path = base.with_name(f"{base.name}.{fmt}")
-            meta = {"Date": None} if fmt in ("svg", "pdf") else {}
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=meta)
-            paths.append(path)
     drawn_labels = tuple(handles)
     alt = _alt_text(spec, logx, drawn_labels, facets, drawn)
-    return FigureResult(tuple(paths), spec.title, alt, drawn_labels, tuple(notes), drawn)
+    return DrawnFigure(fig, spec.title, alt, drawn_labels, tuple(notes), drawn)
 
 
 def _draw(

@@ -103,7 +103,9 @@ class Table:
         """Title, plus the quantity when the header leaves it out."""
         if self._single_quantity and self.columns:
             q = self.quantities[0]
-            return f"{self.title} ({q})" if self.title and q not in self.title else self.title or q
+            if not self.title:
+                return q
+            return self.title if q.lower() in self.title.lower() else f"{self.title} ({q})"
         return self.title
 
     def format_cell(self, cell: TableCell | None, style: str = "text") -> str:
