@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "eps": 0.1,  # sample_complexity mode: target mae
     "n_max": 2000,  # sample_complexity mode: largest n searched
     "instances": 24,  # measures mode: random tasks per seed
+    "delta_spread": 10.0,  # measures mode: ‖Δ‖ log-uniform in [delta_norm/delta_spread, delta_norm]
 }
 
 MODES = ("curve", "sample_complexity", "measures")
@@ -88,6 +89,9 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
     width = out["width"]
     if isinstance(width, bool) or not isinstance(width, int) or width < 2 or width % 2:
         raise ConfigError(f"relu: width must be an even integer ≥ 2, got {width!r}")
+    spread = out["delta_spread"]
+    if isinstance(spread, bool) or not isinstance(spread, int | float) or not spread >= 1:
+        raise ConfigError(f"relu: delta_spread must be a number ≥ 1, got {spread!r}")
     if out["mode"] == "measures" and data != "synthetic":
         raise ConfigError("relu: mode 'measures' uses random synthetic instances (data=synthetic)")
     return out
@@ -149,7 +153,10 @@ def _simulate(
     if mode == "measures":
         return simulate_measures(
             int(params["d"]), n, width, rngs, instances=int(params["instances"]),
-            source_norm=float(params["source_norm"]), **common,
+            source_norm=float(params["source_norm"]),
+            delta_range=(float(params["delta_norm"]) / float(params["delta_spread"]),
+                         float(params["delta_norm"])),
+            **common,
         )
     return simulate_cell(
         task_from_params(params),

@@ -283,7 +283,9 @@ def random_instance(
     sqrt = np.diag(i ** (-alpha / 2))
     src = source_norm * _random_unit(d, rng)
     delta = rng.standard_normal(d) * i ** (rng.uniform(-2.0, 2.0) / 2)
-    lo, hi = delta_range
+    lo, hi = (nonneg_float(v, "delta_range", positive=True) for v in delta_range)
+    if lo > hi:
+        raise InvalidInputError(f"delta_range must satisfy low ≤ high, got {delta_range}")
     delta *= math.exp(rng.uniform(math.log(lo), math.log(hi))) / np.linalg.norm(delta)
     return ReluTask(readonly(src), readonly(src + delta), "gaussian", readonly(sqrt), name="random")
 

@@ -357,7 +357,9 @@ def simulate_cell(
       the analytic H or with the empirical NTK at the starting weights; ``kernel_gap_scaled``
       = gap·√m (flat when the gap shrinks like m^{-1/2});
     - ``bound_ratio``: data-dependent bound on this design / measured ``mae`` (≥ 1 when the bound
-      holds); ``pretrain_error``: ‖f_S − θ_Sᵀx‖/‖θ_Sᵀx‖ on the test inputs (≈ √(2/m));
+      holds); ``complexity_term_ratio``: √(2rᵀH⁻¹r/n) alone / measured ``mae`` (how loose the
+      bound is without its confidence term); ``pretrain_error``: ‖f_S − θ_Sᵀx‖/‖θ_Sᵀx‖ on the
+      test inputs (≈ √(2/m));
     - ``steps``, ``converged``;
     - the same with suffix ``_scratch`` for training from the antisymmetric init (f ≡ 0).
 
@@ -424,7 +426,8 @@ def simulate_cell(
             kmae, kmse = _risks(ker_inf, s.y_test)
             gap = _rel(f_test[i] - ker_t, ker_t - f0_test[i])
             gap_emp = _rel(f_test[i] - ker_emp, ker_emp - f0_test[i])
-            bound = generalization_bound(systems[i], r, delta=delta, constant=constant).value
+            bnd = generalization_bound(systems[i], r, delta=delta, constant=constant)
+            bound = bnd.value
             q = suffix
             rows += [
                 record("mae" + q, mae, "empirical", method="network", **f),
@@ -436,6 +439,8 @@ def simulate_cell(
                 record("kernel_gap_scaled" + q, gap * math.sqrt(width), "empirical",
                        method="analytic", **f),
                 record("bound_ratio" + q, bound / mae if mae > 0 else math.inf, "empirical", **f),
+                record("complexity_term_ratio" + q,
+                       bnd.complexity_term / mae if mae > 0 else math.inf, "empirical", **f),
                 record("steps" + q, float(res.steps[i]), "empirical", **f),
                 record("converged" + q, float(res.converged[i]), "empirical", **f),
             ]
@@ -455,6 +460,7 @@ def simulate_measures(
     *,
     instances: int = 24,
     source_norm: float = 1.0,
+    delta_range: tuple[float, float] = (0.1, 1.0),
     n_test: int = 500,
     tol: float = 1e-3,
     max_steps: int = 4000,
@@ -464,7 +470,8 @@ def simulate_measures(
     """Which similarity measure tracks the measured fine-tuning risk? (spec §2.4 [paper] → §4)
 
     Per seed: ``instances`` random tasks (:func:`random_instance`: power-law inputs, Δ on a
-    random part of the spectrum, ‖Δ‖ log-uniform in [0.1, 1]), one design and one network each
+    random part of the spectrum, ‖Δ‖ log-uniform in ``delta_range``; equal ends fix ‖Δ‖, and
+    rows of the then constant ``delta_norm`` measure are omitted), one design and one network each
     (closed-form pretraining, then fine-tuning on n samples); measured risk = test ``mae`` and
     ``mse`` of the network. Measures: ``complexity`` rᵀH⁻¹r (r = y − f_S(X)), ``projected``
     ‖P_XΔ‖², ``delta_norm`` ‖Δ‖², ``zero_shot`` E(Δᵀx)², ``bound``.
@@ -482,7 +489,8 @@ def simulate_measures(
     rows: list[dict[str, Any]] = []
     for i, g in enumerate(rngs):
         inst_rngs = g.spawn(instances)
-        tasks = [random_instance(d, ig, source_norm=source_norm) for ig in inst_rngs]
+        tasks = [random_instance(d, ig, source_norm=source_norm, delta_range=delta_range)
+                 for ig in inst_rngs]
         splits = [t.split(n, n_test, ig) for t, ig in zip(tasks, inst_rngs, strict=True)]
         systems = [gram_system(s.x) for s in splits]
         net0 = antisymmetric_init(width, d, inst_rngs)
