@@ -1,8 +1,9 @@
 """The report: experiment configs → sweeps → tables (Markdown/CSV/LaTeX), figures (PNG/SVG) and
 one self-contained HTML page.
 
->>> from finetune_bounds.report import build_report                       # doctest: +SKIP
->>> result = build_report(["configs/linear_power_law.toml"], "reports/quick", quick=True)
+>>> from finetune_bounds.report import build_report
+>>> result = build_report(["configs/linear_power_law.toml"], "reports/quick",
+...                       quick=True)                                      # doctest: +SKIP
 >>> print(result.html)                                                     # doctest: +SKIP
 reports/quick/index.html
 
