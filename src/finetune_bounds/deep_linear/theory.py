@@ -897,6 +897,52 @@ def _batch_risks(
             "rank": np.sum(keep, axis=-1).astype(np.float64)}
 
 
+def _batch_predictors(
+    src: FloatArray,
+    xe: FloatArray,
+    y: FloatArray,
+    depths: Sequence[float],
+    *,
+    frozen_layers: int = 0,
+    rtol: float | None = None,
+) -> FloatArray:
+    """Closed-form limits w for B problems at several depths: shape (B, len(depths), d).
+
+    Full fine-tuning: X⁺y + c_L P_⊥θ_S (§3.2) from one batched SVD; frozen layers: γθ_S (§3.5).
+    Same degeneracy errors as :func:`solve_predictor`.
+    """
+    out = np.empty((src.shape[0], len(depths), src.shape[1]))
+    if frozen_layers > 0:
+        xs = np.einsum("bnd,bd->bn", xe, src)
+        denom = np.sum(xs * xs, axis=-1)
+        if np.any(denom <= 0):
+            raise InvalidInputError("frozen fine-tuning needs Xθ_S ≠ 0 on every design")
+        g_ls = np.sum(xs * y, axis=-1) / denom
+        for j, L in enumerate(depths):
+            g, _ = _frozen_gamma(g_ls, L, frozen_layers)
+            out[:, j] = g[:, None] * src
+        return out
+    u, s, vt = np.linalg.svd(xe, full_matrices=False)
+    keep = _rank_keep(s, xe.shape, rtol)
+    vt = vt * keep[..., None]
+    coef_y = np.where(keep, np.einsum("bnk,bn->bk", u, y) / np.where(keep, s, 1.0), 0.0)
+    fitted = np.einsum("bkd,bk->bd", vt, coef_y)
+    perp_src = src - np.einsum("bkd,bk->bd", vt, np.einsum("bkd,bd->bk", vt, src))
+    s2 = np.sum(src * src, axis=-1)
+    a2 = np.minimum(np.sum(perp_src * perp_src, axis=-1), s2)
+    b2 = np.sum(coef_y * coef_y, axis=-1)
+    for j, L in enumerate(depths):
+        if L > 1 and (np.any(s2 <= 0) or np.any(b2 <= 0)):
+            raise InvalidInputError(
+                "degenerate draw: θ_S = 0 or X⁺y = 0 (depth ≥ 2 needs both non-zero)"
+            )
+        c, _, _, _ = _c_root(s2, a2, b2, L) if L > 1 else (np.ones_like(s2), 0, 0, 0)
+        if not np.all(np.isfinite(c)):
+            raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
+        out[:, j] = fitted + c[:, None] * perp_src
+    return out
+
+
 def _stderr(a: FloatArray, axis: int = 0) -> FloatArray:
     n = a.shape[axis]
     if n < 2:
