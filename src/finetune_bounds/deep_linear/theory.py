@@ -820,6 +820,19 @@ def frozen_risk_floor(task: LinearTask, depth: Any = math.inf, frozen_layers: in
 # ---------------------------------------------------------------------------------------------
 # batched kernel over designs (eigenbasis of Σ)
 # ---------------------------------------------------------------------------------------------
+def _check_batch_degenerate(s2: FloatArray, b2: FloatArray) -> None:
+    """Depth ≥ 2 needs θ_S ≠ 0 and X⁺y ≠ 0 on every draw (same rule as solve_predictor)."""
+    if np.any(s2 <= 0):
+        raise InvalidInputError(
+            "source must be non-zero for depth ≥ 2: zero pretrained weights are a saddle"
+        )
+    if np.any(np.sqrt(b2) <= _DEGENERATE_TOL * np.sqrt(s2)):
+        raise InvalidInputError(
+            "degenerate fine-tuning data: P_Xθ_T = X⁺y = 0 on some design (e.g. θ_T = 0); "
+            "spec §3.2 needs P_Xθ_T ≠ 0 for depth ≥ 2"
+        )
+
+
 def _batch_risks(
     lam: FloatArray,
     src: FloatArray,
@@ -878,10 +891,8 @@ def _batch_risks(
     m_st = np.sum(lam * perp_src * perp_tgt, axis=-1)
     m_tt = np.sum(lam * perp_tgt * perp_tgt, axis=-1)
     for j, L in enumerate(depths):
-        if L > 1 and (np.any(s2 <= 0) or np.any(b2 <= 0) or np.any(b2_clean <= 0)):
-            raise InvalidInputError(
-                "degenerate draw: θ_S = 0 or P_Xθ_T = 0 (depth ≥ 2 needs both non-zero)"
-            )
+        if L > 1:
+            _check_batch_degenerate(s2, b2 if y is not None else b2_clean)
         c, _, _, _ = _c_root(s2, a2, b2, L)
         if not np.all(np.isfinite(c)):
             raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
@@ -932,10 +943,8 @@ def _batch_predictors(
     a2 = np.minimum(np.sum(perp_src * perp_src, axis=-1), s2)
     b2 = np.sum(coef_y * coef_y, axis=-1)
     for j, L in enumerate(depths):
-        if L > 1 and (np.any(s2 <= 0) or np.any(b2 <= 0)):
-            raise InvalidInputError(
-                "degenerate draw: θ_S = 0 or X⁺y = 0 (depth ≥ 2 needs both non-zero)"
-            )
+        if L > 1:
+            _check_batch_degenerate(s2, b2)
         c, _, _, _ = _c_root(s2, a2, b2, L) if L > 1 else (np.ones_like(s2), 0, 0, 0)
         if not np.all(np.isfinite(c)):
             raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
@@ -1222,8 +1231,8 @@ def _prefix_curves(
     b2 = np.cumsum(al_t**2, axis=1)
     a2 = np.clip(s2 - np.cumsum(al_s**2, axis=1), 0.0, s2)
     for j, L in enumerate(depths):
-        if L > 1 and np.any(b2 <= 0):
-            raise InvalidInputError("degenerate draw: P_Xθ_T = 0 (depth ≥ 2 needs it non-zero)")
+        if L > 1:
+            _check_batch_degenerate(np.full_like(b2, s2), b2)
         c, _, _, _ = _c_root(np.full_like(a2, s2), a2, b2, L)
         if not np.all(np.isfinite(c)):
             raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
