@@ -9,8 +9,9 @@
 - ``simulate(params, rngs)``: per seed, a design and label noise drawn from that seed's generator
   only; the exact population risk of the closed-form limit (``method="closed_form"``, plus its
   bias, conditional variance and the from-scratch risk) and, with ``gd = true``, of iterative
-  gradient descent (``method="gd"``, with ``gd_vs_closed_form``, ``iterations`` and a
-  ``converged`` flag).
+  gradient descent (``method="gd"``, with ``gd_vs_closed_form``, ``iterations`` and
+  ``converged`` — a 0/1 quantity, so its mean over seeds is the fraction of runs that reached
+  the tolerance; non-converged runs are kept, not dropped).
 
 ``MEASURES`` (name ``"linear_measures"``): the [paper] correlation study of §2.4 — per seed, a
 fresh set of random instances, and the Pearson/Spearman correlation of each similarity measure
@@ -148,7 +149,8 @@ def _simulate(
         max_iter=positive_int(params["gd_max_iter"], "gd_max_iter"),
     )
     extra = _dim_field(params, task)
-    return [{**r, **extra} for r in _empirical_records(n, arrays, gd)]
+    rows = _empirical_records(n, arrays, gd, converged_field=False)
+    return [{**r, **extra} for r in rows]
 
 
 FAMILY = Family(

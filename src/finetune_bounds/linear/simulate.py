@@ -65,7 +65,8 @@ DELTA_PROFILES: tuple[str, ...] = ("head", "tail", "random")
 class GDResult:
     """Result of batched full-batch gradient descent (spec §2.1).
 
-    Arrays have a leading seed axis of length S (dropped when the design passed in was 2-D).
+    Arrays have a leading seed axis of length S; when the design passed in was 2-D the axis is
+    dropped (``weights`` of shape (d,), numpy scalars for the rest).
 
     Attributes
     ----------
@@ -270,7 +271,10 @@ def gradient_descent(
         )
 
     def out(a: Any) -> Any:
-        return readonly(np.asarray(a)) if batched else readonly(np.asarray(a)[0])
+        if batched:
+            return readonly(np.asarray(a))
+        a0 = np.asarray(a)[0]
+        return readonly(a0) if a0.ndim else a0[()]  # unbatched: (d,) weights, numpy scalars
 
     return GDResult(
         weights=out(w),
@@ -472,7 +476,12 @@ def _theory_records(
     return rows
 
 
-def _empirical_records(n: int, arrays: Mapping[str, FloatArray], gd: bool) -> list[dict[str, Any]]:
+def _empirical_records(
+    n: int, arrays: Mapping[str, FloatArray], gd: bool, *, converged_field: bool = True
+) -> list[dict[str, Any]]:
+    """Empirical rows of one batch. GD convergence is a ``converged`` field on the GD rows
+    (``converged_field=True``, for :func:`simulate_curve`) or a 0/1 quantity ``converged``
+    (for the sweep, where a field varying across seeds would split a curve in two)."""
     rows: list[dict[str, Any]] = []
     s_ = len(arrays["risk"])
     for i in range(s_):
@@ -481,12 +490,12 @@ def _empirical_records(n: int, arrays: Mapping[str, FloatArray], gd: bool) -> li
             rows.append(record(q, arrays[q][i], "empirical", method="closed_form", **base))
         if gd:
             c = bool(arrays["converged"][i])
-            rows.append(record("risk", arrays["risk_gd"][i], "empirical", method="gd",
-                               converged=c, **base))
-            rows.append(record("gd_vs_closed_form", arrays["gd_vs_closed_form"][i], "empirical",
-                               method="gd", converged=c, **base))
-            rows.append(record("iterations", arrays["iterations"][i], "empirical", method="gd",
-                               converged=c, **base))
+            flag = {"converged": c} if converged_field else {}
+            for q, key in (("risk", "risk_gd"), ("gd_vs_closed_form", "gd_vs_closed_form"),
+                           ("iterations", "iterations")):
+                rows.append(record(q, arrays[key][i], "empirical", method="gd", **flag, **base))
+            if not converged_field:
+                rows.append(record("converged", float(c), "empirical", method="gd", **base))
     return rows
 
 
@@ -499,6 +508,8 @@ def simulate_curve(
     method: Literal["gd", "closed_form", "both"] = "closed_form",
     theory: bool = True,
     theory_method: Literal["deterministic", "isotropic", "monte_carlo"] = "deterministic",
+    theory_draws: int = 200,
+    theory_rng: np.random.Generator | int | None = None,
     bound_constants: Mapping[str, float] | None = None,
     step: float | None = None,
     tol: float = 1e-8,
@@ -518,7 +529,7 @@ def simulate_curve(
     ns : sequence of int
         Sample sizes (each ≥ 1).
     seeds : int
-        Number of independent training runs per n.
+        Number of independent training runs per n (0: theory and bound rows only).
     rng : Generator, int, None or sequence of ``seeds`` Generators
         One generator/int: all seeds drawn in one batch. A sequence: seed i draws from
         ``rng[i]`` only (reproducible per seed whatever the number of seeds).
@@ -530,6 +541,9 @@ def simulate_curve(
         Add the theory and bound rows (no seed: ``seed = -1``).
     theory_method : str
         Method of :func:`~finetune_bounds.linear.theory.expected_risk` for the theory rows.
+    theory_draws, theory_rng :
+        Draws (minimum) and randomness of the Monte Carlo theory rows (``theory_method =
+        "monte_carlo"``; seed 0 by default, independent of the training seeds).
     bound_constants : mapping, optional
         Constants of the bound families (keys ``naive``, ``benign``, ``head_tail``).
     step, tol, max_iter :
@@ -557,7 +571,9 @@ def simulate_curve(
     """
     import pandas as pd
 
-    seeds = positive_int(seeds, "seeds")
+    seeds = positive_int(seeds, "seeds", allow_zero=True)
+    if not (seeds or theory):
+        raise InvalidInputError("nothing to compute: seeds = 0 and theory = False")
     arr = np.atleast_1d(np.asarray(ns))
     if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError("ns must be a non-empty 1-D sequence of sample sizes")
@@ -565,15 +581,21 @@ def simulate_curve(
     if method not in ("gd", "closed_form", "both"):
         raise InvalidInputError(f"method must be 'gd', 'closed_form' or 'both', got {method!r}")
     gd = method != "closed_form"
-    gens = _generators(rng, seeds)
+    gens = _generators(rng, seeds) if seeds else None
+    t_rng = (
+        theory_rng if isinstance(theory_rng, np.random.Generator)
+        else np.random.default_rng(0 if theory_rng is None else int(theory_rng))
+    )
     rows: list[dict[str, Any]] = []
     for n in n_list:
-        x, xi = _draw(task, n, seeds, gens, sampler)
-        arrays = simulate_batch(task, x, xi, gd=gd, step=step, tol=tol, max_iter=max_iter)
-        rows += _empirical_records(n, arrays, gd)
+        if gens is not None:
+            x, xi = _draw(task, n, seeds, gens, sampler)
+            arrays = simulate_batch(task, x, xi, gd=gd, step=step, tol=tol, max_iter=max_iter)
+            rows += _empirical_records(n, arrays, gd)
         if theory:
             for r in _theory_records(task, n, method=theory_method,
-                                     bound_constants=bound_constants):
+                                     bound_constants=bound_constants, rng=t_rng,
+                                     n_draws=theory_draws):
                 rows.append({**r, "seed": -1})
     df = pd.DataFrame(rows)
     lead = ["quantity", "source", "method", "n", "seed", "value"]
