@@ -128,7 +128,9 @@ def digits_teacher(label: LabelFunction, *, rcond: float = 1e-10) -> FloatArray:
     f = label_values(label)
     rc = nonneg_float(rcond, "rcond", positive=True)
     theta, *_ = np.linalg.lstsq(x, f - f.mean(), rcond=rc)
-    return readonly(np.asarray(theta, dtype=np.float64))
+    theta = np.asarray(theta, dtype=np.float64)
+    theta[~np.any(x != 0.0, axis=0)] = 0.0  # constant pixels: exactly 0, not rounding noise
+    return readonly(theta)
 
 
 @lru_cache(maxsize=1)
