@@ -171,7 +171,13 @@ class DepthCoefficient:
 
 
 def _c_root(
-    s2: FloatArray, a2: FloatArray, b2: FloatArray, depth: float, *, max_iter: int = 200
+    s2: FloatArray,
+    a2: FloatArray,
+    b2: FloatArray,
+    depth: float,
+    *,
+    q2: FloatArray | None = None,
+    max_iter: int = 200,
 ) -> tuple[FloatArray, FloatArray, FloatArray, int]:
     """Vectorised c_L from S = ‖θ_S‖², A = ‖P_⊥θ_S‖², B² = ‖X⁺y‖² (all > 0 where used; A ≥ 0).
 
@@ -181,12 +187,13 @@ def _c_root(
     φ(0) = log S − log(A + B²) = −log(1 + (B² − Q)/S) have opposite signs, so the root lies
     between 0 and t_∞ = log c_∞. If Q = 0 (c_∞ = ∞) the upper end is (L−1)/2·log(1 + B²/S).
     Safeguarded Newton: a step that leaves the current bracket is replaced by bisection.
+    ``q2`` = ‖P_Xθ_S‖² computed directly (S − A cancels when θ_S is nearly ⟂ the row space).
     Returns (c, c_∞, residual, iterations).
     """
     s2, a2, b2 = np.broadcast_arrays(
         np.asarray(s2, np.float64), np.asarray(a2, np.float64), np.asarray(b2, np.float64)
     )
-    q2 = np.maximum(s2 - a2, 0.0)
+    q2 = np.maximum(s2 - a2, 0.0) if q2 is None else np.broadcast_to(q2, s2.shape)
     with np.errstate(divide="ignore"):
         c_inf = np.where(q2 > 0, np.sqrt(b2 / np.where(q2 > 0, q2, 1.0)), np.inf)
     if depth == 1.0:
@@ -352,6 +359,7 @@ class _Design:
     s2: float
     a2: float
     b2: float
+    q2: float  # ‖P_Xθ_S‖², computed directly
     yhat: FloatArray  # XX⁺y
     sv: FloatArray  # kept singular values
 
@@ -375,9 +383,11 @@ def _prepare(x: ArrayLike, y: ArrayLike, source: ArrayLike, rtol: float | None) 
     coef = (u.T @ ya) / s
     fitted = vt.T @ coef
     perp = th - vt.T @ (vt @ th)
+    ps = vt @ th
     return _Design(
         xa, ya, th, vt, coef, fitted, perp,
-        float(th @ th), float(perp @ perp), float(coef @ coef), u @ (u.T @ ya), s,
+        float(th @ th), float(perp @ perp), float(coef @ coef), float(ps @ ps),
+        u @ (u.T @ ya), s,
     )
 
 
@@ -395,7 +405,7 @@ def _check_nondegenerate(des: _Design, depth: float) -> None:
             "degenerate fine-tuning data: X⁺y = P_Xθ_T = 0 (the labels have no component in the "
             "row space of X); spec §3.2 needs P_Xθ_T ≠ 0 for depth ≥ 2"
         )
-    if math.isinf(depth) and math.sqrt(max(des.s2 - des.a2, 0.0)) <= _DEGENERATE_TOL * scale:
+    if math.isinf(depth) and math.sqrt(des.q2) <= _DEGENERATE_TOL * scale:
         raise InvalidInputError(
             "infinite depth needs P_Xθ_S ≠ 0 (θ_S orthogonal to the row space of X): "
             "c_∞ = ‖P_Xθ_T‖/‖P_Xθ_S‖ diverges"
@@ -430,14 +440,13 @@ def _closed_form(des: _Design, depth: float) -> PredictorResult:
     if depth == 1.0:
         w = des.fitted + des.perp_source
         return _finish(des, w, depth, "closed_form", True, {"iterations": 0}, 1.0)
-    sol = depth_coefficient(des.s2, min(des.a2, des.s2), des.b2, depth)
-    c = float(sol.value)
+    c_arr, c_inf, res, it = _c_root(
+        np.array([des.s2]), np.array([min(des.a2, des.s2)]), np.array([des.b2]), depth,
+        q2=np.array([des.q2]),
+    )
+    c = float(c_arr[0])
     w = des.fitted + c * des.perp_source
-    diag = {
-        "root_residual": float(sol.residual),
-        "iterations": sol.iterations,
-        "c_infinite": float(sol.infinite_depth),
-    }
+    diag = {"root_residual": float(res[0]), "iterations": it, "c_infinite": float(c_inf[0])}
     return _finish(des, w, depth, "closed_form", True, diag, c)
 
 
@@ -570,7 +579,8 @@ def _ode(des: _Design, depth: float, tol: float, t_max: float | None) -> Predict
     horizon = t_max if t_max is not None else 1e5 / (lam_min * speed)
 
     def event(_t: float, w: FloatArray) -> float:
-        return float(np.linalg.norm(des.x @ w - des.yhat)) - tol * ynorm
+        # fire at tol/2 so that the returned state satisfies the tolerance strictly
+        return float(np.linalg.norm(des.x @ w - des.yhat)) - 0.5 * tol * ynorm
 
     event.terminal = True  # type: ignore[attr-defined]
     event.direction = -1  # type: ignore[attr-defined]
@@ -833,6 +843,14 @@ def _check_batch_degenerate(s2: FloatArray, b2: FloatArray) -> None:
         )
 
 
+def _check_batch_row_source(s2: FloatArray, q2: FloatArray) -> None:
+    """Infinite depth needs P_Xθ_S ≠ 0 on every draw (c_∞ = ‖P_Xθ_T‖/‖P_Xθ_S‖)."""
+    if np.any(np.sqrt(q2) <= _DEGENERATE_TOL * np.sqrt(s2)):
+        raise InvalidInputError(
+            "infinite depth needs P_Xθ_S ≠ 0 on every design: c_∞ = ‖P_Xθ_T‖/‖P_Xθ_S‖ diverges"
+        )
+
+
 def _batch_risks(
     lam: FloatArray,
     src: FloatArray,
@@ -884,25 +902,23 @@ def _batch_risks(
     perp_tgt = tgt - np.einsum("bkd,bk->bd", vt, pt)
     s2 = np.sum(src * src, axis=-1)
     a2 = np.minimum(np.sum(perp_src * perp_src, axis=-1), s2)
+    q2 = np.sum(ps * ps, axis=-1)
     b2 = np.sum(coef_y * coef_y, axis=-1)
     b2_clean = np.sum(pt * pt, axis=-1)
-    # Σ-weighted pieces of R(c) = c²‖P_⊥θ_S‖²_Σ − 2c⟨P_⊥θ_S, P_⊥θ_T⟩_Σ + ‖P_⊥θ_T‖²_Σ
-    m_ss = np.sum(lam * perp_src * perp_src, axis=-1)
-    m_st = np.sum(lam * perp_src * perp_tgt, axis=-1)
-    m_tt = np.sum(lam * perp_tgt * perp_tgt, axis=-1)
     for j, L in enumerate(depths):
         if L > 1:
             _check_batch_degenerate(s2, b2 if y is not None else b2_clean)
-        c, _, _, _ = _c_root(s2, a2, b2, L)
-        if not np.all(np.isfinite(c)):
-            raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
+        if math.isinf(L):
+            _check_batch_row_source(s2, q2)
+        c, _, _, _ = _c_root(s2, a2, b2, L, q2=q2)
         if y is None:
             c_clean = c
         else:
-            c_clean, _, _, _ = _c_root(s2, a2, b2_clean, L)
+            c_clean, _, _, _ = _c_root(s2, a2, b2_clean, L, q2=q2)
         w = fitted + c[:, None] * perp_src
         risk[:, j] = np.sum(lam * (w - tgt) ** 2, axis=-1)
-        measure[:, j] = np.maximum(c_clean**2 * m_ss - 2 * c_clean * m_st + m_tt, 0.0)
+        v = c_clean[:, None] * perp_src - perp_tgt  # direct, no cancellation for tiny R_L
+        measure[:, j] = np.sum(lam * v * v, axis=-1)
         coef[:, j] = c
     return {"risk": risk, "measure": measure, "c": coef, "zero_shot": zero_shot,
             "rank": np.sum(keep, axis=-1).astype(np.float64)}
@@ -938,16 +954,18 @@ def _batch_predictors(
     vt = vt * keep[..., None]
     coef_y = np.where(keep, np.einsum("bnk,bn->bk", u, y) / np.where(keep, s, 1.0), 0.0)
     fitted = np.einsum("bkd,bk->bd", vt, coef_y)
-    perp_src = src - np.einsum("bkd,bk->bd", vt, np.einsum("bkd,bd->bk", vt, src))
+    ps = np.einsum("bkd,bd->bk", vt, src)
+    perp_src = src - np.einsum("bkd,bk->bd", vt, ps)
     s2 = np.sum(src * src, axis=-1)
     a2 = np.minimum(np.sum(perp_src * perp_src, axis=-1), s2)
+    q2 = np.sum(ps * ps, axis=-1)
     b2 = np.sum(coef_y * coef_y, axis=-1)
     for j, L in enumerate(depths):
         if L > 1:
             _check_batch_degenerate(s2, b2)
-        c, _, _, _ = _c_root(s2, a2, b2, L) if L > 1 else (np.ones_like(s2), 0, 0, 0)
-        if not np.all(np.isfinite(c)):
-            raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
+        if math.isinf(L):
+            _check_batch_row_source(s2, q2)
+        c = _c_root(s2, a2, b2, L, q2=q2)[0] if L > 1 else np.ones_like(s2)
         out[:, j] = fitted + c[:, None] * perp_src
     return out
 
@@ -1229,15 +1247,18 @@ def _prefix_curves(
     m_st = weighted_perp(al_s, qs_s, al_t, qs_t, float(np.sum(lp * sp * tp)))
     m_tt = weighted_perp(al_t, qs_t, al_t, qs_t, float(np.sum(lp * tp * tp)))
     b2 = np.cumsum(al_t**2, axis=1)
-    a2 = np.clip(s2 - np.cumsum(al_s**2, axis=1), 0.0, s2)
+    q2 = np.cumsum(al_s**2, axis=1)
+    a2 = np.clip(s2 - q2, 0.0, s2)
+    s2_arr = np.full_like(a2, s2)
     for j, L in enumerate(depths):
         if L > 1:
-            _check_batch_degenerate(np.full_like(b2, s2), b2)
-        c, _, _, _ = _c_root(np.full_like(a2, s2), a2, b2, L)
-        if not np.all(np.isfinite(c)):
-            raise InvalidInputError("infinite depth needs P_Xθ_S ≠ 0 on every design")
+            _check_batch_degenerate(s2_arr, b2)
+        if math.isinf(L):
+            _check_batch_row_source(s2_arr, q2)
+        c, _, _, _ = _c_root(s2_arr, a2, b2, L, q2=q2)
         out[:, :k, j] = np.maximum(c * c * m_ss - 2 * c * m_st + m_tt, 0.0)
-        out[:, k:, j] = 0.0  # n ≥ rank Σ: P_⊥ kills range Σ, the risk is 0 (noiseless)
+        if n_max >= r:  # n ≥ rank Σ: X[:n] spans range Σ (a.s.), the risk is exactly 0
+            out[:, r - 1:, j] = 0.0
     return out
 
 

@@ -1,0 +1,341 @@
+"""Deep linear fine-tuning theory (spec linear-teachers §3): every route against another.
+
+Routes: closed form (c_L root), cvxpy implicit-bias program, gradient-flow ODE; Monte Carlo
+expectations by two independent samplers; frozen layers against brute-force least squares.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import finetune_bounds as fb
+from finetune_bounds import deep_linear as dl
+from finetune_bounds.deep_linear.theory import _ode_rhs_jac
+from finetune_bounds.errors import InvalidInputError, NotReachableError, SolverError
+
+
+def _problem(seed: int, d: int = 30, n: int = 6, alpha: float = 0.7, eps: float = 0.5):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    src = rng.standard_normal(d) / math.sqrt(d)
+    tgt = alpha * src + eps * rng.standard_normal(d) / math.sqrt(d)
+    return x, x @ tgt, src, tgt
+
+
+def _proj(x):
+    return np.linalg.pinv(x) @ x
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# ------------------------------------------------------------------------------ c_L
+def test_coefficient_solves_the_root_equation_and_lies_between_1_and_c_inf():
+    rng = np.random.default_rng(0)
+    s2 = rng.uniform(0.5, 2, 50)
+    a2 = s2 * rng.uniform(0.01, 0.99, 50)
+    b2 = rng.uniform(0.01, 5, 50)
+    c_inf = dl.depth_coefficient(s2, a2, b2, math.inf).value
+    np.testing.assert_allclose(c_inf, np.sqrt(b2 / (s2 - a2)), rtol=1e-14)
+    prev = np.ones(50)
+    for L in (2, 3, 5, 10, 100, 10_000, 10**8):
+        sol = dl.depth_coefficient(s2, a2, b2, L)
+        c = sol.value
+        p = 2 * L / (L - 1)
+        # the root equation itself, independently of the log-space solver
+        np.testing.assert_allclose(c**p * s2, b2 + c**2 * a2, rtol=1e-12)
+        assert np.all(sol.residual < 1e-12)
+        lo, hi = np.minimum(1, c_inf), np.maximum(1, c_inf)
+        assert np.all((c >= lo * (1 - 1e-12)) & (c <= hi * (1 + 1e-12)))
+        # monotone in L: |log c_L| grows towards |log c_∞|
+        assert np.all(np.abs(np.log(c)) >= np.abs(np.log(prev)) - 1e-12)
+        prev = c
+
+
+def test_coefficient_converges_to_c_inf_at_the_derived_rate():
+    # [derived] t_L = t_∞ − (2/(L−1)) t_∞ / φ'(t_∞), φ'(t_∞) = 2Q/S:
+    # c_L = c_∞ (1 − (S/Q) log(c_∞)/(L − 1) + O(L⁻²))
+    s2, a2, b2 = 1.3, 0.9, 0.7
+    q2 = s2 - a2
+    c_inf = math.sqrt(b2 / q2)
+    for L in (100, 1000, 10_000):
+        c = float(dl.depth_coefficient(s2, a2, b2, L).value)
+        first_order = c_inf * (1 - (s2 / q2) * math.log(c_inf) / (L - 1))
+        assert abs(c - first_order) < 20.0 / L**2 * c_inf  # the O(L⁻²) remainder
+        assert abs(c - c_inf) > 0.1 * abs(first_order - c_inf)  # the 1/L term is real
+
+
+def test_coefficient_special_cases():
+    assert float(dl.depth_coefficient(1.0, 0.3, 0.2, 1).value) == 1.0
+    # A = 0 (P_⊥θ_S = 0): c^{2L/(L−1)} S = B² exactly
+    c = float(dl.depth_coefficient(2.0, 0.0, 0.5, 3).value)
+    assert c == pytest.approx((0.5 / 2.0) ** (2 / 6), rel=1e-14)
+    # Q = 0 (θ_S ⟂ row space): finite c for finite L, error at L = ∞
+    c = float(dl.depth_coefficient(1.0, 1.0, 0.5, 4).value)
+    assert c**(8 / 3) == pytest.approx(0.5 + c**2, rel=1e-12)
+    with pytest.raises(InvalidInputError, match="diverges"):
+        dl.depth_coefficient(1.0, 1.0, 0.5, math.inf)
+
+
+# ------------------------------------------------------------------------------ three routes
+@pytest.mark.parametrize("depth", [1, 2, 3, 5, 7, math.inf])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_matches_cvxpy(depth, seed):
+    x, y, src, _ = _problem(seed, alpha=[0.7, 1.8][seed])
+    cf = dl.solve_predictor(x, y, src, depth)
+    cv = dl.solve_predictor(x, y, src, depth, "cvxpy")
+    assert cv.converged and cv.diagnostics["status"].startswith("optimal")
+    assert _rel(cv.predictor, cf.predictor) < 1e-5  # required agreement (issue 4)
+    assert cv.coefficient == pytest.approx(cf.coefficient, rel=1e-5)
+
+
+def test_cvxpy_least_squares_regime_and_scaled_design():
+    # n > d (P_⊥ = 0): every route gives the least-squares solution; a badly scaled design too
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((12, 5)) * np.array([10.0, 1.0, 1.0, 0.1, 0.1])
+    src, tgt = rng.standard_normal(5), rng.standard_normal(5)
+    y = x @ tgt + 0.1 * rng.standard_normal(12)
+    ls = np.linalg.lstsq(x, y, rcond=None)[0]
+    for depth in (1, 3, math.inf):
+        for method in ("closed_form", "cvxpy"):
+            assert _rel(dl.predictor(x, y, src, depth, method), ls) < 1e-6
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+def test_closed_form_matches_gradient_flow_ode(depth):
+    x, y, src, _ = _problem(4, alpha=1.6)
+    cf = dl.solve_predictor(x, y, src, depth)
+    ode = dl.solve_predictor(x, y, src, depth, "ode")
+    assert ode.converged and ode.residual <= 1e-10
+    # integration tolerance rtol 1e-11; the limit is reached to the event tolerance 1e-10
+    assert _rel(ode.predictor, cf.predictor) < 1e-8
+    assert ode.diagnostics["parallel_defect"] < 1e-9  # P_⊥w ∥ P_⊥θ_S along the flow
+
+
+def test_ode_jacobian_matches_finite_differences():
+    x, y, src, _ = _problem(5, d=7, n=3)
+    h, b = x.T @ x / 3, x.T @ y / 3
+    rng = np.random.default_rng(0)
+    for depth in (2.0, 3.0, 6.0):
+        rhs, jac = _ode_rhs_jac(h, b, depth)
+        w = rng.standard_normal(7)
+        num = np.empty((7, 7))
+        step = 1e-6
+        for i in range(7):
+            e = np.zeros(7)
+            e[i] = step
+            num[:, i] = (rhs(0, w + e) - rhs(0, w - e)) / (2 * step)
+        np.testing.assert_allclose(jac(0, w), num, rtol=1e-6, atol=1e-8)
+
+
+def test_closed_form_reproduces_the_spec_measurement():
+    # spec §3.2: d = 30, n = 6, L = 3 — the deep limit differs from linear fine-tuning by O(0.1)
+    x, y, src, _ = _problem(6, alpha=2.0, eps=0.5)
+    w3 = dl.predictor(x, y, src, 3)
+    w1 = dl.predictor(x, y, src, 1)
+    assert np.linalg.norm(w3 - w1) > 0.05
+
+
+# ------------------------------------------------------------------------------ properties
+@st.composite
+def problems(draw, max_dim: int = 7):
+    d = draw(st.integers(2, max_dim))
+    n = draw(st.integers(1, d - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)) * draw(st.floats(0.1, 10.0))
+    src = rng.standard_normal(d) * draw(st.floats(0.1, 10.0))
+    tgt = rng.standard_normal(d)
+    return x, src, tgt
+
+
+@given(problems())
+def test_depth_one_is_linear_finetuning(prob):
+    x, src, tgt = prob
+    y = x @ tgt
+    np.testing.assert_allclose(
+        dl.predictor(x, y, src, 1), fb.linear.finetuned_predictor(x, y, src), atol=1e-10,
+        rtol=1e-10,
+    )
+
+
+@given(problems(), st.floats(0.05, 20.0))
+def test_aligned_target_has_zero_risk_at_infinite_depth(prob, alpha):
+    x, src, _ = prob
+    tgt = alpha * src
+    task = fb.LinearTask(fb.Covariance.isotropic(src.size), src, tgt)
+    r = dl.sample_risk(task, x, math.inf)
+    assert r.risk <= 1e-18 * (1 + tgt @ tgt) * 1e6
+    assert r.coefficient == pytest.approx(alpha, rel=1e-10)
+    # a sign flip is never corrected: c_∞ = |α| > 0
+    flipped = dl.solve_predictor(x, x @ (-tgt), src, math.inf)
+    assert flipped.coefficient == pytest.approx(alpha, rel=1e-10)
+
+
+@given(problems(), st.floats(0.01, 100.0))
+def test_infinite_depth_risk_invariant_to_source_scale(prob, scale):
+    x, src, tgt = prob
+    cov = fb.Covariance.from_spectrum(np.linspace(2.0, 0.5, src.size))
+    r1 = dl.sample_risk(fb.LinearTask(cov, src, tgt), x, math.inf).risk
+    r2 = dl.sample_risk(fb.LinearTask(cov, scale * src, tgt), x, math.inf).risk
+    assert r2 == pytest.approx(r1, rel=1e-9, abs=1e-12)
+
+
+@given(problems(), st.sampled_from([2, 3, 7, 50]))
+def test_depth_risk_between_linear_and_infinite(prob, depth):
+    # R(c) is a convex quadratic and c_L lies between c_1 = 1 and c_∞ ⇒ R_L ≤ max(R_1, R_∞)
+    x, src, tgt = prob
+    task = fb.LinearTask(fb.Covariance.isotropic(src.size), src, tgt)
+    r = dl.sample_risk(task, x, depth)
+    assert r.infinite_depth_risk is not None
+    assert r.risk <= max(r.linear_risk, r.infinite_depth_risk) * (1 + 1e-9) + 1e-12
+    assert r.measure == pytest.approx(r.risk, rel=1e-9, abs=1e-12)  # noiseless
+
+
+# ------------------------------------------------------------------------------ Monte Carlo
+def test_expected_risk_isotropic_depth_one_exact():
+    # §2.3: Σ = I, L = 1: E[R] = (1 − n/d)‖Δ‖² exactly
+    rng = np.random.default_rng(0)
+    d, n = 40, 8
+    src = rng.standard_normal(d) / math.sqrt(d)
+    tgt = 1.5 * src + 0.5 * rng.standard_normal(d) / math.sqrt(d)
+    task = fb.LinearTask(fb.Covariance.isotropic(d), src, tgt)
+    r = dl.expected_risk(task, n, 1, draws=2000, rng=1)
+    exact = (1 - n / d) * float(task.delta @ task.delta)
+    assert abs(r.risk - exact) < 4 * r.risk_stderr  # 4 standard errors
+
+
+@pytest.mark.parametrize("depth,frozen", [(3, 0), (math.inf, 0), (3, 1)])
+def test_nested_design_curve_matches_direct_monte_carlo(depth, frozen):
+    # two independent samplers: prefix-QR on nested designs vs one SVD per design
+    lam = np.linspace(3.0, 0.2, 25)
+    rng = np.random.default_rng(2)
+    src = rng.standard_normal(25) / 5
+    tgt = 1.7 * src + 0.4 * rng.standard_normal(25) / 5
+    task = fb.LinearTask(fb.Covariance.from_spectrum(lam), src, tgt)
+    curve = dl.risk_curve(task, [3, 8, 20], depth, draws=1500, rng=3, frozen_layers=frozen)
+    for i, n in enumerate([3, 8, 20]):
+        direct = dl.expected_risk(task, n, depth, draws=1500, rng=4, frozen_layers=frozen)
+        se = math.hypot(direct.risk_stderr, float(curve["stderr"][i]))
+        assert abs(direct.risk - float(curve["risk"][i])) < 4 * se, (n, direct, curve)
+
+
+def test_sample_complexity_scan_and_not_reachable():
+    rng = np.random.default_rng(5)
+    d = 20
+    src = rng.standard_normal(d) / math.sqrt(d)
+    tgt = src + 0.5 * rng.standard_normal(d) / math.sqrt(d)
+    task = fb.LinearTask(fb.Covariance.isotropic(d), src, tgt)
+    sc = dl.sample_complexity(task, 0.05, 3, draws=300, rng=0)
+    assert sc.reachable and sc.n is not None and 1 <= sc.n <= d
+    curve = dl.risk_curve(task, np.arange(1, sc.n + 1), 3, draws=300, rng=0)
+    assert curve["risk"][-1] <= 0.05 and np.all(curve["risk"][:-1] > 0.05)
+    # ε = 0 is reached exactly at n = rank Σ (noiseless: P_⊥Σ^{1/2} = 0)
+    assert dl.sample_complexity(task, 0.0, 2, draws=50, rng=0).n == d
+    # frozen layers: the floor is above ε for every n
+    floor = dl.frozen_risk_floor(task, 3, 1)
+    frozen = dl.sample_complexity(task, floor / 2, 3, frozen_layers=1, draws=50, rng=0)
+    assert not frozen.reachable and "floor" in frozen.reason
+    with pytest.raises(NotReachableError):
+        dl.sample_complexity(task, floor / 2, 3, frozen_layers=1, draws=50, rng=0, strict=True)
+    short = dl.sample_complexity(task, 1e-6, 3, n_max=3, draws=50, rng=0)
+    assert not short.reachable and "n ≤ 3" in short.reason
+
+
+def test_noisy_labels_risk_exceeds_measure():
+    rng = np.random.default_rng(7)
+    d = 30
+    src = rng.standard_normal(d) / math.sqrt(d)
+    task = fb.LinearTask(fb.Covariance.isotropic(d), src, 2 * src, noise_variance=0.05)
+    r = dl.expected_risk(task, 10, math.inf, draws=400, rng=0)
+    assert r.measure < 1e-25  # aligned: the noiseless measure vanishes at L = ∞
+    assert r.risk > 10 * r.risk_stderr  # the noise does not
+    with pytest.raises(InvalidInputError, match="noiseless"):
+        dl.risk_curve(task, [5], 2)
+
+
+# ------------------------------------------------------------------------------ frozen layers
+def test_frozen_predictor_is_the_least_squares_multiple_of_source():
+    x, y, src, tgt = _problem(8, alpha=1.3, eps=0.6)
+    res = dl.frozen_predictor(x, y, src, 4, 1)
+    grid = np.linspace(-3, 3, 60001)
+    losses = np.sum((np.outer(grid, x @ src) - y) ** 2, axis=1)
+    assert res.gamma_least_squares == pytest.approx(grid[np.argmin(losses)], abs=1e-4)
+    np.testing.assert_allclose(res.predictor, res.gamma * src)
+    assert not res.stalled_at_saddle
+    # negative γ*: a trainable part of depth ≥ 2 stalls at the saddle γ = 0; depth 1 does not
+    neg = dl.frozen_predictor(x, -y, src, 4, 1)
+    assert neg.stalled_at_saddle and neg.gamma == 0.0
+    assert dl.frozen_predictor(x, -y, src, 4, 3).gamma == pytest.approx(-res.gamma_least_squares)
+    assert dl.frozen_predictor(x, y, src, 2, 5).gamma == 1.0  # all frozen
+
+
+def test_frozen_floor_is_the_large_n_limit_and_a_lower_bound():
+    rng = np.random.default_rng(9)
+    lam = np.linspace(2, 0.5, 10)
+    src = rng.standard_normal(10)
+    tgt = src + 0.5 * rng.standard_normal(10)
+    task = fb.LinearTask(fb.Covariance.from_spectrum(lam), src, tgt)
+    floor = dl.frozen_risk_floor(task, 3, 1)
+    big = dl.expected_risk(task, 20000, 3, frozen_layers=1, draws=4, rng=0)
+    assert big.risk == pytest.approx(floor, rel=2e-3)
+    small = dl.expected_risk(task, 3, 3, frozen_layers=1, draws=200, rng=0)
+    assert small.risk >= floor
+    assert dl.frozen_risk_floor(fb.LinearTask(task.covariance, src, 2 * src), 3, 1) < 1e-20
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "abc", float("nan"), -math.inf, None])
+def test_bad_depth(bad):
+    x, y, src, _ = _problem(0)
+    with pytest.raises(InvalidInputError):
+        dl.predictor(x, y, src, bad)
+
+
+def test_depth_accepts_inf_spellings():
+    assert dl.check_depth("inf") == math.inf
+    assert dl.check_depth("∞") == math.inf
+    assert dl.check_depth(3.0) == 3.0
+    assert dl.check_depth(np.int64(4)) == 4.0
+
+
+def test_degenerate_inputs():
+    x, _, src, _ = _problem(0)
+    zero = np.zeros(x.shape[0])
+    with pytest.raises(InvalidInputError, match="P_Xθ_T"):
+        dl.predictor(x, zero, src, 3)
+    with pytest.raises(InvalidInputError, match="non-zero"):
+        dl.predictor(x, x @ src, np.zeros_like(src), 2)
+    # depth 1 is plain linear fine-tuning: no degeneracy
+    np.testing.assert_allclose(dl.predictor(x, zero, src, 1), src - _proj(x) @ src, atol=1e-12)
+    # θ_S ⟂ row space: c_∞ diverges
+    perp = src - _proj(x) @ src
+    with pytest.raises(InvalidInputError, match="P_Xθ_S"):
+        dl.predictor(x, x @ src, perp, math.inf)
+    with pytest.raises(InvalidInputError, match="finite depth"):
+        dl.predictor(x, x @ src, src, math.inf, "ode")
+    with pytest.raises(InvalidInputError):
+        dl.predictor(x, x @ src, src, 2, "newton")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="length"):
+        dl.predictor(x, x @ src, src[:-1], 2)
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        dl.predictor(x, np.full(x.shape[0], np.nan), src, 2)
+
+
+def test_cvxpy_failure_is_a_solver_error():
+    x, y, src, _ = _problem(0)
+    with pytest.raises(SolverError):
+        dl.solve_predictor(x, y, src, 3, "cvxpy", solver="NOT_A_SOLVER")
+
+
+def test_saddle_flag_for_opposed_teachers():
+    x, _, src, _ = _problem(0)
+    res = dl.solve_predictor(x, x @ (-src), src, 3)
+    assert res.diagnostics["saddle_risk"] is True
+    assert dl.solve_predictor(x, x @ src, src, 3).diagnostics["saddle_risk"] is False
