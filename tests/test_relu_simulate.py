@@ -206,3 +206,6 @@ def test_measures_rows() -> None:
     assert df[df.quantity == "bound_ratio_min"]["value"].iloc[0] >= 1.0
     with pytest.raises(InvalidInputError):
         simulate_measures(10, 15, 300, rngs(1), instances=2)
+    fixed = _frame(simulate_measures(10, 15, 100, rngs(1), instances=4, n_test=50,
+                                     delta_range=(0.5, 0.5)))
+    assert "delta_norm" not in set(fixed.measure.dropna())  # constant: no correlation row

@@ -278,6 +278,8 @@ def test_nan_and_shape_errors() -> None:
         generalization_bound(x, np.ones(5), delta=1.5)
     with pytest.raises(InvalidInputError, match="step size"):
         kernel_predict(x, np.ones(5), x, steps=3)
+    with pytest.raises(InvalidInputError, match="whole number"):
+        kernel_predict(x, np.ones(5), x, steps=2.5, lr=0.1)
     with pytest.raises(InvalidInputError, match="diverges"):
         kernel_predict(x, np.ones(5), x, steps=3, lr=10.0)
 

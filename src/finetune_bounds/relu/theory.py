@@ -590,8 +590,8 @@ def kernel_predict(
         offset_test, "offset_test", xt.shape[0]
     )
     t = math.inf if steps is None else float(steps)
-    if math.isnan(t) or t < 0:
-        raise InvalidInputError(f"steps must be ≥ 0, got {steps!r}")
+    if math.isnan(t) or t < 0 or (math.isfinite(t) and not t.is_integer()):
+        raise InvalidInputError(f"steps must be a whole number ≥ 0 (or inf), got {steps!r}")
     eta = 0.0
     if math.isfinite(t):
         if lr is None:
