@@ -232,7 +232,15 @@ class Covariance:
     def sample(
         self, n: int, rng: np.random.Generator, *, batch: tuple[int, ...] = ()
     ) -> FloatArray:
-        """Draw Gaussian inputs x ~ N(0, Σ): an array of shape ``batch + (n, d)``."""
+        """Draw Gaussian inputs x ~ N(0, Σ): an array of shape ``batch + (n, d)``.
+
+        Rows are z·diag(√λ)·Vᵀ with z standard normal, so they lie exactly in range Σ (up to
+        rounding) when Σ is singular.
+        """
+        n = positive_int(n, "n", allow_zero=True)
+        if not isinstance(rng, np.random.Generator):
+            raise InvalidInputError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+        batch = tuple(positive_int(b, "batch size", allow_zero=True) for b in batch)
         z = rng.standard_normal((*batch, n, self.dim))
         x = z * np.sqrt(self.eigenvalues)
         if not (self._is_diagonal and np.array_equal(self.eigenvectors, np.eye(self.dim))):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
@@ -199,6 +200,7 @@ def sample_risk(task: LinearTask, x: ArrayLike, *, rtol: float | None = None) ->
     InvalidInputError
         X is not a finite (n, d) matrix.
     """
+    _check_task(task)
     xa = as_float_array(x, "X", ndim=2, allow_empty=True)
     if xa.shape[1] != task.dim:
         raise InvalidInputError(f"X must have {task.dim} columns, got shape {xa.shape}")
@@ -629,18 +631,13 @@ def sample_complexity(
     hit = np.flatnonzero(curve["risk"] <= level)
     found: int | None = int(head[hit[0]]) if hit.size else None
     risk: float | None = float(curve["risk"][hit[0]]) if hit.size else None
-    if found is None and sigma2 > 0 and eps > 0 and math.isfinite(sigma2 * r / eps):
-
-        def var(m: int) -> float:
-            return sigma2 * r / (m - r - 1)
-
-        n_star = max(r + 2, math.ceil(r + 1 + sigma2 * r / eps))
-        while n_star > r + 2 and var(n_star - 1) <= level:
-            n_star -= 1
-        while var(n_star) > level:
-            n_star += 1
+    if found is None and sigma2 > 0 and eps > 0 and r > 0:
+        # n ≥ r + 2: σ² r/(n − r − 1) ≤ level ⇔ n − r − 1 ≥ σ² r/level, solved in exact
+        # rational arithmetic (a float loop cannot step through n ~ 1e20).
+        m = math.ceil(Fraction(sigma2) * r / Fraction(level))
+        n_star = r + 1 + max(m, 1)
         if n_star <= limit:
-            found, risk = n_star, var(n_star)
+            found, risk = n_star, sigma2 * r / (n_star - r - 1)
     if found is not None:
         return SampleComplexity(found, eps, True, risk, method)
     if math.isfinite(limit):
@@ -664,6 +661,7 @@ class BoundResult:
 
 def naive_bound(task: LinearTask, *, constant: float = 1.0) -> BoundResult:
     """C · λ_max(Σ)‖Δ‖² (C = 1 is a true bound on the bias for every design)."""
+    _check_task(task)
     c = nonneg_float(constant, "constant")
     value = c * task.covariance.operator_norm * float(task.delta @ task.delta)
     return BoundResult("naive", value, c)
@@ -674,11 +672,22 @@ def benign_bound(task: LinearTask, n: int, *, constant: float = 1.0) -> BoundRes
 
     A rate, not a guaranteed inequality: C is a free constant (default 1).
     """
+    _check_task(task)
     n = positive_int(n, "n")
     c = nonneg_float(constant, "constant")
     r0 = task.covariance.effective_rank
     val = float(task.delta @ task.delta) * task.covariance.operator_norm
     return BoundResult("benign", c * val * max(math.sqrt(r0 / n), r0 / n), c)
+
+
+def _block_mean(values: FloatArray, lam: FloatArray, atol: float) -> FloatArray:
+    """Average ``values`` over runs of (numerically) equal consecutive eigenvalues."""
+    if lam.size < 2:
+        return values
+    starts = np.flatnonzero(np.r_[True, np.abs(np.diff(lam)) > atol])
+    sums = np.add.reduceat(values, starts)
+    sizes = np.diff(np.r_[starts, lam.size])
+    return np.asarray(np.repeat(sums / sizes, sizes))
 
 
 def head_tail_bound(
@@ -693,6 +702,12 @@ def head_tail_bound(
     Σ_{i>k}λ_i/n created by the tail; the tail is not learnt and pays its Σ-weighted energy.
     Small when Δ lives in low-variance directions of the *target* covariance even if ‖Δ‖ is
     large. k = 0 gives the zero-shot risk ΔᵀΣΔ.
+
+    Repeated eigenvalues: a split k inside an eigenspace of Σ would depend on the arbitrary
+    basis chosen in it (the measure would not be rotation invariant). Inside each block of
+    equal eigenvalues (relative tolerance ``10·tol``) Δ_i² is therefore replaced by the block
+    mean — the average of the formula over all bases of the eigenspace. Nothing changes for a
+    simple spectrum.
 
     Parameters
     ----------
@@ -711,11 +726,13 @@ def head_tail_bound(
     BoundResult
         ``value`` and the minimising ``argmin_k``.
     """
+    _check_task(task)
     n = positive_int(n, "n")
     c = nonneg_float(constant, "constant")
-    lam = task.covariance.eigenvalues
-    d2 = task.delta_eig**2
-    r = task.covariance.rank
+    cov = task.covariance
+    lam = cov.eigenvalues
+    d2 = _block_mean(task.delta_eig**2, lam, 10 * cov.tol * cov.operator_norm)
+    r = cov.rank
     kmax = min(n - 1, r) if k_max is None else min(positive_int(k_max, "k_max", allow_zero=True), r)
     tail_energy = np.concatenate([np.cumsum((lam * d2)[::-1])[::-1], [0.0]])  # Σ_{i>k}, k=0..d
     tail_trace = np.concatenate([np.cumsum(lam[::-1])[::-1], [0.0]])
@@ -732,6 +749,7 @@ def bounds(
     constants: Mapping[str, float] | None = None,
 ) -> dict[str, BoundResult]:
     """All §2.4 bound families at n, keyed ``naive``, ``benign``, ``head_tail``."""
+    _check_task(task)
     cs = {"naive": 1.0, "benign": 1.0, "head_tail": 1.0, **(constants or {})}
     unknown = set(cs) - {"naive", "benign", "head_tail"}
     if unknown:
