@@ -306,6 +306,30 @@ def train(
         if np.any(eta <= 0):
             raise InvalidInputError("lr must be > 0")
     bal0 = _balancedness(tuple(ws))
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
+        return _gd_loop(ws, xa, ya, n, k, L, trainable, eta, lam_max, lr_scale, ref, tol,
+                        max_steps, adaptive, strict, bal0)
+
+
+def _gd_loop(
+    ws: list[FloatArray],
+    xa: FloatArray,
+    ya: FloatArray,
+    n: int,
+    k: int,
+    L: int,
+    trainable: range,
+    eta: FloatArray,
+    lam_max: FloatArray,
+    lr_scale: float,
+    ref: FloatArray,
+    tol: float,
+    max_steps: int,
+    adaptive: bool,
+    strict: bool,
+    bal0: FloatArray,
+) -> LayeredGDResult:
+    bsz = xa.shape[0]
     steps = np.full(bsz, max_steps, dtype=np.int64)
     active = np.ones(bsz, dtype=bool)
     resid = np.full(bsz, np.inf)

@@ -585,6 +585,10 @@ def _ode(des: _Design, depth: float, tol: float, t_max: float | None) -> Predict
     event.terminal = True  # type: ignore[attr-defined]
     event.direction = -1  # type: ignore[attr-defined]
     scale = max(math.sqrt(des.s2), math.sqrt(des.b2), 1e-300)
+    if event(0.0, des.source) <= 0:  # θ_S already interpolates: the flow does not move
+        diag0 = {"status": 1, "message": "converged at t = 0", "t_final": 0.0,
+                 "t_max": float(horizon), "nfev": 0, "njev": 0, "solve_time": 0.0, "tol": tol}
+        return _finish(des, des.source.copy(), depth, "ode", True, diag0)
     t0 = time.perf_counter()
     sol = solve_ivp(
         rhs, (0.0, horizon), des.source.copy(), method="LSODA", jac=jac, events=event,
