@@ -119,7 +119,7 @@ def test_closed_form_matches_gradient_flow_ode(depth):
 
 
 def test_ode_jacobian_matches_finite_differences():
-    x, y, src, _ = _problem(5, d=7, n=3)
+    x, y, _, _ = _problem(5, d=7, n=3)
     h, b = x.T @ x / 3, x.T @ y / 3
     rng = np.random.default_rng(0)
     for depth in (2.0, 3.0, 6.0):
@@ -262,7 +262,7 @@ def test_noisy_labels_risk_exceeds_measure():
 
 # ------------------------------------------------------------------------------ frozen layers
 def test_frozen_predictor_is_the_least_squares_multiple_of_source():
-    x, y, src, tgt = _problem(8, alpha=1.3, eps=0.6)
+    x, y, src, _ = _problem(8, alpha=1.3, eps=0.6)
     res = dl.frozen_predictor(x, y, src, 4, 1)
     grid = np.linspace(-3, 3, 60001)
     losses = np.sum((np.outer(grid, x @ src) - y) ** 2, axis=1)
@@ -321,7 +321,7 @@ def test_degenerate_inputs():
     with pytest.raises(InvalidInputError, match="finite depth"):
         dl.predictor(x, x @ src, src, math.inf, "ode")
     with pytest.raises(InvalidInputError):
-        dl.predictor(x, x @ src, src, 2, "newton")  # type: ignore[arg-type]
+        dl.predictor(x, x @ src, src, 2, "newton")
     with pytest.raises(InvalidInputError, match="length"):
         dl.predictor(x, x @ src, src[:-1], 2)
     with pytest.raises(InvalidInputError, match="non-finite"):
