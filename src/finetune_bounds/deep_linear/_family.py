@@ -213,10 +213,13 @@ def theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     )
     ref_depths = [1.0, math.inf] if want_inf else []
     parts: dict[str, list[FloatArray]] = {"risk": [], "c": [], "ref": [], "zs": [], "floor": []}
+    # teachers first, all at once: the same teacher draws in every cell (common random numbers
+    # across n, scales, depths), independent of how the designs are chunked
+    src_all, tgt_all = _teachers(p, rng, draws)
     done = 0
     while done < draws:
         b = min(chunk, draws - done)
-        src, tgt = _teachers(p, rng, b)
+        src, tgt = src_all[done:done + b], tgt_all[done:done + b]
         x, y = _designs(p, lam, tgt, [rng])
         yy = y if float(p["noise_variance"]) > 0 else None
         out = _batch_risks(lam, src, tgt, x, depths, y=yy, frozen_layers=k)
