@@ -176,7 +176,7 @@ def test_bad_inputs():
     with pytest.raises(InvalidInputError, match="shape"):
         sim.train(ws, x[:, :, :-1], y)
     with pytest.raises(InvalidInputError, match="finite depth"):
-        sim.balanced_weights(src, math.inf)
+        sim.balanced_weights(src, math.inf)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         sim.balanced_weights(src, 0)
     with pytest.raises(InvalidInputError, match="non-zero"):

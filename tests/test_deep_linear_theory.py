@@ -321,7 +321,7 @@ def test_degenerate_inputs():
     with pytest.raises(InvalidInputError, match="finite depth"):
         dl.predictor(x, x @ src, src, math.inf, "ode")
     with pytest.raises(InvalidInputError):
-        dl.predictor(x, x @ src, src, 2, "newton")
+        dl.predictor(x, x @ src, src, 2, "newton")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="length"):
         dl.predictor(x, x @ src, src[:-1], 2)
     with pytest.raises(InvalidInputError, match="non-finite"):

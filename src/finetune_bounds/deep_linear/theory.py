@@ -36,6 +36,11 @@ Facts proved here and tested [derived]:
 - With the first k ≥ 1 layers frozen (§3.5) the reachable set is {γθ_S}; the limit is
   γ*θ_S with γ* the least-squares scalar, except that a trainable part of depth ≥ 2 cannot
   cross γ = 0 (a saddle), so γ = max(γ*, 0) then.
+- P_Xθ_T = 0 is rejected (as the spec requires P_Xθ_T ≠ 0), although for finite L and
+  P_⊥θ_S ≠ 0 the flow still converges to the root of the same equation with B = 0,
+  c = (‖P_⊥θ_S‖/‖θ_S‖)^{L−1} (checked with the ODE); only L = ∞ truly degenerates.
+- Near the saddle (P_Xθ_T anti-parallel to P_Xθ_S, ‖P_⊥θ_S‖ = δ‖θ_S‖) the flow needs a time
+  ~ δ^{−(L−2)}; δ = 0 converges to the saddle w = 0 itself.
 
 Regime: gradient *flow* from exactly balanced weights, run to convergence, reaching a global
 minimum. When ⟨P_Xθ_T, P_Xθ_S⟩ < 0 the flow passes close to the saddle w = 0 and can stall for a
