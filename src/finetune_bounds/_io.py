@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ def load_array(path: str | Path, name: str) -> FloatArray:
         elif suffix in (".csv", ".txt", ".tsv"):
             text = p.read_text()
             delim = "," if "," in text else None
-            arr = np.loadtxt(p, delimiter=delim, dtype=np.float64, ndmin=1)
+            with warnings.catch_warnings():  # an empty file is reported below, not warned
+                warnings.simplefilter("ignore", UserWarning)
+                arr = np.loadtxt(p, delimiter=delim, dtype=np.float64, ndmin=1)
         else:
             raise InvalidInputError(f"{name}: unsupported file type {suffix!r} (use .npy or .csv)")
     except InvalidInputError:

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import FinetuneBoundsError
 
@@ -26,10 +27,21 @@ _COMMANDS: tuple[str, ...] = (
 EXIT_ERROR = 2
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit status 2.
+
+    Subcommand parsers inherit the class (argparse's ``parser_class`` default), so every
+    command's bad options, missing values and unparsable numbers report the same way.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="finetune-bounds",
         description="How many target samples does fine-tuning need? Theory, bounds and training.",
     )

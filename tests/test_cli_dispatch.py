@@ -1,0 +1,43 @@
+"""The dispatcher: usage errors of every command are one line on stderr with exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from finetune_bounds.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["linear", "--bogus"],
+        ["nope"],
+        ["deep-linear", "--n"],
+        ["relu", "--width", "many"],
+        ["sweep"],
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "linear" in capsys.readouterr().out
+
+
+def test_empty_csv_is_one_line_without_warning(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    e = str(empty)
+    code = main(["linear", "--spectrum", e, "--source", e, "--target", e])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "is empty" in err
