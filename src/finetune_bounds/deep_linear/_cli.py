@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from .._validation import nonneg_float, positive_int
+from .._cli_common import add_task_arguments, parse_float, parse_int, task_from_args
 from ..errors import InvalidInputError
 
 _EXAMPLES = ("reference", "power_law", "spiked", "digits")
@@ -45,15 +46,7 @@ def register(subparsers: Any) -> None:
             "FILE [--eigenvectors FILE] together with --source FILE --target FILE (.npy/.csv)."
         ),
     )
-    p.add_argument("--example", metavar="NAME", help=f"built-in task: {', '.join(_EXAMPLES)}")
-    p.add_argument("--covariance", metavar="FILE", help="target covariance Σ (d×d, .npy/.csv)")
-    p.add_argument("--spectrum", metavar="FILE", help="eigenvalues of Σ (vector, .npy/.csv)")
-    p.add_argument(
-        "--eigenvectors", metavar="FILE", help="eigenvectors of Σ as columns (with --spectrum)"
-    )
-    p.add_argument("--source", metavar="FILE", help="source teacher θ_S (vector, .npy/.csv)")
-    p.add_argument("--target", metavar="FILE", help="target teacher θ_T (vector, .npy/.csv)")
-    p.add_argument("--noise-variance", metavar="S2", default="0", help="label noise σ² (0)")
+    add_task_arguments(p, _examples())
     p.add_argument(
         "--depth", nargs="+", metavar="L", default=["1", "2", "3", "inf"],
         help="depths, each an integer ≥ 1 or 'inf' (default: 1 2 3 inf)",
@@ -77,28 +70,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--output", metavar="FILE", help="write the table (.csv or .json)")
     p.set_defaults(func=run)
 
-    def one_line_error(message: str) -> NoReturn:
-        print(f"finetune-bounds deep-linear: error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-    p.error = one_line_error
-
-
-def _int(text: Any, name: str, *, allow_zero: bool = False) -> int:
-    try:
-        v = int(str(text).strip())
-    except ValueError:
-        raise InvalidInputError(f"{name} must be an integer, got {text!r}") from None
-    return positive_int(v, name, allow_zero=allow_zero)
-
-
-def _float(text: Any, name: str) -> float:
-    try:
-        v = float(str(text).strip())
-    except ValueError:
-        raise InvalidInputError(f"{name} must be a number, got {text!r}") from None
-    return nonneg_float(v, name)
-
 
 def _reference_task(noise: float) -> Any:
     """Spec §3.4 setting: Σ = I, d = 100, θ_S ~ N(0, I/d), θ_T = 2θ_S + 0.3ξ (seed 0)."""
@@ -111,56 +82,17 @@ def _reference_task(noise: float) -> Any:
     return LinearTask(Covariance.isotropic(d), src, tgt, noise)
 
 
-def _task(args: argparse.Namespace, noise: float) -> tuple[Any, str]:
-    from .._io import load_array
+def _examples() -> dict[str, Callable[[float], Any]]:
     from ..linear import example_task
-    from ..problems import Covariance, LinearTask
 
-    given = [k for k in ("example", "covariance", "spectrum") if getattr(args, k)]
-    if not given:
-        raise InvalidInputError(
-            "missing input: give --example NAME, or --covariance FILE (or --spectrum FILE) "
-            "with --source FILE and --target FILE"
-        )
-    if len(given) > 1:
-        flags = ", ".join(f"--{k}" for k in given)
-        raise InvalidInputError(f"give only one of --example, --covariance, --spectrum ({flags})")
-    if args.eigenvectors and not args.spectrum:
-        raise InvalidInputError("--eigenvectors needs --spectrum")
-    if args.example:
-        if args.source or args.target:
-            raise InvalidInputError("--source/--target cannot be combined with --example")
-        if args.example not in _EXAMPLES:
-            raise InvalidInputError(
-                f"--example must be one of {', '.join(_EXAMPLES)}, got {args.example!r}"
-            )
-        if args.example == "reference":
-            return _reference_task(noise), "example reference (spec §3.4, α = 2, ε = 0.3)"
-        return example_task(args.example, noise_variance=noise), f"example {args.example}"
-    missing = [f"--{k}" for k in ("source", "target") if not getattr(args, k)]
-    if missing:
-        raise InvalidInputError(f"missing input: {' and '.join(missing)} (θ_S and θ_T vectors)")
-    if args.covariance:
-        mat = load_array(args.covariance, "--covariance")
-        if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
-            raise InvalidInputError(f"--covariance must be a square matrix, got shape {mat.shape}")
-        cov = Covariance.from_matrix(mat)
-        label = f"covariance {args.covariance}"
-    else:
-        lam = load_array(args.spectrum, "--spectrum")
-        if lam.ndim != 1 and not (lam.ndim == 2 and 1 in lam.shape):
-            raise InvalidInputError(f"--spectrum must be a vector, got shape {lam.shape}")
-        vec = load_array(args.eigenvectors, "--eigenvectors") if args.eigenvectors else None
-        cov = Covariance.from_spectrum(lam.reshape(-1), vec)
-        label = f"spectrum {args.spectrum}"
-    src = load_array(args.source, "--source")
-    tgt = load_array(args.target, "--target")
-    for name, v in (("--source", src), ("--target", tgt)):
-        if v.reshape(-1).shape[0] != cov.dim or (v.ndim > 1 and 1 not in v.shape):
-            raise InvalidInputError(
-                f"{name} must be a vector of length d = {cov.dim}, got shape {v.shape}"
-            )
-    return LinearTask(cov, src.reshape(-1), tgt.reshape(-1), noise), label
+    out: dict[str, Callable[[float], Any]] = {"reference": _reference_task}
+    for name in _EXAMPLES[1:]:
+        out[name] = partial(_example, example_task, name)
+    return out
+
+
+def _example(build: Callable[..., Any], name: str, noise: float) -> Any:
+    return build(name, noise_variance=noise)
 
 
 def _route_risks(
@@ -232,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     from .._io import write_table
     from .theory import check_depth, expected_risk, frozen_risk_floor, sample_complexity
 
-    noise = _float(args.noise_variance, "--noise-variance")
+    noise = parse_float(args.noise_variance, "--noise-variance")
     if args.method not in _METHODS:
         raise InvalidInputError(
             f"--method must be one of {', '.join(_METHODS)}, got {args.method!r}"
@@ -242,18 +174,18 @@ def run(args: argparse.Namespace) -> int:
         L = check_depth(text, "--depth")
         if L not in depths:
             depths.append(L)
-    k = _int(args.frozen_layers, "--frozen-layers", allow_zero=True)
-    draws = _int(args.draws, "--draws")
+    k = parse_int(args.frozen_layers, "--frozen-layers", allow_zero=True)
+    draws = parse_int(args.draws, "--draws")
     if draws < 2:
         raise InvalidInputError("--draws must be ≥ 2 (a standard error needs two draws)")
-    seed = _int(args.seed, "--seed", allow_zero=True)
-    width = _int(args.width, "--width")
-    eps = None if args.eps is None else _float(args.eps, "--eps")
+    seed = parse_int(args.seed, "--seed", allow_zero=True)
+    width = parse_int(args.width, "--width")
+    eps = None if args.eps is None else parse_float(args.eps, "--eps")
     if args.output is not None and not str(args.output).lower().endswith((".csv", ".json")):
         raise InvalidInputError(f"--output must end in .csv or .json, got {args.output!r}")
-    ns_given = None if args.n is None else [_int(v, "--n") for v in args.n]
+    ns_given = None if args.n is None else [parse_int(v, "--n") for v in args.n]
 
-    task, label = _task(args, noise)
+    task, label = task_from_args(args, noise, _examples())
     cov = task.covariance
     r = max(cov.rank, 1)
     ns = (
