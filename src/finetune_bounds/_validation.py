@@ -112,3 +112,12 @@ def readonly(a: FloatArray) -> FloatArray:
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
     return a
+
+
+def as_generator(rng: object) -> np.random.Generator:
+    """A Generator from a Generator, an integer seed ≥ 0 or None (seed 0, reproducible)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(0)
+    return np.random.default_rng(positive_int(rng, "rng (seed)", allow_zero=True))

@@ -320,3 +320,9 @@ class LinearTask:
             f"‖θ_T‖={np.linalg.norm(self.target):.4g}, ‖Δ‖={np.linalg.norm(self.delta):.4g}, "
             f"σ²={self.noise_variance:.4g})"
         )
+
+
+def check_linear_task(task: object) -> None:
+    """Raise :class:`InvalidInputError` unless ``task`` is a :class:`LinearTask`."""
+    if not isinstance(task, LinearTask):
+        raise InvalidInputError(f"task must be a LinearTask, got {type(task).__name__}")

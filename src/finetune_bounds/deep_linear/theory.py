@@ -64,6 +64,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._validation import (
     FloatArray,
     as_float_array,
+    as_generator,
     as_vector,
     check_choice,
     nonneg_float,
@@ -71,7 +72,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import ConvergenceError, InvalidInputError, NotReachableError, SolverError
-from ..problems import LinearTask
+from ..problems import LinearTask, check_linear_task
 
 __all__ = [
     "METHODS",
@@ -986,17 +987,8 @@ def _stderr(a: FloatArray, axis: int = 0) -> FloatArray:
     return np.asarray(np.std(a, axis=axis, ddof=1) / math.sqrt(n))
 
 
-def _check_task(task: object) -> None:
-    if not isinstance(task, LinearTask):
-        raise InvalidInputError(f"task must be a LinearTask, got {type(task).__name__}")
-
-
-def _generator(rng: object) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(0)
-    return np.random.default_rng(positive_int(rng, "rng (seed)", allow_zero=True))
+_check_task = check_linear_task
+_generator = as_generator
 
 
 def _check_frozen(frozen_layers: Any) -> int:

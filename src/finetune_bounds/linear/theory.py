@@ -21,13 +21,14 @@ from numpy.typing import ArrayLike
 from .._validation import (
     FloatArray,
     as_float_array,
+    as_generator,
     as_vector,
     check_choice,
     nonneg_float,
     positive_int,
 )
 from ..errors import InvalidInputError, NotReachableError
-from ..problems import Covariance, LinearTask
+from ..problems import Covariance, LinearTask, check_linear_task
 
 __all__ = [
     "BoundResult",
@@ -463,18 +464,8 @@ def _monte_carlo(
     )
 
 
-def _check_task(task: object) -> None:
-    if not isinstance(task, LinearTask):
-        raise InvalidInputError(f"task must be a LinearTask, got {type(task).__name__}")
-
-
-def _generator(rng: object) -> np.random.Generator:
-    """A Generator from a Generator, an integer seed ≥ 0 or None (seed 0, reproducible)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(0)
-    return np.random.default_rng(positive_int(rng, "rng (seed)", allow_zero=True))
+_check_task = check_linear_task
+_generator = as_generator
 
 
 def expected_risk(
