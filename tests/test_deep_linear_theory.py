@@ -339,3 +339,9 @@ def test_saddle_flag_for_opposed_teachers():
     res = dl.solve_predictor(x, x @ (-src), src, 3)
     assert res.diagnostics["saddle_risk"] is True
     assert dl.solve_predictor(x, x @ src, src, 3).diagnostics["saddle_risk"] is False
+
+
+def test_coefficient_incompatible_shapes_is_a_typed_error():
+    # regression: numpy's broadcast ValueError used to escape instead of InvalidInputError
+    with pytest.raises(InvalidInputError, match="broadcast"):
+        dl.depth_coefficient([1.0, 2.0], [0.5, 0.5, 0.5], 1.0, 2)

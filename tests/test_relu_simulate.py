@@ -209,3 +209,19 @@ def test_measures_rows() -> None:
     fixed = _frame(simulate_measures(10, 15, 100, rngs(1), instances=4, n_test=50,
                                      delta_range=(0.5, 0.5)))
     assert "delta_norm" not in set(fixed.measure.dropna())  # constant: no correlation row
+
+
+def test_non_finite_inputs_are_rejected_not_propagated() -> None:
+    """A NaN/inf input is bad input: a typed error, never a silent NaN output or a
+    'diverged' SolverError (regression: the forward pass and the NTK returned NaN)."""
+    net = antisymmetric_init(10, 3, rngs(1))
+    x = unit_rows(4, 3, 0)
+    x[1, 1] = np.nan
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        net(x)
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        empirical_ntk(net, x)
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        empirical_ntk(net, unit_rows(4, 3, 0), np.where(np.isnan(x), np.inf, x))
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        train(net, x, np.zeros(4), lr=0.1)

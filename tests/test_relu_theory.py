@@ -298,3 +298,19 @@ def test_singular_gram_raises_or_is_regularised_explicitly() -> None:
     c = complexity(sys_, np.ones(6))
     assert c.ridge == 1e-3 and math.isfinite(c.value)
     assert generalization_bound(sys_, np.ones(6)).ridge == 1e-3
+
+
+def test_seeds_are_validated_and_default_is_reproducible() -> None:
+    """Regression: rng=None drew an unseeded task; negative/fractional seeds escaped as numpy
+    ValueError/TypeError instead of InvalidInputError."""
+    from finetune_bounds.relu import synthetic_task
+    from finetune_bounds.relu.theory import theory_curve
+
+    np.testing.assert_array_equal(synthetic_task(5, rng=None).target,
+                                  synthetic_task(5, rng=None).target)
+    with pytest.raises(InvalidInputError, match="seed"):
+        synthetic_task(5, rng=-1)
+    task = synthetic_task(5)
+    for bad in (-1, 2.5):
+        with pytest.raises(InvalidInputError, match="seed"):
+            theory_curve(task, [3], draws=2, seed=bad, n_test=10)  # type: ignore[arg-type]

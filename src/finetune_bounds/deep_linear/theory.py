@@ -290,8 +290,15 @@ def depth_coefficient(
     s2 = as_float_array(np.atleast_1d(source_norm_sq), "source_norm_sq")
     a2 = as_float_array(np.atleast_1d(perp_source_norm_sq), "perp_source_norm_sq")
     b2 = as_float_array(np.atleast_1d(fitted_norm_sq), "fitted_norm_sq")
-    shape = np.broadcast_shapes(np.shape(source_norm_sq), np.shape(perp_source_norm_sq),
-                                np.shape(fitted_norm_sq))
+    try:
+        shape = np.broadcast_shapes(np.shape(source_norm_sq), np.shape(perp_source_norm_sq),
+                                    np.shape(fitted_norm_sq))
+    except ValueError:
+        raise InvalidInputError(
+            "‖θ_S‖², ‖P_⊥θ_S‖² and ‖X⁺y‖² must broadcast to one shape, got shapes "
+            f"{np.shape(source_norm_sq)}, {np.shape(perp_source_norm_sq)}, "
+            f"{np.shape(fitted_norm_sq)}"
+        ) from None
     if np.any(s2 <= 0):
         raise InvalidInputError("‖θ_S‖² must be > 0 (a zero source network is a saddle)")
     if np.any(a2 < 0) or np.any(a2 > s2 * (1 + 1e-12)):

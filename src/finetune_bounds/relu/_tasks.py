@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 from .._validation import (
     FloatArray,
     as_float_array,
+    as_generator,
     as_vector,
     nonneg_float,
     positive_int,
@@ -246,13 +247,13 @@ def synthetic_task(
     ----------
     inputs : {"sphere", "power_law"}
         Uniform on the sphere, or z/‖z‖ with z ~ N(0, diag(i^{−α})).
-    rng : Generator or int
-        Draws the teacher directions (the task is fixed by it).
+    rng : Generator, int or None
+        Draws the teacher directions (the task is fixed by it; None means seed 0).
     """
     d = positive_int(d, "d")
     source_norm = nonneg_float(source_norm, "source_norm")
     delta_norm = nonneg_float(delta_norm, "delta_norm")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = as_generator(rng)  # None → seed 0 (reproducible); bad seeds → InvalidInputError
     src = source_norm * _random_unit(d, gen)
     tgt = src + delta_norm * _random_unit(d, gen)
     if inputs == "sphere":

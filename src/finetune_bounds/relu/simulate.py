@@ -99,6 +99,9 @@ class ReluNetwork:
 
 def _batched_inputs(x: ArrayLike, batch: int, dim: int) -> FloatArray:
     xa = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(xa)):  # bad input, not a silent NaN output or a "divergence"
+        bad = int(np.size(xa) - np.count_nonzero(np.isfinite(xa)))
+        raise InvalidInputError(f"inputs contain {bad} non-finite value(s) (NaN or inf)")
     if xa.ndim == 2:
         xa = np.broadcast_to(xa, (batch, *xa.shape))
     if xa.ndim != 3 or xa.shape[0] != batch or xa.shape[2] != dim:

@@ -918,6 +918,7 @@ def bound_sample_complexity(
 # ---------------------------------------------------------------------------------------------
 def _draw_rngs(seed: int, draws: int) -> list[np.random.Generator]:
     """Generators of the theory draws (child i of SeedSequence(seed), whatever ``draws`` is)."""
+    seed = positive_int(seed, "seed", allow_zero=True)
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(draws)]
 
 
