@@ -117,8 +117,8 @@ def test_isotropic_and_monte_carlo_methods(capsys, tmp_path):
     df = pd.read_csv(out_csv)
     iso = df[(df.quantity == "risk") & (df.source == "theory")]["value"].iloc[0]
     assert iso == pytest.approx(2.0 * (1 - 4 / d) * d)  # s²(1 − n/d)‖Δ‖², spec §2.3
-    n_star = sample_complexity(LinearTask(2.0 * np.eye(d), np.zeros(d), np.ones(d)), 5.0,
-                               method="isotropic").n
+    iso_task = LinearTask(Covariance.from_matrix(2.0 * np.eye(d)), np.zeros(d), np.ones(d))
+    n_star = sample_complexity(iso_task, 5.0, method="isotropic").n
     assert f"n*(ε = 5) theory (isotropic): {n_star}" in out
     code, out, _ = _run(capsys, *base, "--method", "monte_carlo", "--draws", "50")
     assert code == 0 and "Monte Carlo over 50" in out and "±" in out
@@ -160,6 +160,8 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
     out["weird"] = tmp_path / "cov.xlsx"
     out["weird"].write_text("nope")
     out["missing"] = tmp_path / "does_not_exist.npy"
+    out["complex"] = tmp_path / "complex.npy"
+    np.save(out["complex"], np.ones(d) + 1j)
     return out
 
 
@@ -215,6 +217,9 @@ BAD_CASES = {
     "output folder missing": (["--example", "power_law", "--empirical-seeds", "0", "--output",
                                "{tmp}/nope/x.csv"], "does not exist"),
     "option without value": (["--example"], "expected one argument"),
+    # numpy would silently drop the imaginary part when casting to float64
+    "complex teacher": (["--covariance", "{good}", "--source", "{complex}", "--target", "{vec}"],
+                        "complex numbers"),
 }
 
 
@@ -225,6 +230,7 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, case):
     argv, match = BAD_CASES[case]
     subst = {k: str(v) for k, v in files.items()} | {"tmp": str(tmp_path)}
     argv = [a.format(**subst) for a in argv]
+    code: int | str | None
     try:
         code = main(["linear", *argv])
     except SystemExit as exc:  # argparse-level errors exit through the parser
@@ -252,3 +258,37 @@ def test_installed_script_runs_the_demo():
     bad = subprocess.run([str(exe), "linear", "--n", "5"], capture_output=True, text=True,
                          timeout=120, env=env, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_csv_with_a_header_row_reads_like_without(capsys, tmp_path):
+    """A header row (as pandas and spreadsheets write) is skipped, not an error."""
+    d = 4
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "cov.npy", np.diag([1.0, 0.5, 0.25, 0.125]))
+    src, tgt = rng.standard_normal(d), rng.standard_normal(d)
+    np.savetxt(tmp_path / "t.csv", tgt, delimiter=",")
+    (tmp_path / "t_header.csv").write_text("theta_T\n" + "\n".join(repr(float(v)) for v in tgt))
+    np.save(tmp_path / "s.npy", src)
+    tables = []
+    for name in ("t.csv", "t_header.csv"):
+        out_path = tmp_path / f"{name}.json"
+        code, _out, err = _run(
+            capsys, "--covariance", str(tmp_path / "cov.npy"), "--source",
+            str(tmp_path / "s.npy"), "--target", str(tmp_path / name), "--n", "2",
+            "--empirical-seeds", "0", "--output", str(out_path),
+        )
+        assert code == 0, err
+        tables.append(json.loads(out_path.read_text()))
+    assert tables[0] == tables[1]
+
+
+def test_missing_output_folder_is_reported_before_computing(capsys, tmp_path, monkeypatch):
+    from finetune_bounds.linear import simulate
+
+    def boom(*a, **k):
+        raise AssertionError("computed although --output cannot be written")
+
+    monkeypatch.setattr(simulate, "simulate_curve", boom)
+    code, _out, err = _run(capsys, "--example", "power_law", "--output",
+                           str(tmp_path / "nope" / "x.csv"))
+    assert code == 2 and "folder does not exist" in err

@@ -125,6 +125,16 @@ def test_bad_files(tmp_path: Path) -> None:
         Store(None).export(tmp_path / "x.xlsx")
 
 
+def test_new_path_without_extension_is_a_folder(tmp_path: Path) -> None:
+    """``run_sweep(config, store="results")`` makes results/results.sqlite, as ``--out`` does,
+    not a bare SQLite file named ``results`` (which then broke ``sweep --out results``)."""
+    with Store(tmp_path / "results") as st:
+        assert Path(st.path) == tmp_path / "results" / "results.sqlite"
+    assert (tmp_path / "results").is_dir()
+    with Store(tmp_path / "custom.db") as st:  # an extension: a file
+        assert Path(st.path) == tmp_path / "custom.db"
+
+
 def test_schema_version_is_part_of_the_key(tmp_path: Path) -> None:
     st = Store(tmp_path)
     st.write_cell("e", cell(1), 1, rows(1, 1))

@@ -199,6 +199,13 @@ def test_dask_local_cluster_and_scheduler_address_agree(
         DaskExecutor("tcp://127.0.0.1:9", timeout=1)
 
 
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://127.0.0.1:port", "http://h:1"])
+def test_malformed_scheduler_address_is_a_config_error(address: str) -> None:
+    pytest.importorskip("distributed")
+    with pytest.raises(ConfigError, match="invalid dask scheduler address"):
+        DaskExecutor(address, timeout=1)
+
+
 def test_unknown_executor() -> None:
     with pytest.raises(ConfigError, match="unknown executor"):
         run_sweep(config(), executor="threads")

@@ -19,6 +19,9 @@ __all__ = ["load_array", "write_table"]
 def load_array(path: str | Path, name: str) -> FloatArray:
     """Load a numeric array from ``.npy`` or ``.csv``/``.txt`` (comma or whitespace separated).
 
+    A text file may start with one header row (a first line without any number), which is
+    skipped.
+
     Raises
     ------
     InvalidInputError
@@ -34,9 +37,7 @@ def load_array(path: str | Path, name: str) -> FloatArray:
         elif suffix in (".csv", ".txt", ".tsv"):
             text = p.read_text()
             delim = "," if "," in text else None
-            with warnings.catch_warnings():  # an empty file is reported below, not warned
-                warnings.simplefilter("ignore", UserWarning)
-                arr = np.loadtxt(p, delimiter=delim, dtype=np.float64, ndmin=1)
+            arr = _load_text(p, text, delim)
         else:
             raise InvalidInputError(f"{name}: unsupported file type {suffix!r} (use .npy or .csv)")
     except InvalidInputError:
@@ -44,6 +45,8 @@ def load_array(path: str | Path, name: str) -> FloatArray:
     except (OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInputError(f"{name}: cannot read {p}: {msg}") from None
+    if np.iscomplexobj(arr):  # casting would silently drop the imaginary part
+        raise InvalidInputError(f"{name}: {p} holds complex numbers; real numbers expected")
     try:
         out = np.asarray(arr, dtype=np.float64)
     except (TypeError, ValueError):
@@ -53,6 +56,37 @@ def load_array(path: str | Path, name: str) -> FloatArray:
     if not np.all(np.isfinite(out)):
         raise InvalidInputError(f"{name}: {p} contains NaN or inf")
     return out
+
+
+def _load_text(p: Path, text: str, delim: str | None) -> Any:
+    """``np.loadtxt`` of a text table; one non-numeric first line (a header row, as pandas and
+    spreadsheets write) is skipped. Raises ``ValueError`` on anything else that is not numbers."""
+
+    def load(skip: int) -> Any:
+        with warnings.catch_warnings():  # an empty file is reported by the caller, not warned
+            warnings.simplefilter("ignore", UserWarning)
+            return np.loadtxt(p, delimiter=delim, dtype=np.float64, ndmin=1, skiprows=skip)
+
+    try:
+        return load(0)
+    except ValueError:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if len(lines) < 2 or not _is_header(lines[0], delim):
+            raise
+        return load(text.splitlines().index(lines[0]) + 1)
+
+
+def _is_header(line: str, delim: str | None) -> bool:
+    """No field of the line is a number (``1, 2, x`` is a broken row, not a header)."""
+
+    def number(v: str) -> bool:
+        try:
+            float(v)
+        except ValueError:
+            return False
+        return True
+
+    return not any(number(v) for v in line.split(delim))
 
 
 def _jsonable(v: Any) -> Any:

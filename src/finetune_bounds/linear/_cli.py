@@ -206,6 +206,12 @@ def run(args: argparse.Namespace) -> int:
     eps = None if args.eps is None else parse_float(args.eps, "--eps")
     if args.output is not None and not str(args.output).lower().endswith((".csv", ".json")):
         raise InvalidInputError(f"--output must end in .csv or .json, got {args.output!r}")
+    if args.output is not None:  # before the computation, not after it
+        from pathlib import Path
+
+        folder = Path(args.output).parent
+        if not folder.is_dir():
+            raise InvalidInputError(f"--output: folder does not exist: {folder}")
     ns_given = None if args.n is None else [parse_int(v, "--n") for v in args.n]
 
     task, label = task_from_args(args, noise, _examples())

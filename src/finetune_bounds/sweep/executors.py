@@ -266,6 +266,11 @@ class DaskExecutor(Executor):
                 self._client = distributed.Client(address, timeout=f"{timeout}s")
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(f"cannot reach the dask scheduler at {address}: {exc}") from None
+            except (ValueError, TypeError) as exc:  # e.g. no port, unknown scheme
+                raise ConfigError(
+                    f"invalid dask scheduler address {address!r} (expected e.g. "
+                    f"tcp://host:8786): {exc}"
+                ) from None
         else:
             n = _check_workers(workers)
             self._cluster = distributed.LocalCluster(

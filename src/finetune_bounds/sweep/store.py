@@ -93,7 +93,9 @@ def _resolve_path(path: str | Path | None) -> str:
     if path is None or str(path) == ":memory:":
         return ":memory:"
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() or (not p.exists() and not p.suffix):
+        # an existing folder, or a new path without a file extension ("results"): a folder,
+        # as the CLI's --out treats it (never a bare SQLite file named like a folder)
         p = p / DEFAULT_FILENAME
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +110,10 @@ class Store:
     Parameters
     ----------
     path : str, Path or None
-        A file (created if missing, with its folders), an existing folder (the store is
-        ``<folder>/results.sqlite``) or None / ``":memory:"`` for a private in-memory store.
+        A file with an extension such as ``.sqlite`` (created if missing, with its folders),
+        a folder (the store is ``<folder>/results.sqlite``; a path that does not exist and has
+        no extension is taken as a folder and created) or None / ``":memory:"`` for a private
+        in-memory store.
 
     Examples
     --------
