@@ -193,3 +193,15 @@ def test_cli_bad_input_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_pretrain_error_theory_row_only_for_closed_form_pretraining() -> None:
+    """√(2/m) is the binomial error of the closed-form W₀ + 2aθ_Sᵀ/√m only; GD pretraining has a
+    different error (≈ half of it at d = 8, m = 200), so no 'theory' row may claim it there."""
+    def rows(pre: str) -> list[dict]:
+        p = FAMILY.resolve({**SMALL, "theory_draws": 1, "pretrain": pre})
+        return [r for r in FAMILY.theory(p) if r["quantity"] == "pretrain_error"]
+
+    closed = rows("closed_form")
+    assert len(closed) == 1 and closed[0]["value"] == pytest.approx(math.sqrt(2 / 200))
+    assert rows("gd") == []

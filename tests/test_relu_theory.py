@@ -314,3 +314,16 @@ def test_seeds_are_validated_and_default_is_reproducible() -> None:
     for bad in (-1, 2.5):
         with pytest.raises(InvalidInputError, match="seed"):
             theory_curve(task, [3], draws=2, seed=bad, n_test=10)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ridge", [float("nan"), float("inf"), -0.1])
+def test_task_drivers_validate_ridge(ridge: float) -> None:
+    """Regression: NaN/inf ridges escaped as numpy/math ValueError from the task drivers."""
+    from finetune_bounds.relu import synthetic_task
+    from finetune_bounds.relu.theory import theory_curve, theory_sample_complexity
+
+    task = synthetic_task(5)
+    with pytest.raises(InvalidInputError, match="ridge"):
+        theory_curve(task, [3, 6], draws=2, n_test=10, ridge=ridge)
+    with pytest.raises(InvalidInputError, match="ridge"):
+        theory_sample_complexity(task, [0.5], n_max=20, draws=1, n_test=10, ridge=ridge)

@@ -5,7 +5,8 @@ of three modes:
 
 - ``mode = "curve"`` (default): theory rows from :func:`~.theory.theory_curve` (kernel-limit
   risks, data-dependent and worst-case bounds, complexities; averaged over ``theory_draws``
-  designs drawn from ``theory_seed``) plus ``pretrain_error`` = √(2/m); empirical rows from
+  designs drawn from ``theory_seed``) plus ``pretrain_error`` = √(2/m) (closed-form
+  pretraining only); empirical rows from
   :func:`~.simulate.simulate_cell` (trained network from the source and from scratch, its kernel
   limit on the same data, the network–kernel gap). Sweeping ``width`` gives the width study.
 - ``mode = "sample_complexity"``: theory only, :func:`~.theory.theory_sample_complexity` at
@@ -130,9 +131,10 @@ def _theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
     n, width = int(params["n"]), int(params["width"])
     rows = theory_curve(task, [n], **common)
-    rows.append(
-        record("pretrain_error", math.sqrt(2.0 / width), "theory", method="binomial", n=n)
-    )
+    if params["pretrain"] == "closed_form":  # √(2/m) is the closed form's error, not GD's
+        rows.append(
+            record("pretrain_error", math.sqrt(2.0 / width), "theory", method="binomial", n=n)
+        )
     return rows
 
 

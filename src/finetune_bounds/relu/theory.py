@@ -958,6 +958,7 @@ def theory_curve(
     draws = positive_int(draws, "draws")
     delta = _check_delta(delta)
     constant = nonneg_float(constant, "constant")
+    ridge = nonneg_float(ridge, "ridge")
     big_n = int(n_arr.max())
     acc: dict[tuple[str, str, str], FloatArray] = {}
 
@@ -1054,6 +1055,7 @@ def theory_sample_complexity(
     draws = positive_int(draws, "draws")
     delta = _check_delta(delta)
     constant = nonneg_float(constant, "constant")
+    ridge = nonneg_float(ridge, "ridge")
     found: dict[tuple[str, str, float], list[float]] = {}
 
     def add(q: str, method: str, e: float, v: int | None) -> None:
