@@ -233,6 +233,18 @@ def test_failed_cells_are_reported_after_the_others_are_stored(
     pdt.assert_frame_equal(run.frame, run_sweep(config()))
 
 
+def test_failure_message_names_the_configured_parameters_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one-line error shows the cell as the config sets it, not every family default."""
+    monkeypatch.setenv("FB_TOY_FAIL_N", "8")
+    with pytest.raises(SweepError) as info:
+        run_sweep(config(params={}))  # d left at its default
+    first = info.value.failures[0]
+    assert "'d'" not in str(first) and "'n': 8" in str(first) and "'kind'" in str(first)
+    assert first.params["d"] == 4  # the full parameters stay available
+
+
 def test_bad_records_fail_the_cell() -> None:
     cfg = SweepConfig.from_dict({"name": "bad", "family": "toy_bad", "seeds": 1})
     with pytest.raises(SweepError, match="NaN"):

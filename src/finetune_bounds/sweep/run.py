@@ -183,9 +183,13 @@ class CellFailure:
     params: Mapping[str, Any]
     error: str
     traceback: str = ""
+    #: the parameters that identify the cell in its config (those set in [params], [grid] or
+    #: [derived]); the message shows these instead of every default value
+    shown: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{dict(self.params)}: {self.error}"
+        keys = [k for k in self.shown if k in self.params] or list(self.params)
+        return f"{ {k: self.params[k] for k in keys} }: {self.error}"
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,7 @@ def execute_sweep(
             ]
             ex, owns_ex = make_executor(executor, workers=workers, scheduler=scheduler)
             bar = _progress_bar(progress, len(todo), cfg.name)
+            shown = (*cfg.params, *cfg.grid, *cfg.derived)
             try:
                 for i, result in ex.imap_unordered(run_cell, tasks):
                     cell = todo[i]
@@ -300,9 +305,12 @@ def execute_sweep(
                         )
                     if result.rows is None:
                         err = result.error or "unknown error"
-                        log.warning("%s: cell %s failed: %s", cfg.name, cell.columns, err)
+                        failure = CellFailure(
+                            cell.key, cell.columns, err, result.traceback, shown=shown
+                        )
+                        log.warning("%s: cell failed: %s", cfg.name, failure)
                         st.record_failure(cfg.name, cell, err, result.traceback)
-                        failures.append(CellFailure(cell.key, cell.columns, err, result.traceback))
+                        failures.append(failure)
                     else:
                         st.write_cell(cfg.name, cell, cfg.seeds, result.rows, result.elapsed)
                     if bar is not None:
