@@ -345,3 +345,16 @@ def test_coefficient_incompatible_shapes_is_a_typed_error():
     # regression: numpy's broadcast ValueError used to escape instead of InvalidInputError
     with pytest.raises(InvalidInputError, match="broadcast"):
         dl.depth_coefficient([1.0, 2.0], [0.5, 0.5, 0.5], 1.0, 2)
+
+
+def test_expected_risk_does_not_depend_on_the_batch_size_with_label_noise():
+    # regression: noise was drawn per chunk, interleaved with the designs, so the value (not
+    # only its speed) changed with the ``batch`` knob when noise_variance > 0
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal(20) / math.sqrt(20)
+    for nv in (0.0, 0.1):
+        task = fb.LinearTask(fb.Covariance.isotropic(20), src, 1.5 * src + 0.1, noise_variance=nv)
+        a = dl.expected_risk(task, 5, 3, draws=20, rng=1, batch=256)
+        b = dl.expected_risk(task, 5, 3, draws=20, rng=1, batch=7)
+        assert a.risk == pytest.approx(b.risk, rel=1e-12)
+        assert a.measure == pytest.approx(b.measure, rel=1e-12)

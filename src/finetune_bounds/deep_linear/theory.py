@@ -1127,14 +1127,19 @@ class ExpectedRisk:
 
 
 def _draw_designs(
-    task: LinearTask, n: int, b: int, rng: np.random.Generator
+    task: LinearTask, n: int, b: int, rng: np.random.Generator,
+    noise_rng: np.random.Generator | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
-    """Designs in Σ's eigenbasis (x = z√λ) and, with label noise, noisy labels."""
+    """Designs in Σ's eigenbasis (x = z√λ) and, with label noise, noisy labels.
+
+    The noise comes from its own stream ``noise_rng`` so that neither stream depends on how the
+    draws are chunked (the result must not depend on ``batch``)."""
     lam = task.covariance.eigenvalues
     xe = rng.standard_normal((b, n, lam.shape[0])) * np.sqrt(lam)
     y = None
     if task.noise_variance > 0:
-        y = xe @ task.target_eig + math.sqrt(task.noise_variance) * rng.standard_normal((b, n))
+        src = rng if noise_rng is None else noise_rng
+        y = xe @ task.target_eig + math.sqrt(task.noise_variance) * src.standard_normal((b, n))
     return xe, y
 
 
@@ -1169,11 +1174,13 @@ def expected_risk(
         raise InvalidInputError("draws must be ≥ 2 to estimate a standard error")
     batch = positive_int(batch, "batch")
     gen = _generator(rng)
+    # label noise from a child stream (created only with noise: noiseless draws are unchanged)
+    noise_gen = gen.spawn(1)[0] if task.noise_variance > 0 else None
     risks, measures, cs = [], [], []
     done = 0
     while done < draws:
         b = min(batch, draws - done)
-        xe, y = _draw_designs(task, n, b, gen)
+        xe, y = _draw_designs(task, n, b, gen, noise_gen)
         src = np.broadcast_to(task.source_eig, (b, task.dim))
         tgt = np.broadcast_to(task.target_eig, (b, task.dim))
         out = _batch_risks(task.covariance.eigenvalues, src, tgt, xe, [L], y=y, frozen_layers=k)
