@@ -41,3 +41,11 @@ def test_empty_csv_is_one_line_without_warning(
     assert code == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "is empty" in err
+
+
+def test_deep_linear_rejects_freezing_every_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["deep-linear", "--example", "reference", "--n", "3", "--depth", "2", "inf"]
+    assert main([*argv, "--frozen-layers", "5", "--draws", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "leaves nothing to fine-tune at depth 2" in err
+    assert main([*argv, "--frozen-layers", "1", "--draws", "4"]) == 0

@@ -175,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
         if L not in depths:
             depths.append(L)
     k = parse_int(args.frozen_layers, "--frozen-layers", allow_zero=True)
+    too_shallow = [f"{L:g}" for L in depths if k >= L]
+    if k > 0 and too_shallow:
+        raise InvalidInputError(
+            f"--frozen-layers {k} leaves nothing to fine-tune at depth {', '.join(too_shallow)}: "
+            "freeze fewer layers than the depth"
+        )
     draws = parse_int(args.draws, "--draws")
     if draws < 2:
         raise InvalidInputError("--draws must be ≥ 2 (a standard error needs two draws)")
