@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import positive_int
-from ..errors import InvalidInputError
+from .._validation import nonneg_float, positive_int
+from ..errors import ConfigError, InvalidInputError
 from ..families import Family
 from ..problems import LinearTask
 from ..records import record
@@ -104,6 +104,34 @@ def build_task(params: Mapping[str, Any]) -> LinearTask:
     )
 
 
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "spectrum": (*SPECTRA, "digits"),
+    "alignment": ("head", "tail", "random"),
+    "design": ("gaussian", "real"),
+    "theory_method": ("deterministic", "isotropic", "monte_carlo"),
+}
+
+
+def _validate(params: dict[str, Any]) -> dict[str, Any]:
+    """Check a cell's values when the config is loaded, so a bad grid value stops the sweep
+    before anything runs (the family's ``derive`` hook; values are returned unchanged)."""
+    for key, allowed in _CHOICES.items():
+        if params[key] not in allowed:
+            raise ConfigError(f"linear: {key} must be one of {allowed}, got {params[key]!r}")
+    for key in ("d", "n", "gd_max_iter"):
+        positive_int(params[key], key)
+    for key in ("spike_count", "task_seed"):
+        positive_int(params[key], key, allow_zero=True)
+    if positive_int(params["mc_draws"], "mc_draws") < 2:
+        raise ConfigError("linear: mc_draws must be ≥ 2 (a standard error needs two draws)")
+    for key in ("exponent", "spike_height", "delta_fraction", "delta_norm", "source_norm",
+                "noise_variance", "gd_tol", "bound_naive", "bound_benign", "bound_head_tail"):
+        nonneg_float(params[key], key)
+    if not isinstance(params["gd"], bool):
+        raise ConfigError(f"linear: gd must be true or false, got {params['gd']!r}")
+    return params
+
+
 def _constants(params: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(params[f"bound_{k}"]) for k in ("naive", "benign", "head_tail")}
 
@@ -158,6 +186,7 @@ FAMILY = Family(
     defaults=_DEFAULTS,
     theory=_theory,
     simulate=_simulate,
+    derive=_validate,
     description=(
         "Fine-tuning linear regression from a linear source teacher (linear-teachers §2, §5): "
         "deterministic-equivalent risk and bounds against gradient descent on sampled data."
