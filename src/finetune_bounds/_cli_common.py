@@ -9,6 +9,7 @@ Every problem raises :class:`~finetune_bounds.errors.InvalidInputError`.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from ._validation import nonneg_float, positive_int
 from .errors import InvalidInputError
 from .problems import LinearTask
 
-__all__ = ["add_task_arguments", "parse_float", "parse_int", "task_from_args"]
+__all__ = ["add_task_arguments", "format_value", "parse_float", "parse_int", "task_from_args"]
 
 #: example name → builder taking the noise variance
 Examples = Mapping[str, Callable[[float], LinearTask]]
@@ -34,6 +35,19 @@ def add_task_arguments(p: argparse.ArgumentParser, examples: Examples) -> None:
     p.add_argument("--source", metavar="FILE", help="source teacher θ_S (vector, .npy/.csv)")
     p.add_argument("--target", metavar="FILE", help="target teacher θ_T (vector, .npy/.csv)")
     p.add_argument("--noise-variance", metavar="S2", default="0", help="label noise σ² (0)")
+
+
+def format_value(v: float | None, se: float | None = None) -> str:
+    """A table cell: 4 significant digits, "± se" when a positive finite standard error is
+    given, "inf" for infinities and "–" for a missing value."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if math.isinf(v):
+        return "inf"
+    s = f"{v:.4g}"
+    if se is not None and se > 0 and math.isfinite(se):
+        s += f" ± {se:.2g}"
+    return s
 
 
 def parse_int(text: Any, name: str, *, allow_zero: bool = False) -> int:

@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .._cli_common import add_task_arguments, parse_float, parse_int, task_from_args
+from .._cli_common import (
+    add_task_arguments,
+    parse_float,
+    parse_int,
+    task_from_args,
+)
+from .._cli_common import (
+    format_value as _fmt,
+)
 from ..errors import InvalidInputError
 
 _EXAMPLES = ("reference", "power_law", "spiked", "digits")
@@ -144,17 +152,6 @@ def _route_risks(
             "distance_to_closed_form": float(dist.mean()),
         }
     return out
-
-
-def _fmt(v: float | None, se: float | None = None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if math.isinf(v):
-        return "inf"
-    s = f"{v:.4g}"
-    if se is not None and se > 0 and math.isfinite(se):
-        s += f" ± {se:.2g}"
-    return s
 
 
 def run(args: argparse.Namespace) -> int:

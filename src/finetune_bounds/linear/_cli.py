@@ -22,7 +22,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._cli_common import add_task_arguments, parse_float, parse_int, task_from_args
+from .._cli_common import (
+    add_task_arguments,
+    parse_float,
+    parse_int,
+    task_from_args,
+)
+from .._cli_common import (
+    format_value as _fmt,
+)
 from ..errors import InvalidInputError
 
 _EXAMPLES = ("power_law", "spiked", "digits")
@@ -109,17 +117,6 @@ def _default_ns(rank: int) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 # printing
 # ---------------------------------------------------------------------------------------------
-def _fmt(v: float | None, se: float | None = None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if math.isinf(v):
-        return "inf"
-    s = f"{v:.4g}"
-    if se is not None and se > 0 and math.isfinite(se):
-        s += f" ± {se:.2g}"
-    return s
-
-
 def _lookup(summary: Any, q: str, src: str, meth: str, n: int) -> Any:
     sel = summary[
         (summary["quantity"] == q) & (summary["source"] == src) & (summary["method"] == meth)
