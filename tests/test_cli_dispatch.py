@@ -49,3 +49,28 @@ def test_deep_linear_rejects_freezing_every_layer(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "leaves nothing to fine-tune at depth 2" in err
     assert main([*argv, "--frozen-layers", "1", "--draws", "4"]) == 0
+
+
+def test_deep_linear_gd_reports_unconverged_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from finetune_bounds.deep_linear import simulate as sim
+
+    real_train = sim.train
+
+    def half_converged(*args, **kwargs):  # the first half of the designs "did not converge"
+        res = real_train(*args, **kwargs)
+        flags = np.array(res.converged, copy=True)
+        flags[: flags.size // 2] = False
+        return dataclasses.replace(res, converged=flags)
+
+    monkeypatch.setattr(sim, "train", half_converged)
+    argv = ["deep-linear", "--example", "reference", "--n", "10", "--depth", "2"]
+    assert main([*argv, "--method", "gd", "--draws", "4"]) == 0
+    out, err = capsys.readouterr()
+    assert "GD converged" in out and "50%" in out
+    assert "did not converge" in err

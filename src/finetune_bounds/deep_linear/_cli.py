@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -122,6 +123,7 @@ def _route_risks(
     w_cf = _batch_predictors(np.array(src), x, y, depths, frozen_layers=k)
     out: dict[float, dict[str, float]] = {}
     for j, L in enumerate(depths):
+        converged = 1.0
         if method == "gd":
             if math.isinf(L):
                 raise InvalidInputError("--method gd needs finite depths (a real network)")
@@ -132,6 +134,7 @@ def _route_risks(
                 res = sim.train(weights, x, y, frozen_layers=k,
                                 target_norm=np.linalg.norm(w_cf[:, j], axis=1))
                 w = res.predictor
+                converged = float(np.mean(res.converged))
         else:
             if k > 0:
                 raise InvalidInputError(
@@ -150,6 +153,7 @@ def _route_risks(
             "risk_route": float(risks.mean()),
             "risk_route_stderr": float(_stderr(risks)),
             "distance_to_closed_form": float(dist.mean()),
+            "converged_fraction": converged,
         }
     return out
 
@@ -246,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
             (f"E[R_L] {args.method}", lambda r: _fmt(r["risk_route"], r["risk_route_stderr"])),
             ("‖w − w_cf‖/‖w_cf‖", lambda r: _fmt(r["distance_to_closed_form"])),
         ]
+        if args.method == "gd":
+            cols.append(("GD converged", lambda r: f"{r['converged_fraction']:.0%}"))
     if k:
         cols.append(("floor (n → ∞)", lambda r: _fmt(r["frozen_floor"])))
     body = [[f(row) for _, f in cols] for row in rows]
@@ -254,6 +260,14 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join("-" * w for w in widths))
     for b in body:
         print("  ".join(v.rjust(w) for v, w in zip(b, widths, strict=True)))
+
+    unconverged = [r for r in rows if r.get("converged_fraction", 1.0) < 1.0]
+    if unconverged:
+        print(
+            f"warning: gradient descent did not converge on some designs in {len(unconverged)} "
+            "row(s); their risks are those of the unconverged networks (see GD converged)",
+            file=sys.stderr,
+        )
 
     if eps is not None:
         print()
