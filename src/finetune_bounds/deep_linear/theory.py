@@ -868,6 +868,22 @@ def _check_batch_row_source(s2: FloatArray, q2: FloatArray) -> None:
         )
 
 
+def _batch_frozen_gammas(
+    src: FloatArray, xe: FloatArray, y: FloatArray, depths: Sequence[float], frozen_layers: int
+) -> FloatArray:
+    """γ of the frozen-layer limit γθ_S (§3.5) for B problems and each depth: shape (B, nd).
+
+    Least squares in the one reachable direction, clipped by :func:`_frozen_gamma` where the
+    trainable part cannot cross γ = 0.
+    """
+    xs = np.einsum("bnd,bd->bn", xe, src)
+    denom = np.sum(xs * xs, axis=-1)
+    if np.any(denom <= 0):
+        raise InvalidInputError("frozen fine-tuning needs Xθ_S ≠ 0 on every design")
+    g_ls = np.sum(xs * y, axis=-1) / denom
+    return np.stack([_frozen_gamma(g_ls, L, frozen_layers)[0] for L in depths], axis=1)
+
+
 def _batch_risks(
     lam: FloatArray,
     src: FloatArray,
@@ -895,15 +911,10 @@ def _batch_risks(
     measure = np.empty((bsz, nd))
     coef = np.empty((bsz, nd))
     if frozen_layers > 0:
-        xs = np.einsum("bnd,bd->bn", xe, src)
-        denom = np.sum(xs * xs, axis=-1)
-        if np.any(denom <= 0):
-            raise InvalidInputError("frozen fine-tuning needs Xθ_S ≠ 0 on every design")
-        g_ls = np.sum(xs * ys, axis=-1) / denom
-        for j, L in enumerate(depths):
-            g, _ = _frozen_gamma(g_ls, L, frozen_layers)
-            r = np.sum(lam * (g[:, None] * src - tgt) ** 2, axis=-1)
-            risk[:, j], measure[:, j], coef[:, j] = r, r, g
+        coef = _batch_frozen_gammas(src, xe, ys, depths, frozen_layers)
+        for j in range(nd):
+            r = np.sum(lam * (coef[:, j, None] * src - tgt) ** 2, axis=-1)
+            risk[:, j], measure[:, j] = r, r
         rank = np.linalg.matrix_rank(xe)
         return {"risk": risk, "measure": measure, "c": coef, "zero_shot": zero_shot,
                 "rank": np.asarray(rank, dtype=np.float64)}
@@ -957,15 +968,7 @@ def _batch_predictors(
     """
     out = np.empty((src.shape[0], len(depths), src.shape[1]))
     if frozen_layers > 0:
-        xs = np.einsum("bnd,bd->bn", xe, src)
-        denom = np.sum(xs * xs, axis=-1)
-        if np.any(denom <= 0):
-            raise InvalidInputError("frozen fine-tuning needs Xθ_S ≠ 0 on every design")
-        g_ls = np.sum(xs * y, axis=-1) / denom
-        for j, L in enumerate(depths):
-            g, _ = _frozen_gamma(g_ls, L, frozen_layers)
-            out[:, j] = g[:, None] * src
-        return out
+        return _batch_frozen_gammas(src, xe, y, depths, frozen_layers)[:, :, None] * src[:, None]
     u, s, vt = np.linalg.svd(xe, full_matrices=False)
     keep = _rank_keep(s, xe.shape, rtol)
     vt = vt * keep[..., None]
