@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune_bounds.families import Family
+from finetune_bounds.families import Family, Interval, axis_values
 from finetune_bounds.records import record
 
 DEFAULTS: dict[str, Any] = {"d": 4, "n": 10, "scale": 1.0, "kind": "gauss"}
@@ -25,7 +25,7 @@ def derive(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "aspect": params["n"] / params["d"]}
 
 
-def theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     # E[mean of n squared N(0, s^2)] = s^2
     s2 = float(params["scale"]) ** 2
     return [
@@ -64,7 +64,7 @@ FAMILY = Family(
 )
 
 
-def _bad_theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _bad_theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"quantity": "risk", "source": "theory", "value": float("nan")}]
 
 
@@ -103,8 +103,85 @@ def register(monkeypatch: Any) -> None:
 
     monkeypatch.setitem(families._REGISTRY, "toy", "_toy_family:FAMILY")
     monkeypatch.setitem(families._REGISTRY, "toy_bad", "_toy_family:BAD")
+    monkeypatch.setitem(families._REGISTRY, "toy_curve", "_toy_family:CURVE")
+    monkeypatch.setitem(families._REGISTRY, "toy_shared", "_toy_family:SHARED")
+    monkeypatch.delenv("FB_TOY_COUNT", raising=False)
     path = os.environ.get("PYTHONPATH", "")
     monkeypatch.setenv("PYTHONPATH", TESTS_DIR + (os.pathsep + path if path else ""))
     monkeypatch.delenv("FB_TOY_SLEEP", raising=False)
     monkeypatch.delenv("FB_TOY_FAIL_N", raising=False)
     monkeypatch.delenv("FB_TOY_CRASH_N", raising=False)
+
+
+# ---------------------------------------------------------------------- a family with an axis
+def curve_theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
+    """A randomised theory: the Monte Carlo mean of x² (x ~ N(0, s²)) with its stderr, per n of
+    the axis, plus a 2-D 'map' quantity (gain = s - 1, and a regime code) for figure tests."""
+    s = float(params["scale"])
+    draws = s * rng.standard_normal(int(params["draws"]))
+    sq = draws**2
+    rows = []
+    for n in axis_values(params, "n"):
+        rows.append(record("mean_square", float(sq.mean()), "theory", method="monte_carlo", n=n,
+                           stderr=float(sq.std(ddof=1) / np.sqrt(sq.size))))
+        rows.append(record("gain", (s - 1.0) * (1.0 + 0.01 * n), "theory", n=n))
+        rows.append(record("regime", float(int(s > 1) + 2 * int(n > 10)), "theory", n=n))
+    return rows
+
+
+def curve_simulate(
+    params: Mapping[str, Any], rngs: Sequence[np.random.Generator]
+) -> list[dict[str, Any]]:
+    ns = [int(n) for n in axis_values(params, "n")]
+    s = float(params["scale"])
+    rows = []
+    for i, rng in enumerate(rngs):
+        x = rng.standard_normal(max(ns)) * s  # nested: the first n draws serve every n
+        for n in ns:
+            rows.append(record("mean_square", float(np.mean(x[:n] ** 2)), "empirical", seed=i,
+                               n=n, method="mc"))
+    return rows
+
+
+CURVE = Family(
+    name="toy_curve",
+    defaults={"n": 10, "scale": 1.0, "draws": 400},
+    theory=curve_theory,
+    simulate=curve_simulate,
+    constraints={
+        "n": Interval("int", 1, None),
+        "scale": Interval("float", 0, None, closed="neither"),
+        "draws": Interval("int", 2, None),
+    },
+    axes=("n",),
+    description="toy family with an inner axis n and a randomised theory",
+)
+
+
+# ---------------------------------------------------------------------- a shared source step
+def _source_run(scale: float) -> dict[str, Any]:
+    from finetune_bounds.sweep.cache import step_rng
+
+    path = os.environ.get("FB_TOY_COUNT")
+    if path:  # count the computations (one line per run of the expensive step)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{scale}\n")
+    rng = step_rng("toy_source", {"scale": scale})
+    return {"weights": scale * rng.standard_normal(5)}
+
+
+def shared_theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
+    from finetune_bounds.sweep.cache import shared_step
+
+    s = float(params["scale"])
+    source = shared_step("toy_source", {"scale": s}, lambda: _source_run(s))
+    w = source["weights"]
+    return [record("transfer", float(np.sum(w**2)) / int(params["n"]), "theory")]
+
+
+SHARED = Family(
+    name="toy_shared",
+    defaults={"n": 1, "scale": 1.0},
+    theory=shared_theory,
+    description="toy family whose cells share one expensive source step per scale",
+)

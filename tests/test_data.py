@@ -9,10 +9,13 @@ import pytest
 
 from finetune_bounds import InvalidInputError, LinearTask
 from finetune_bounds.data import (
+    LABEL_ALIASES,
     LABEL_FUNCTIONS,
+    canonical_label,
     digits_design,
     digits_features,
     digits_labels,
+    digits_pool,
     digits_task,
     digits_teacher,
     label_values,
@@ -49,7 +52,7 @@ def test_covariance_is_psd_and_singular_columns_are_its_kernel():
     assert np.all(task.source[const] == 0) and np.all(task.target[const] == 0)
 
 
-@pytest.mark.parametrize("label", ["value", "ge5", "even", "mod3", "loop", "is_3"])
+@pytest.mark.parametrize("label", ["value", "ge5", "even", "parity", "mod3", "loop", "is_3"])
 def test_teacher_is_the_least_squares_fit(label):
     from sklearn.linear_model import LinearRegression
 
@@ -83,22 +86,86 @@ def test_excess_risk_identity_on_the_data_set():
 
 
 def test_label_functions():
+    """One convention (finetune_bounds.data docstring): values in [0, 1], indicators 0/1,
+    "value" = k/9, "mod3" = (k mod 3)/2; "loop" is 0, 6, 8, 9 (a handwritten 4 is open)."""
     k = np.arange(10)
-    assert list(label_values("value", k)) == list(range(10))
-    assert list(label_values("ge5", k)) == [-1] * 5 + [1] * 5
-    assert list(label_values("even", k)) == [1, -1] * 5
-    assert list(label_values("mod3", k)) == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
-    assert list(label_values("loop", k)) == [1, -1, -1, -1, 1, -1, 1, -1, 1, 1]
-    assert list(label_values("is_7", k)) == [-1] * 7 + [1] + [-1] * 2
-    assert set(LABEL_FUNCTIONS) >= {"value", "ge5", "even"}
+    np.testing.assert_array_equal(label_values("value", k), k / 9)
+    assert list(label_values("ge5", k)) == [0] * 5 + [1] * 5
+    assert list(label_values("even", k)) == [1, 0] * 5
+    assert list(label_values("parity", k)) == [0, 1] * 5
+    assert list(label_values("mod3", k)) == [0, 0.5, 1, 0, 0.5, 1, 0, 0.5, 1, 0]
+    assert list(label_values("loop", k)) == [1, 0, 0, 0, 0, 0, 1, 0, 1, 1]
+    assert list(label_values("is_7", k)) == [0] * 7 + [1] + [0] * 2
+    assert set(LABEL_FUNCTIONS) >= {"value", "ge5", "even", "parity", "loop", "large", "loops"}
+    for name in LABEL_FUNCTIONS:  # every named label function lies in [0, 1] and uses it
+        v = label_values(name, k)
+        assert v.dtype == np.float64 and v.min() == 0.0 and v.max() == 1.0, name
     custom = digits_task(lambda d: (d == 1).astype(float), "is_1")
-    np.testing.assert_allclose(custom.source * 2, custom.target, atol=1e-10)  # ±1 = 2·(0/1) − 1
+    np.testing.assert_array_equal(custom.source, custom.target)  # is_1 is the 0/1 indicator
     with pytest.raises(InvalidInputError, match="unknown label function"):
         label_values("prime")
     with pytest.raises(InvalidInputError, match="finite values"):
         label_values(lambda d: np.ones(3))
     with pytest.raises(InvalidInputError, match="finite values"):
         label_values(lambda d: np.full(d.shape, np.inf))
+
+
+def test_label_aliases_are_the_same_function():
+    """The ReLU family's old names are aliases, not second definitions."""
+    k = np.arange(10)
+    assert LABEL_ALIASES == {"large": "ge5", "loops": "loop"}
+    for alias, name in LABEL_ALIASES.items():
+        assert canonical_label(alias) == name and canonical_label(name) == name
+        np.testing.assert_array_equal(label_values(alias, k), label_values(name, k))
+        assert alias in LABEL_FUNCTIONS  # accepted wherever a name is validated
+    a, b = digits_task("value", "large"), digits_task("value", "ge5")
+    np.testing.assert_array_equal(a.target, b.target)
+    with pytest.raises(InvalidInputError, match="unknown label function"):
+        canonical_label("odd")
+
+
+def test_relu_and_linear_digits_share_the_convention():
+    """Both families' digits tasks evaluate the same label functions of data: the ReLU pool
+    labels (direct) are data.label_values centred over the pool, its teachers are ridge fits
+    of exactly those labels, and the linear teachers are least-squares fits of the same
+    functions on all images."""
+    from finetune_bounds import relu
+
+    assert relu.LABEL_FUNCTIONS is LABEL_FUNCTIONS
+    x, digits = digits_pool()
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0)
+    assert len(np.unique(x.round(12), axis=0)) == x.shape[0]  # de-duplicated
+    assert set(np.unique(digits)) == set(range(10))
+    for src, tgt in (("value", "ge5"), ("value", "large"), ("loop", "even")):
+        direct = relu.digits_task(src, tgt, labels="direct")
+        g = label_values(tgt, digits)
+        np.testing.assert_array_equal(direct.pool_labels, g - g.mean())
+        assert direct.pool_labels.min() >= -1 and direct.pool_labels.max() <= 1
+        # ridge normal equations with the centred data.label_values of source and target
+        gram = x.T @ x
+        reg = 1e-3 * np.trace(gram) / 64 * np.eye(64)
+        for theta, name in ((direct.source, src), (direct.target, tgt)):
+            f = label_values(name, digits)
+            np.testing.assert_allclose((gram + reg) @ theta, x.T @ (f - f.mean()), atol=1e-9)
+        # the linear task fits the same label function on all 1797 images
+        lin = digits_task(src, tgt)
+        f = label_values(tgt)
+        feats = digits_features()
+        resid = feats.T @ (f - f.mean() - feats @ lin.target)
+        assert np.linalg.norm(resid) <= 1e-9 * np.linalg.norm(feats.T @ (f - f.mean()))
+
+
+def test_linear_digits_scale_with_the_labels():
+    """The linear family is homogeneous in the label scale: ±1 labels (= 2·(0/1) − 1) give
+    teachers twice the 0/1 ones and risks four times — what the convention sets is units."""
+    from finetune_bounds.linear import expected_risk
+
+    pm = digits_task(lambda d: 2.0 * (d >= 5) - 1.0, lambda d: 2.0 * (d % 2 == 0) - 1.0)
+    zo = digits_task("ge5", "even")
+    np.testing.assert_allclose(pm.source, 2 * zo.source, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(pm.target, 2 * zo.target, rtol=1e-9, atol=1e-12)
+    for n in (5, 30):
+        assert expected_risk(pm, n).risk == pytest.approx(4 * expected_risk(zo, n).risk, rel=1e-9)
 
 
 def test_digits_task_fields():

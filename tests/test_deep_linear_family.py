@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from finetune_bounds.cli import main
-from finetune_bounds.deep_linear._family import FAMILY, parse_depths
+from finetune_bounds.deep_linear._family import FAMILY
 from finetune_bounds.deep_linear._family import simulate as family_simulate
-from finetune_bounds.errors import ConfigError, InvalidInputError
+from finetune_bounds.errors import ConfigError
 from finetune_bounds.families import get_family
 from finetune_bounds.records import to_frame
 
@@ -25,17 +25,16 @@ SPEC_TABLE = {
     (1.0, 0.3): [0.0832, 0.0833, 0.0835, 0.0840, 0.0845, 0.0949],
     (2.0, 0.3): [0.959, 0.780, 0.666, 0.521, 0.431, 0.092],
 }
-DEPTHS = [1.0, 2.0, 3.0, 5.0, 7.0, math.inf]
+DEPTHS = [1, 2, 3, 5, 7, math.inf]
 
 
 def _theory_table(alpha: float, eps: float, draws: int) -> tuple[np.ndarray, np.ndarray]:
-    p = FAMILY.resolve({"d": 100, "n": 10, "depth": "1 2 3 5 7 inf", "alpha": alpha,
-                        "epsilon": eps, "theory_draws": draws, "bounds": ""})
-    rows = [r for r in FAMILY.theory(p) if r["method"] == "closed_form"]
-    mean = np.array([next(r["value"] for r in rows if r["quantity"] == "risk"
-                          and r["depth"] == L) for L in DEPTHS])
-    se = np.array([next(r["value"] for r in rows if r["quantity"] == "risk_stderr"
-                        and r["depth"] == L) for L in DEPTHS])
+    p = FAMILY.resolve({"d": 100, "n": 10, "depth": DEPTHS, "alpha": alpha,
+                        "epsilon": eps, "theory_draws": draws, "bounds": ""}, axes=("depth",))
+    rows = [r for r in FAMILY.theory(p, np.random.default_rng(0))
+            if r["method"] == "closed_form" and r["quantity"] == "risk"]
+    mean = np.array([next(r["value"] for r in rows if r["depth"] == L) for L in DEPTHS])
+    se = np.array([next(r["stderr"] for r in rows if r["depth"] == L) for L in DEPTHS])
     return mean, se
 
 
@@ -66,12 +65,14 @@ def test_reference_table_high_precision():
 def test_family_is_registered_and_validates_at_the_door():
     assert get_family("deep_linear") is FAMILY
     assert get_family("deep-linear") is FAMILY
-    assert parse_depths("1, 2 inf") == [1.0, 2.0, math.inf]
-    assert parse_depths(math.inf) == [math.inf]
-    for bad in ("", "0 1", "2 2", "x", 0, -1):
-        with pytest.raises(InvalidInputError):
-            parse_depths(bad)
-    with pytest.raises(InvalidInputError, match="methods"):
+    for bad in ("1 2", "x", 0, -1, 2.5, True):
+        with pytest.raises(ConfigError, match="depth"):
+            FAMILY.resolve({"depth": bad})
+    with pytest.raises(ConfigError, match="depth = 0"):
+        FAMILY.resolve({"depth": [1, 0]}, axes=("depth",))
+    with pytest.raises(ConfigError, match="declare it in \\[axes\\]"):
+        FAMILY.resolve({"depth": [1, 2]})
+    with pytest.raises(ConfigError, match="methods"):
         FAMILY.resolve({"methods": "closed_form sgd"})
     with pytest.raises(ConfigError):
         FAMILY.resolve({"not_a_param": 1})
@@ -85,9 +86,10 @@ def test_config_rejects_bad_depth():
 
 
 def test_theory_and_simulate_rows():
-    p = FAMILY.resolve({"d": 20, "n": 4, "depth": "1 3 inf", "theory_draws": 200,
-                        "infinite_reference": True, "methods": "closed_form cvxpy ode gd"})
-    th = FAMILY.theory(p)
+    p = FAMILY.resolve({"d": 20, "n": 4, "depth": [1, 3, math.inf], "theory_draws": 200,
+                        "infinite_reference": True, "methods": "closed_form cvxpy ode gd"},
+                       axes=("depth",))
+    th = FAMILY.theory(p, np.random.default_rng(0))
     assert all(r["source"] in ("theory", "bound") and "seed" not in r for r in th)
     assert all(math.isfinite(r["value"]) for r in th)
     depths = {r["depth"] for r in th if r["quantity"] == "risk"}
@@ -102,7 +104,7 @@ def test_theory_and_simulate_rows():
     assert dist["cvxpy_vs_closed_form"] < 1e-5
     assert dist["ode_vs_closed_form"] < 1e-7
     assert dist["gd_vs_closed_form"] < 1e-2
-    assert frame[frame.quantity == "gd_converged"]["value"].min() == 1.0
+    assert frame[frame.quantity == "converged"]["value"].min() == 1.0
     # same rngs → same rows (seeded), and each seed's numbers do not depend on the others
     again = family_simulate(p, [np.random.default_rng(i) for i in range(3)])
     assert [r["value"] for r in again] == [r["value"] for r in em]
@@ -114,7 +116,7 @@ def test_theory_and_simulate_rows():
 def test_frozen_family_rows_respect_the_floor():
     p = FAMILY.resolve({"d": 10, "n": 30, "depth": 3, "frozen_layers": 1, "epsilon": 0.5,
                         "theory_draws": 300, "methods": "closed_form gd"})
-    th = to_frame(FAMILY.theory(p))
+    th = to_frame(FAMILY.theory(p, np.random.default_rng(0)))
     floor = th[(th.quantity == "risk") & (th.method == "frozen_floor")]["value"].item()
     risk = th[(th.quantity == "risk") & (th.method == "closed_form")]["value"].item()
     assert 0 < floor <= risk
@@ -154,9 +156,10 @@ def test_cli_example_table_and_output(tmp_path, capsys):
                "--draws", "40", "--eps", "0.1", "--output", str(out)])
     text = capsys.readouterr().out
     assert rc == 0 and "E[R_L] closed form" in text and "n*(ε = 0.1)" in text
-    rows = json.loads(out.read_text())
-    assert [r["depth"] for r in rows] == [1.0, 3.0, "inf"]
-    assert rows[2]["coefficient"] > rows[1]["coefficient"] > rows[0]["coefficient"] == 1.0
+    rows = [r for r in json.loads(out.read_text()) if r["quantity"] == "coefficient"]
+    assert [r["depth"] for r in rows] == [1.0, 3.0, "inf"]  # tidy records, inf as "inf"
+    assert rows[2]["value"] > rows[1]["value"] > rows[0]["value"] == 1.0
+    assert {r["theory_draws"] for r in rows} == {40} and {r["n"] for r in rows} == {10}
 
 
 def test_cli_files_routes_and_frozen(tmp_path, capsys):
@@ -191,7 +194,8 @@ def test_cli_files_routes_and_frozen(tmp_path, capsys):
         (["--covariance", "missing.npy", "--source", "a.npy", "--target", "b.npy"],
          "not found"),
         ([], "missing input"),
-        (["--example", "reference", "--output", "x.txt"], ".csv or .json"),
+        (["--example", "reference", "--output", "x.txt"], ".csv, .json or .parquet"),
+        (["--example", "reference", "--seeds", "-1"], "--seeds"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(extra, needle, capsys):

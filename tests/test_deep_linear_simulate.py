@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from finetune_bounds import SolverStatus
 from finetune_bounds import deep_linear as dl
 from finetune_bounds.deep_linear import simulate as sim
 from finetune_bounds.errors import ConvergenceError, InvalidInputError
@@ -147,17 +148,20 @@ def test_saddle_stall_time_grows_like_delta_to_minus_depth_minus_two():
     src = np.array([1.0, 0.0, 0.0, 0.0])
     stuck = dl.solve_predictor(x, x @ tgt, src, depth, "ode", t_max=1e5)
     assert not stuck.converged and np.linalg.norm(stuck.predictor) < 1e-6
+    assert stuck.status is SolverStatus.MAX_ITERATIONS  # the time horizon ran out
     with pytest.raises(ConvergenceError, match="saddle"):
         dl.solve_predictor(x, x @ tgt, src, depth, "ode", t_max=1e3, strict=True)
     # the layered network stalls too (exact rank-one line: nothing breaks the symmetry)
     gd = sim.train(sim.balanced_weights(src, depth), x, x @ tgt, max_steps=3000)
     assert not gd.converged[0] and np.linalg.norm(gd.predictor) < 1e-2
+    assert gd.status is SolverStatus.MAX_ITERATIONS and gd.statuses.tolist() == ["max_iterations"]
 
 
 def test_pretrained_weights_are_nearly_balanced_and_finetune_close_to_theory():
     x, y, src, _ = _batch(5, b=2, d=12, n=4)
     pre = sim.pretrain(src, 3, 6, rng=np.random.default_rng(0), init_scale=0.1)
     assert pre.converged.all() and np.all(pre.error < 1e-6)
+    assert pre.status is SolverStatus.CONVERGED and pre.info.iterations == int(pre.steps.max())
     s2 = np.linalg.norm(src, axis=1) ** (2 / 3)
     assert np.all(pre.balancedness < 0.05 * s2)  # ~ init_scale² s², conserved by the flow
     w_cf = _closed(x, y, src, 3)
@@ -185,3 +189,38 @@ def test_bad_inputs():
         sim.train(ws, x, y, lr=1e3, max_steps=200)
     with pytest.raises(ConvergenceError, match="did not converge"):
         sim.train(ws, x, y, max_steps=3, strict=True)
+
+
+def test_gd_status_per_member_and_aggregate():
+    x, y, src, _ = _batch(7)
+    ws = sim.balanced_weights(src, 3)
+    ok = sim.train(ws, x, y, tol=1e-9, max_steps=100_000)
+    assert ok.converged.all() and ok.status is SolverStatus.CONVERGED and ok.info.converged
+    assert ok.statuses.tolist() == ["converged"] * 3
+    assert ok.info.iterations == int(ok.steps.max()) and ok.info.tolerance == 1e-9
+    assert ok.info.residual == float(ok.residual.max()) <= 1e-9
+    # a budget too small for any member: flagged with strict=False, raised with strict=True
+    cut = sim.train(ws, x, y, max_steps=3)
+    assert not cut.converged.any() and cut.status is SolverStatus.MAX_ITERATIONS
+    assert cut.statuses.tolist() == ["max_iterations"] * 3
+    assert cut.info.extra["counts"] == {"max_iterations": 3}
+    assert cut.info.residual > cut.info.tolerance
+    with pytest.raises(ConvergenceError, match="max_iterations"):
+        sim.train(ws, x, y, max_steps=3, strict=True)
+    # mixed: the budget of the fastest member only (the members need different step counts)
+    fastest = int(ok.steps.min())
+    assert fastest < int(ok.steps.max())
+    mixed = sim.train(ws, x, y, tol=1e-9, max_steps=fastest)
+    counts = mixed.info.extra["counts"]
+    assert mixed.status is SolverStatus.MAX_ITERATIONS
+    assert counts["converged"] == int(mixed.converged.sum()) >= 1
+    assert counts["max_iterations"] == int((~mixed.converged).sum()) >= 1
+    assert mixed.statuses[mixed.converged].tolist() == ["converged"] * counts["converged"]
+
+
+def test_pretrain_strict():
+    src = np.random.default_rng(8).standard_normal((1, 6))
+    pre = sim.pretrain(src, 2, 4, rng=np.random.default_rng(0), max_steps=2)
+    assert pre.status is SolverStatus.MAX_ITERATIONS and not pre.converged.any()
+    with pytest.raises(ConvergenceError):
+        sim.pretrain(src, 2, 4, rng=np.random.default_rng(0), max_steps=2, strict=True)

@@ -14,9 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import finetune_bounds as fb
+from finetune_bounds import SolverStatus
 from finetune_bounds import deep_linear as dl
-from finetune_bounds.deep_linear.theory import _ode_rhs_jac
-from finetune_bounds.errors import InvalidInputError, NotReachableError, SolverError
+from finetune_bounds.deep_linear._route_ode import _ode_rhs_jac
+from finetune_bounds.errors import (
+    ConvergenceError,
+    InvalidInputError,
+    NotReachableError,
+    SolverError,
+)
 
 
 def _problem(seed: int, d: int = 30, n: int = 6, alpha: float = 0.7, eps: float = 0.5):
@@ -46,6 +52,8 @@ def test_coefficient_solves_the_root_equation_and_lies_between_1_and_c_inf():
     prev = np.ones(50)
     for L in (2, 3, 5, 10, 100, 10_000, 10**8):
         sol = dl.depth_coefficient(s2, a2, b2, L)
+        assert sol.status is SolverStatus.CONVERGED and sol.converged
+        assert sol.info.extra["counts"] == {"converged": 50}
         c = sol.value
         p = 2 * L / (L - 1)
         # the root equation itself, independently of the log-space solver
@@ -91,6 +99,8 @@ def test_closed_form_matches_cvxpy(depth, seed):
     cf = dl.solve_predictor(x, y, src, depth)
     cv = dl.solve_predictor(x, y, src, depth, "cvxpy")
     assert cv.converged and cv.diagnostics["status"].startswith("optimal")
+    assert cv.status is SolverStatus.CONVERGED and cv.info.extra["cvxpy_status"].startswith("opt")
+    assert cf.status is (SolverStatus.EXACT if depth in (1, math.inf) else SolverStatus.CONVERGED)
     assert _rel(cv.predictor, cf.predictor) < 1e-5  # required agreement (issue 4)
     assert cv.coefficient == pytest.approx(cf.coefficient, rel=1e-5)
 
@@ -113,6 +123,9 @@ def test_closed_form_matches_gradient_flow_ode(depth):
     cf = dl.solve_predictor(x, y, src, depth)
     ode = dl.solve_predictor(x, y, src, depth, "ode")
     assert ode.converged and ode.residual <= 1e-10
+    assert ode.status is SolverStatus.CONVERGED
+    assert ode.info.residual == ode.residual <= ode.info.tolerance == 1e-10
+    assert ode.info.iterations == ode.diagnostics["nfev"] > 0
     # integration tolerance rtol 1e-11; the limit is reached to the event tolerance 1e-10
     assert _rel(ode.predictor, cf.predictor) < 1e-8
     assert ode.diagnostics["parallel_defect"] < 1e-9  # P_⊥w ∥ P_⊥θ_S along the flow
@@ -358,3 +371,216 @@ def test_expected_risk_does_not_depend_on_the_batch_size_with_label_noise():
         b = dl.expected_risk(task, 5, 3, draws=20, rng=1, batch=7)
         assert a.risk == pytest.approx(b.risk, rel=1e-12)
         assert a.measure == pytest.approx(b.measure, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ solver status
+def test_root_solver_reports_max_iterations_and_strict_raises():
+    # a case that needs several Newton steps (4 with the default budget)
+    s2, a2, b2 = 1.3, 0.9, 0.7
+    full = dl.depth_coefficient(s2, a2, b2, 3)
+    assert full.status is SolverStatus.CONVERGED and full.converged and full.iterations > 1
+    assert full.info.residual <= full.info.tolerance
+    cut = dl.depth_coefficient(s2, a2, b2, 3, max_iter=1)
+    assert cut.status is SolverStatus.MAX_ITERATIONS and not cut.converged
+    assert cut.iterations == cut.info.iterations == 1
+    assert cut.info.residual > cut.info.tolerance
+    assert cut.statuses.tolist() == "max_iterations" and not bool(cut.converged_mask)
+    assert float(cut.residual) > 1e-8  # the flagged value really is unconverged
+    with pytest.raises(ConvergenceError, match="max_iterations"):
+        dl.depth_coefficient(s2, a2, b2, 3, max_iter=1, strict=True)
+
+
+def test_root_solver_batched_statuses_and_counts():
+    # element 0 has P_⊥θ_S = 0 (closed-form root), the others need Newton steps
+    s2 = np.array([1.0, 1.3, 2.0, 0.7])
+    a2 = np.array([0.0, 0.9, 0.5, 0.3])
+    b2 = np.array([0.4, 0.7, 3.0, 0.01])
+    cut = dl.depth_coefficient(s2, a2, b2, 4, max_iter=1)
+    assert cut.statuses.tolist() == ["exact"] + ["max_iterations"] * 3
+    assert cut.converged_mask.tolist() == [True, False, False, False]
+    assert cut.status is SolverStatus.MAX_ITERATIONS
+    assert cut.info.extra["counts"] == {"exact": 1, "max_iterations": 3}
+    ok = dl.depth_coefficient(s2, a2, b2, 4)
+    assert ok.statuses.tolist() == ["exact"] + ["converged"] * 3 and ok.converged
+    for depth in (1, math.inf):
+        ex = dl.depth_coefficient(s2, a2, b2, depth)
+        assert ex.status is SolverStatus.EXACT and ex.iterations == 0
+        assert ex.info.extra["counts"] == {"exact": 4}
+
+
+def test_root_solver_extreme_depth_has_no_false_alarm():
+    # L → ∞: c_L sits within rounding of the bracket end c_∞; that is a root, not a lost bracket
+    rng = np.random.default_rng(0)
+    s2 = rng.uniform(0.01, 100, 5000)
+    a2 = s2 * rng.uniform(0, 1, 5000) ** rng.choice([1, 4, 20], 5000)
+    b2 = 10 ** rng.uniform(-8, 8, 5000)
+    for L in (10**12, 10**15, 10**17):
+        sol = dl.depth_coefficient(s2, a2, b2, L)
+        assert sol.converged, sol.info.extra["counts"]
+        assert np.all(sol.residual < 1e-13)
+
+
+def test_root_solver_reports_a_lost_bracket():
+    # an inconsistent ‖P_Xθ_S‖² (0.9 ≠ S − A = 0.5) puts the bracket end c_∞ below the root
+    from finetune_bounds.deep_linear._coefficient import _c_root
+
+    root = _c_root(np.array([1.0]), np.array([0.5]), np.array([2.0]), 11.0, q2=np.array([0.9]))
+    assert root.info.status is SolverStatus.BRACKET_LOST and not root.info.converged
+    assert root.statuses.tolist() == ["bracket_lost"] and float(root.residual[0]) > 0.1
+    consistent = _c_root(np.array([1.0]), np.array([0.5]), np.array([2.0]), 11.0)
+    assert consistent.info.status is SolverStatus.CONVERGED
+
+
+def test_closed_form_reports_the_root_status_not_a_hard_coded_success():
+    x, y, src, _ = _problem(4, alpha=1.6)
+    ok = dl.solve_predictor(x, y, src, 3)
+    assert ok.status is SolverStatus.CONVERGED and ok.converged
+    assert ok.info.iterations == ok.diagnostics["iterations"] > 1
+    cut = dl.solve_predictor(x, y, src, 3, root_max_iter=1)
+    assert cut.status is SolverStatus.MAX_ITERATIONS and not cut.converged
+    assert cut.info.iterations == 1
+    assert cut.coefficient != pytest.approx(ok.coefficient, rel=1e-10)  # really unconverged
+    with pytest.raises(ConvergenceError, match="c_L root"):
+        dl.solve_predictor(x, y, src, 3, root_max_iter=1, strict=True)
+    with pytest.raises(ConvergenceError):
+        dl.predictor(x, y, src, 3, root_max_iter=1)  # predictor() is strict by default
+    assert dl.solve_predictor(x, y, src, 1).status is SolverStatus.EXACT
+    assert dl.solve_predictor(x, y, src, math.inf).status is SolverStatus.EXACT
+
+
+def test_ode_status_when_the_horizon_runs_out():
+    x, y, src, _ = _problem(4, alpha=1.6)
+    short = dl.solve_predictor(x, y, src, 3, "ode", t_max=1e-3)
+    assert short.status is SolverStatus.MAX_ITERATIONS and not short.converged
+    assert short.info.residual > short.info.tolerance
+    with pytest.raises(ConvergenceError, match="gradient-flow ODE"):
+        dl.solve_predictor(x, y, src, 3, "ode", t_max=1e-3, strict=True)
+    # θ_S already interpolates: nothing to integrate
+    still = dl.solve_predictor(x, x @ src, src, 3, "ode")
+    assert still.status is SolverStatus.EXACT and still.info.iterations == 0
+
+
+def test_cvxpy_status_and_failure():
+    x, y, src, _ = _problem(1)
+    cv = dl.solve_predictor(x, y, src, 3, "cvxpy")
+    assert cv.status is SolverStatus.CONVERGED
+    assert cv.info.residual == cv.diagnostics["kkt_residual"]
+    assert [a["outcome"] for a in cv.info.extra["attempts"]][-1] == "converged"
+    with pytest.raises(SolverError, match="solver_failed"):
+        dl.solve_predictor(x, y, src, 3, "cvxpy", solver="NOT_A_SOLVER")
+
+
+def test_frozen_and_monte_carlo_results_carry_a_status():
+    x, y, src, tgt = _problem(8, alpha=1.3, eps=0.6)
+    assert dl.frozen_predictor(x, y, src, 4, 1).status is SolverStatus.EXACT
+    task = fb.LinearTask(fb.Covariance.isotropic(src.size), src, tgt)
+    r = dl.sample_risk(task, x, 3)
+    assert r.converged and r.status is SolverStatus.CONVERGED
+    assert dl.sample_risk(task, x, 3, frozen_layers=1).status is SolverStatus.EXACT
+    e = dl.expected_risk(task, 5, 3, draws=40, rng=0, batch=16)
+    assert e.status is SolverStatus.CONVERGED and e.info.extra["counts"] == {"converged": 40}
+    assert dl.expected_risk(task, 5, 1, draws=10, rng=0).status is SolverStatus.EXACT
+    curve = dl.risk_curve(task, [2, 5], 3, draws=10, rng=0)
+    assert curve["info"].status is SolverStatus.CONVERGED
+    sc = dl.sample_complexity(task, 0.5, 3, draws=10, rng=0)
+    assert sc.converged and sc.info == dl.risk_curve(task, np.arange(1, sc.n_max + 1), 3,
+                                                     draws=10, rng=0)["info"]
+
+
+@pytest.fixture
+def one_step_root(monkeypatch):
+    """Every batched c_L solve gets a budget of one Newton step (forces max_iterations)."""
+    from finetune_bounds.deep_linear import _batch, _coefficient, _curves
+
+    def cut(*args, **kwargs):
+        kwargs["max_iter"] = 1
+        return _coefficient._c_root(*args, **kwargs)
+
+    monkeypatch.setattr(_batch, "_c_root", cut)
+    monkeypatch.setattr(_curves, "_c_root", cut)
+
+
+def test_monte_carlo_paths_flag_and_raise_an_unconverged_root(one_step_root):
+    x, _, src, tgt = _problem(8, alpha=1.3, eps=0.6)
+    task = fb.LinearTask(fb.Covariance.isotropic(src.size), src, tgt)
+    r = dl.sample_risk(task, x, 3)
+    assert r.status is SolverStatus.MAX_ITERATIONS and not r.converged
+    with pytest.raises(ConvergenceError):
+        dl.sample_risk(task, x, 3, strict=True)
+    e = dl.expected_risk(task, 5, 3, draws=20, rng=0, batch=8)
+    assert e.status is SolverStatus.MAX_ITERATIONS and e.info.extra["counts"] == {
+        "max_iterations": 20}
+    with pytest.raises(ConvergenceError, match="Monte Carlo"):
+        dl.expected_risk(task, 5, 3, draws=20, rng=0, strict=True)
+    curve = dl.risk_curve(task, [2, 5], 3, draws=10, rng=0)
+    assert curve["info"].status is SolverStatus.MAX_ITERATIONS
+    with pytest.raises(ConvergenceError, match="risk curve"):
+        dl.risk_curve(task, [2, 5], 3, draws=10, rng=0, strict=True)
+    sc = dl.sample_complexity(task, 0.5, 3, draws=10, rng=0)
+    assert sc.status is SolverStatus.MAX_ITERATIONS and not sc.converged
+    with pytest.raises(ConvergenceError):
+        dl.sample_complexity(task, 0.5, 3, draws=10, rng=0, strict=True)
+    # depth 1 and frozen layers solve no root: unaffected
+    assert dl.expected_risk(task, 5, 1, draws=10, rng=0).converged
+    assert dl.expected_risk(task, 5, 3, draws=10, rng=0, frozen_layers=1).converged
+
+
+def test_batched_kernel_statuses(one_step_root):
+    from finetune_bounds.deep_linear.theory import _batch_predictors, _batch_risks
+
+    rng = np.random.default_rng(0)
+    lam = np.ones(12)
+    src = rng.standard_normal((5, 12))
+    tgt = src + 0.5 * rng.standard_normal((5, 12))
+    xe = rng.standard_normal((5, 4, 12))
+    y = np.einsum("bnd,bd->bn", xe, tgt)
+    out = _batch_risks(lam, src, tgt, xe, [1.0, 3.0, math.inf])
+    assert out["status"].shape == (5, 3)
+    assert out["status"][:, 0].tolist() == ["exact"] * 5
+    assert out["status"][:, 1].tolist() == ["max_iterations"] * 5
+    assert out["status"][:, 2].tolist() == ["exact"] * 5
+    assert out["info"].extra["counts"] == {"exact": 10, "max_iterations": 5}
+    with pytest.raises(ConvergenceError):
+        _batch_risks(lam, src, tgt, xe, [3.0], strict=True)
+    with pytest.raises(ConvergenceError):  # returns bare vectors, so strict by default
+        _batch_predictors(src, xe, y, [3.0])
+    w = _batch_predictors(src, xe, y, [3.0], strict=False)
+    assert w.shape == (5, 1, 12)
+    assert _batch_risks(lam, src, tgt, xe, [1.0])["info"].status is SolverStatus.EXACT
+
+
+def test_batched_kernel_converges_normally():
+    from finetune_bounds.deep_linear.theory import _batch_risks
+
+    rng = np.random.default_rng(1)
+    src = rng.standard_normal((6, 10))
+    tgt = 0.5 * src + rng.standard_normal((6, 10))
+    xe = rng.standard_normal((6, 3, 10))
+    noisy = np.einsum("bnd,bd->bn", xe, tgt) + 0.1 * rng.standard_normal((6, 3))
+    for y in (None, noisy):
+        out = _batch_risks(np.ones(10), src, tgt, xe, [2.0, 7.0], y=y)
+        assert out["info"].status is SolverStatus.CONVERGED
+        assert set(out["status"].ravel().tolist()) == {"converged"}
+
+
+# ------------------------------------------------------------------------------ module layout
+def test_public_api_and_compatibility_reexports():
+    assert sorted(dl.__all__) == sorted([
+        "METHODS", "DepthCoefficient", "ExpectedRisk", "FrozenResult", "PredictorResult",
+        "SampleComplexity", "SampleRisk", "check_depth", "depth_coefficient", "expected_risk",
+        "frozen_predictor", "frozen_risk_floor", "predictor", "risk_curve", "sample_complexity",
+        "sample_risk", "solve_predictor",
+    ])
+    from finetune_bounds.deep_linear import theory
+    from finetune_bounds.deep_linear._batch import _batch_predictors, _batch_risks
+    from finetune_bounds.deep_linear._frozen import _frozen_gamma
+
+    assert theory.__all__ == dl.__all__
+    assert theory._batch_risks is _batch_risks and theory._batch_predictors is _batch_predictors
+    assert theory._frozen_gamma is _frozen_gamma
+    assert theory.check_depth is dl.check_depth and theory.solve_predictor is dl.solve_predictor
+    # _stderr keeps its old default axis 0 over the shared convention
+    a = np.arange(12.0).reshape(4, 3) ** 2
+    np.testing.assert_array_equal(theory._stderr(a), np.std(a, axis=0, ddof=1) / 2.0)
+    assert float(theory._stderr(np.array([1.0, 3.0]))) == pytest.approx(1.0)
+    assert np.all(np.isinf(theory._stderr(a[:1])))

@@ -15,12 +15,12 @@ def _config(grid: dict) -> SweepConfig:
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
-        ({"n": [0, 5]}, "n must be ≥ 1"),
-        ({"n": [5.5]}, "n must be an integer"),
-        ({"spectrum": ["power_law", "powerlaw"]}, "spectrum must be one of"),
-        ({"noise_variance": [-0.1]}, "noise_variance must be ≥ 0"),
-        ({"mc_draws": [1]}, "mc_draws must be ≥ 2"),
-        ({"gd": ["yes"]}, "gd must be true or false"),
+        ({"n": [0, 5]}, "n = 0: expected an integer in \\[1, inf\\)"),
+        ({"n": [5.5]}, "n = 5.5: expected an integer"),
+        ({"spectrum": ["power_law", "powerlaw"]}, "spectrum = 'powerlaw': expected one of"),
+        ({"noise_variance": [-0.1]}, "noise_variance = -0.1: expected a number in \\[0, inf\\)"),
+        ({"mc_draws": [1]}, "mc_draws = 1: expected an integer in \\[2, inf\\)"),
+        ({"gd": ["yes"]}, "gd = 'yes': expected true or false"),
     ],
 )
 def test_bad_grid_values_fail_at_load(grid: dict, message: str) -> None:

@@ -46,7 +46,7 @@ def test_to_frame_column_order_and_defaults() -> None:
     ]
     df = to_frame(rows)
     assert list(df.columns[: len(CORE_COLUMNS)]) == list(CORE_COLUMNS)
-    assert list(df.columns[len(CORE_COLUMNS):]) == ["d", "method"]
+    assert list(df.columns[len(CORE_COLUMNS):]) == ["n", "d", "method"]  # n is not core
     assert df["seed"].tolist() == [-1, 0, 1]  # the theory row gets seed -1
     assert df["seed"].dtype == np.int64
     assert df["family"].isna().all() and df["experiment"].isna().all()

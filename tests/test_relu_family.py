@@ -35,7 +35,7 @@ def test_registered() -> None:
 @pytest.mark.parametrize("mode", ["curve", "sample_complexity", "measures"])
 def test_modes_produce_valid_records(mode: str) -> None:
     params = FAMILY.resolve({**SMALL, "mode": mode, "instances": 4})
-    theory = FAMILY.theory(params)
+    theory = FAMILY.theory(params, np.random.default_rng(0))
     sim = FAMILY.simulate(params, [np.random.default_rng(i) for i in range(2)])  # type: ignore[misc]
     _check_rows(theory, seeded=False)
     _check_rows(sim, seeded=True)
@@ -53,11 +53,13 @@ def test_digits_cell_and_derive() -> None:
     params = FAMILY.resolve({"data": "digits", "n": 10, "width": 100, "n_test": 50,
                              "theory_draws": 1})
     assert params["d"] == 64
-    rows = FAMILY.theory(params) + FAMILY.simulate(params, [np.random.default_rng(0)])  # type: ignore[misc]
+    rng = np.random.default_rng(0)
+    rows = FAMILY.theory(params, rng) + FAMILY.simulate(params, [rng])  # type: ignore[misc]
     _check_rows([r for r in rows if "seed" not in r], seeded=False)
     direct = FAMILY.resolve({"data": "digits", "labels": "direct", "n": 10, "theory_draws": 1,
                              "n_test": 50})
-    q = {(r["quantity"], r.get("method")) for r in FAMILY.theory(direct)}
+    rows_direct = FAMILY.theory(direct, np.random.default_rng(0))
+    q = {(r["quantity"], r.get("method")) for r in rows_direct}
     assert ("mae", "worst_case") not in q  # the worst-case chain needs linear labels
 
 
@@ -90,10 +92,10 @@ def test_sample_complexity_fine_tuning_needs_fewer_samples() -> None:
 
     task = synthetic_task(10, source_norm=1.0, delta_norm=0.2, rng=0)
     rows = theory_sample_complexity(task, [0.6], n_max=300, draws=1, n_test=100)
-    val = {(r["quantity"], r["method"]): r["value"] for r in rows}
-    assert val[("sample_complexity", "data_dependent")] < val[
-        ("sample_complexity_scratch", "data_dependent")]
-    assert val[("sample_complexity", "rate")] == math.ceil(8 * 0.04 / 0.36)
+    val = {(r["quantity"], r["method"], r["start"]): r["value"] for r in rows}
+    assert val[("sample_complexity", "data_dependent", "pretrained")] < val[
+        ("sample_complexity", "data_dependent", "scratch")]
+    assert val[("sample_complexity", "rate", "pretrained")] == math.ceil(8 * 0.04 / 0.36)
 
 
 def test_digits_task() -> None:
@@ -200,7 +202,8 @@ def test_pretrain_error_theory_row_only_for_closed_form_pretraining() -> None:
     different error (≈ half of it at d = 8, m = 200), so no 'theory' row may claim it there."""
     def rows(pre: str) -> list[dict]:
         p = FAMILY.resolve({**SMALL, "theory_draws": 1, "pretrain": pre})
-        return [r for r in FAMILY.theory(p) if r["quantity"] == "pretrain_error"]
+        rows = FAMILY.theory(p, np.random.default_rng(0))
+        return [r for r in rows if r["quantity"] == "pretrain_error"]
 
     closed = rows("closed_form")
     assert len(closed) == 1 and closed[0]["value"] == pytest.approx(math.sqrt(2 / 200))

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finetune_bounds.errors import InvalidInputError, SolverError
+from finetune_bounds._numerics import SolverStatus
+from finetune_bounds.errors import ConvergenceError, InvalidInputError, SolverError
 from finetune_bounds.relu import (
     ReluNetwork,
     antisymmetric_init,
@@ -111,8 +112,16 @@ def test_training_converges_and_stops_per_slice() -> None:
     assert np.all(res.residual_norm <= 1e-4 * res.initial_residual_norm)
     # history is non-increasing up to rounding (step 1/λ_max leaves a factor-2 margin)
     assert np.all(np.diff(res.history, axis=0) <= 1e-12)
+    assert res.status is SolverStatus.CONVERGED and res.info.converged
+    assert res.info.iterations == int(res.steps.max()) and res.info.tolerance == 1e-4
+    assert res.info.residual <= 1e-4 and res.info.extra == {"converged": 2, "slices": 2}
     capped = train(net, x, y, lr=1 / lam, tol=1e-12, max_steps=3)
     assert not capped.converged.any() and np.all(capped.steps == 3)
+    assert capped.status is SolverStatus.MAX_ITERATIONS and not capped.info.converged
+    assert capped.info.residual == pytest.approx(
+        float(np.max(capped.residual_norm / capped.initial_residual_norm)))
+    with pytest.raises(ConvergenceError, match="max_iterations"):
+        train(net, x, y, lr=1 / lam, tol=1e-12, max_steps=3, strict=True)
 
 
 def test_training_bad_input() -> None:
@@ -142,6 +151,7 @@ def test_gd_pretraining_implements_the_source_teacher() -> None:
     t = xt @ task.source
     rel = np.linalg.norm(f - t, axis=1) / np.linalg.norm(t)
     assert np.all(rel < 0.1), rel
+    assert net.status is SolverStatus.MAX_ITERATIONS  # a fixed budget (tol = 0), not a solve
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -182,8 +192,9 @@ def test_bound_above_measured_risk_and_network_near_kernel_limit() -> None:
 def test_fine_tuning_beats_scratch_when_tasks_are_close() -> None:
     task = synthetic_task(10, source_norm=1.0, delta_norm=0.2, rng=4)
     df = _frame(simulate_cell(task, 20, 1000, rngs(3), n_test=300))
-    ft = df[(df.quantity == "mae") & (df.method == "network")]["value"].mean()
-    sc = df[(df.quantity == "mae_scratch") & (df.method == "network")]["value"].mean()
+    net = df[(df.quantity == "mae") & (df.method == "network")]
+    ft = net[net.start == "pretrained"]["value"].mean()
+    sc = net[net.start == "scratch"]["value"].mean()
     assert ft < 0.5 * sc
 
 

@@ -12,10 +12,12 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.container import ErrorbarContainer
 
 from finetune_bounds.errors import ConfigError
+from finetune_bounds.records import record, to_frame
 from finetune_bounds.report import draw_figure, plot_figure
 from finetune_bounds.report.figures import COLORBLIND
 
@@ -199,6 +201,11 @@ def test_svg_is_reproducible(tmp_path) -> None:
         ({"x": "n", "colour": "spectrum"}, "unknown key"),
         ({"x": "n", "facet": "n"}, "same column"),
         ({"x": "value"}, "not a grouping column"),
+        ({"x": "stderr"}, "not a grouping column"),
+        ({"x": "n", "hue": "stderr"}, "not a grouping column"),
+        ({"x": "n", "kind": "bars"}, "kind: expected one of"),
+        ({"x": "n", "center": 0}, "belong to figures of kind 'heatmap'"),
+        ({"x": "n", "where": {"spectrum": "round"}}, r"where.spectrum = \['round'\] keeps no row"),
     ],
 )
 def test_bad_specs(spec, match) -> None:
@@ -216,3 +223,85 @@ def test_missing_matplotlib_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ConfigError, match=r"finetune-bounds\[plot\]"):
         draw_figure(_frame(), {"x": "n"})
+
+
+# ---------------------------------------------------------------------- randomised theory
+
+
+def _mc_frame() -> pd.DataFrame:
+    """An exact theory line, a Monte Carlo theory line (with stderr), a bound with stderr
+    (infinite at n = 20) and measurements over seeds."""
+    rows = []
+    for n in NS:
+        rows.append(record("risk", 1 / n, "theory", n=n, method="closed_form"))
+        rows.append(record("risk", 1 / n, "theory", n=n, method="monte_carlo", stderr=0.2 / n))
+        se = math.inf if n == 20 else 0.5 / n
+        rows.append(record("risk", 2 / n, "bound", n=n, method="head_tail", stderr=se))
+        for s, v in enumerate(EMP[n]):
+            rows.append(record("risk", v / n, "empirical", n=n, seed=s, method="gd"))
+    return to_frame(rows)
+
+
+def _bands(ax) -> list[PolyCollection]:
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def test_theory_with_stderr_gets_a_band_of_one_standard_error() -> None:
+    frame = _mc_frame()
+    assert "stderr" in frame.columns and frame["stderr"].isna().any()
+    d = draw_figure(frame, {"x": "n", "logx": True})
+    ax = d.figure.axes[0]
+    # stderr never splits lines: one line per method, as without it
+    assert d.lines == (
+        "risk · theory · closed_form",
+        "risk · theory · monte_carlo",
+        "risk · bound · head_tail",
+        "risk · empirical · gd",
+    )
+    arts = _lines(d.figure)
+    mc = arts[(ax, "risk · theory · monte_carlo")]
+    np.testing.assert_allclose(mc.get_ydata(), [1 / n for n in NS])
+    bands = _bands(ax)
+    assert len(bands) == 2  # Monte Carlo theory and bound; not the exact theory line
+    mc_band, bound_band = bands
+    # the band's edges are mean ∓ stderr, in the line's colour, light
+    (path,) = mc_band.get_paths()
+    xy = path.vertices
+    for n in NS:
+        ys = xy[np.isclose(xy[:, 0], n), 1]
+        np.testing.assert_allclose([ys.min(), ys.max()], [0.8 / n, 1.2 / n], rtol=1e-12)
+    assert to_rgb(mc_band.get_facecolor()[0]) == to_rgb(mc.get_color())
+    assert mc_band.get_alpha() is not None and mc_band.get_alpha() < 0.5
+    # an infinite standard error: the point is drawn, without a band there, with a note
+    bound = arts[(ax, "risk · bound · head_tail")]
+    np.testing.assert_allclose(bound.get_xdata(), NS)
+    ys = bound_band.get_paths()[0].vertices
+    np.testing.assert_allclose(ys[np.isclose(ys[:, 0], 20), 1], 0.1)
+    assert any("head_tail" in n and "infinite standard error" in n for n in d.notes)
+    assert "Shaded bands" in d.alt
+    # empirical points keep their error bars of the spread over seeds
+    emp = arts[(ax, "risk · empirical · gd")]
+    assert isinstance(emp, ErrorbarContainer)
+    # the legend shows the band behind the line
+    handles = d.figure.legends[0].legend_handles
+    assert len(handles) == 4
+
+
+def test_no_stderr_no_band_and_a_zero_stderr_no_band() -> None:
+    frame = _mc_frame()
+    exact = frame[frame.method == "closed_form"]
+    assert not _bands(draw_figure(exact, {"x": "n"}).figure.axes[0])
+    zero = frame.assign(stderr=0.0)
+    d = draw_figure(zero[zero.source != "empirical"], {"x": "n"})
+    assert not _bands(d.figure.axes[0]) and "Shaded" not in d.alt
+
+
+def test_where_filter_keeps_rows_before_drawing() -> None:
+    d = draw_figure(_frame(), {"x": "n", "quantities": ["risk"], "where": {"spectrum": "spiked"}})
+    assert all("spectrum" not in label for label in d.lines)  # no longer splits lines
+    theory = _lines(d.figure)[(d.figure.axes[0], "risk · theory · closed_form")]
+    np.testing.assert_allclose(theory.get_ydata(), [1 + 10 / n for n in NS])
+    d = draw_figure(
+        _frame(), {"x": "n", "quantities": ["risk"], "where": {"source": ["theory", "bound"]}}
+    )
+    assert len(d.lines) == 4  # 2 sources × 2 spectra

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from finetune_bounds.errors import ConfigError
+from finetune_bounds.records import record, to_frame
 from finetune_bounds.report import TableSpec, build_table, latex_escape, write_table_files
 from finetune_bounds.report.tables import _LATEX_SPECIAL, _LATEX_UNICODE
 
@@ -229,6 +230,7 @@ def test_no_index_groups_everything_it_must() -> None:
         ({"quantities": ["risk"], "index": ["m"]}, "no column"),
         ({"index": ["n"], "columns": ["n"]}, "both index and columns"),
         ({"index": ["value"]}, "cannot be a row or column key"),
+        ({"index": ["n"], "columns": ["stderr"]}, "cannot be a row or column key"),
         ({"quantities": "risk", "digits": 0}, "digits"),
         ({"quantities": [1]}, "list of names"),
     ],
@@ -253,3 +255,37 @@ def test_spec_object_and_digits() -> None:
     spec = TableSpec.from_dict(SPEC | {"digits": 2})
     t = build_table(_frame(), spec)
     assert t.to_frame().iloc[0, 3] == "2.3 ± 0.88"
+
+
+def test_theory_with_its_own_stderr_shows_plus_minus() -> None:
+    rows = []
+    for n in (10, 100):
+        rows.append(record("risk", 1 / n, "theory", n=n, method="closed_form"))
+        rows.append(record("risk", 1 / n, "theory", n=n, method="monte_carlo", stderr=0.25 / n))
+        rows.append(record("risk", 2 / n, "bound", n=n, method="naive", stderr=0.0))
+        for s, v in enumerate((3.0, 5.0)):
+            rows.append(record("risk", v, "empirical", n=n, seed=s, method="gd"))
+    t = build_table(to_frame(rows), {"index": ["n"]})
+    assert t.auto_index == ()  # stderr is a value, not a key
+    df = t.to_frame()
+    assert list(df.columns) == [
+        "n",
+        "theory / closed_form",
+        "theory / monte_carlo",
+        "bound / naive",
+        "empirical / gd",
+    ]
+    # exact theory and a zero stderr: plain; Monte Carlo theory: mean ± its own stderr
+    assert df.iloc[0].tolist() == ["10", "0.1", "0.1 ± 0.025", "0.2", "4 ± 1"]
+    assert df.iloc[1].tolist() == ["100", "0.01", "0.01 ± 0.0025", "0.02", "4 ± 1"]
+    cell = t.cells[((10,), ("risk", "theory", "monte_carlo"))]
+    assert (cell.count, cell.stderr, cell.with_error) == (1, pytest.approx(0.025), True)
+    assert "$0.1 \\pm 0.025$" in t.to_latex()
+    assert any("Theory and bound cells with ±" in n for n in t.notes)
+    mc = t.summary[t.summary.method == "monte_carlo"]
+    np.testing.assert_allclose(mc["stderr"], [0.025, 0.0025])
+    # a single empirical seed carrying a stderr of its own shows it too
+    one = to_frame([record("risk", 1.0, "empirical", n=1, seed=0, stderr=0.5)])
+    assert (
+        build_table(one, {"index": ["n"], "columns": ["source"]}).to_frame().iloc[0, 1] == "1 ± 0.5"
+    )

@@ -37,8 +37,8 @@ def test_write_read_frame_layout(tmp_path: Path) -> None:
         assert st.done("exp") == {cell(n).key: 2 for n in (3, 20, 100)}
         f = st.frame("exp")
         assert list(f.columns) == [
-            *("family", "experiment", "quantity", "source", "n", "seed", "value", "method"),
-            *("kind", "scale", "step"),
+            *("family", "experiment", "quantity", "source", "seed", "value", "method"),
+            *("kind", "n", "scale", "step"),
         ]
         # cells ordered by parameter values (numeric, not lexicographic), rows in stored order
         assert f["n"].drop_duplicates().tolist() == [3, 20, 100]
@@ -87,8 +87,8 @@ def test_failures_table_cleared_on_success() -> None:
 
 def test_empty_store_frame() -> None:
     f = Store(None).frame()
-    assert f.empty and list(f.columns)[:8] == [
-        *("family", "experiment", "quantity", "source", "n", "seed", "value", "method")
+    assert f.empty and list(f.columns) == [  # n is a parameter, not a core column
+        *("family", "experiment", "quantity", "source", "seed", "value", "method")
     ]
 
 

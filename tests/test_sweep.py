@@ -126,8 +126,8 @@ def test_theory_once_simulate_once_per_cell() -> None:
     assert len(theory) == 6 * 2 and set(theory["source"]) == {"theory", "bound"}
     emp = f[f["source"] == "empirical"]
     assert sorted(emp["seed"].unique()) == [0, 1, 2] and len(emp) == 6 * 3 * 2
-    assert list(f.columns[:8]) == [
-        *("family", "experiment", "quantity", "source", "n", "seed", "value", "method")
+    assert list(f.columns[:7]) == [
+        *("family", "experiment", "quantity", "source", "seed", "value", "method")
     ]
     assert {"kind", "scale", "d", "aspect", "step"} <= set(f.columns)
     assert (f["family"] == "toy").all() and (f["experiment"] == "toy_sweep").all()
@@ -357,11 +357,9 @@ def test_cli_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # ---------------------------------------------------------------------- the real linear family
-def test_linear_family_runs_if_available(tmp_path: Path) -> None:
-    from finetune_bounds.families import available_families, get_family
+def test_linear_family_runs(tmp_path: Path) -> None:
+    from finetune_bounds.families import get_family
 
-    if "linear" not in available_families():
-        pytest.skip("finetune_bounds.linear._family is not in this build yet")
     fam = get_family("linear")
     cfg = SweepConfig.from_dict({"name": "lin", "family": "linear", "seeds": 2})
     frame = run_sweep(cfg, store=tmp_path)

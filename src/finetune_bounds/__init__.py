@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._numerics import SolverInfo, SolverStatus
 from .errors import (
     ConfigError,
     ConvergenceError,
@@ -22,7 +23,17 @@ from .errors import (
     NotReachableError,
     SolverError,
 )
-from .families import Family, available_families, get_family
+from .families import (
+    Boolean,
+    Family,
+    Interval,
+    Options,
+    Words,
+    available_families,
+    axis_values,
+    get_family,
+    register_family,
+)
 from .problems import Covariance, LinearTask
 from .records import SOURCES, record, summarize, to_frame
 
@@ -30,22 +41,31 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SOURCES",
+    "Boolean",
     "ConfigError",
     "ConvergenceError",
     "Covariance",
     "Family",
     "FinetuneBoundsError",
+    "Interval",
     "InvalidInputError",
     "LinearTask",
     "NotReachableError",
+    "Options",
     "SolverError",
+    "SolverInfo",
+    "SolverStatus",
+    "Words",
     "__version__",
     "available_families",
+    "axis_values",
     "deep_linear",
     "get_family",
     "linear",
     "record",
+    "register_family",
     "relu",
+    "run",
     "summarize",
     "to_frame",
 ]
@@ -54,6 +74,10 @@ _SUBPACKAGES = {"linear", "deep_linear", "relu", "sweep", "report", "testing", "
 
 
 def __getattr__(name: str) -> Any:  # lazy subpackages: `fb.linear` without import cost
+    if name == "run":  # the one runner (finetune_bounds.sweep.run), imported on first use
+        from .sweep.runner import run
+
+        return run
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

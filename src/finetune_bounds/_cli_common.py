@@ -1,29 +1,71 @@
-"""Pieces shared by the subcommands that read a linear-teacher task (private).
+"""Pieces shared by the family subcommands (private): options → family parameters → the one
+runner → a table printed from its frame.
 
-``finetune-bounds linear`` and ``finetune-bounds deep-linear`` take the same inputs: a built-in
-``--example``, or a covariance (``--covariance`` matrix, or ``--spectrum`` with optional
-``--eigenvectors``) together with ``--source`` and ``--target`` vectors in .npy/.csv files.
-Every problem raises :class:`~finetune_bounds.errors.InvalidInputError`.
+``finetune-bounds linear``, ``deep-linear`` and ``relu`` are thin adapters: they turn options
+and files into the parameters of their family (an ``--example`` is a dict of parameters from the
+family's ``EXAMPLES``; files become ``covariance_file`` … parameters, see
+:mod:`finetune_bounds._task_files`), run them through :func:`finetune_bounds.sweep.run` — the
+runner of sweeps and of the report, so the same parameters give the same numbers everywhere — and
+print a compact table from the frame it returns (summarised over seeds with
+:func:`finetune_bounds.records.summarize`). ``--output`` writes the tidy records with
+:func:`finetune_bounds.sweep._cli_run.write_records` (the schema of ``run --output`` and of the
+store).
+
+Every input problem raises :class:`~finetune_bounds.errors.InvalidInputError` or
+:class:`~finetune_bounds.errors.ConfigError` before anything runs (one line on stderr, exit 2);
+failed cells raise the runner's :class:`~finetune_bounds.sweep.SweepError` after the table of the
+cells that succeeded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import math
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ._validation import nonneg_float, positive_int
 from .errors import InvalidInputError
 from .problems import LinearTask
 
-__all__ = ["add_task_arguments", "format_value", "parse_float", "parse_int", "task_from_args"]
+__all__ = [
+    "Column",
+    "add_run_arguments",
+    "add_task_arguments",
+    "check_output",
+    "concat_frames",
+    "describe_task",
+    "finish",
+    "format_value",
+    "parse_float",
+    "parse_int",
+    "render_pivot",
+    "render_table",
+    "resolve",
+    "run_family",
+    "summary_of",
+    "task_from_args",
+    "task_params",
+    "warn_unconverged",
+]
 
-#: example name → builder taking the noise variance
-Examples = Mapping[str, Callable[[float], LinearTask]]
+#: where an example's dict of family parameters lives: ``EXAMPLES[name]``
+Examples = Mapping[str, Mapping[str, Any]]
+
+_OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
 
 
-def add_task_arguments(p: argparse.ArgumentParser, examples: Examples) -> None:
+# ---------------------------------------------------------------------------------------------
+# options
+# ---------------------------------------------------------------------------------------------
+def add_task_arguments(p: argparse.ArgumentParser, examples: Iterable[str]) -> None:
     """Add ``--example --covariance --spectrum --eigenvectors --source --target
     --noise-variance`` to a subcommand parser."""
     p.add_argument("--example", metavar="NAME", help=f"built-in task: {', '.join(examples)}")
@@ -35,6 +77,18 @@ def add_task_arguments(p: argparse.ArgumentParser, examples: Examples) -> None:
     p.add_argument("--source", metavar="FILE", help="source teacher θ_S (vector, .npy/.csv)")
     p.add_argument("--target", metavar="FILE", help="target teacher θ_T (vector, .npy/.csv)")
     p.add_argument("--noise-variance", metavar="S2", default="0", help="label noise σ² (0)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Add ``--output --executor --workers`` (passed to the runner)."""
+    p.add_argument(
+        "--output", metavar="FILE",
+        help="also write the tidy records (.csv, .json or .parquet; the schema of 'run --output')",
+    )
+    p.add_argument("--executor", choices=("serial", "processes", "dask"), default="serial",
+                   help="where the cells run (default serial)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes with --executor processes/dask (default: CPUs)")
 
 
 def format_value(v: float | None, se: float | None = None) -> str:
@@ -68,13 +122,23 @@ def parse_float(text: Any, name: str, *, positive: bool = False) -> float:
     return nonneg_float(v, name, positive=positive)
 
 
-def task_from_args(
-    args: argparse.Namespace, noise: float, examples: Examples
-) -> tuple[LinearTask, str]:
-    """Build the :class:`LinearTask` the arguments describe, with a one-line description."""
-    from ._io import load_array
-    from .problems import Covariance
+def check_output(path: str | None) -> Path | None:
+    """The ``--output`` path, checked before anything is computed."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix.lower() not in _OUTPUT_SUFFIXES:
+        raise InvalidInputError(f"--output must end in .csv, .json or .parquet, got {p.name!r}")
+    if not p.parent.is_dir():
+        raise InvalidInputError(f"--output: folder does not exist: {p.parent}")
+    return p
 
+
+# ---------------------------------------------------------------------------------------------
+# inputs → family parameters
+# ---------------------------------------------------------------------------------------------
+def _check_inputs(args: argparse.Namespace, examples: Iterable[str]) -> None:
+    names = list(examples)
     given = [k for k in ("example", "covariance", "spectrum") if getattr(args, k)]
     if not given:
         raise InvalidInputError(
@@ -91,32 +155,275 @@ def task_from_args(
     if args.example:
         if args.source or args.target:
             raise InvalidInputError("--source/--target cannot be combined with --example")
-        if args.example not in examples:
+        if args.example not in names:
             raise InvalidInputError(
-                f"--example must be one of {', '.join(examples)}, got {args.example!r}"
+                f"--example must be one of {', '.join(names)}, got {args.example!r}"
             )
+
+
+def task_params(
+    args: argparse.Namespace, examples: Examples, *, switch: str
+) -> tuple[dict[str, Any], str]:
+    """The family parameters of the task the arguments describe, and a one-line label.
+
+    ``--example NAME`` gives a copy of ``examples[NAME]``; files give ``{switch: "files",
+    "covariance_file": …, "spectrum_file": …, "eigenvectors_file": …, "source_file": …,
+    "target_file": …}``, after loading them once here so that a bad file is reported by its
+    flag (``--covariance must be a square matrix …``) before anything runs.
+    """
+    from ._task_files import load_task_files
+
+    _check_inputs(args, examples)
+    if args.example:
+        return dict(examples[args.example]), f"example {args.example}"
+    load_task_files(covariance=args.covariance, spectrum=args.spectrum,
+                    eigenvectors=args.eigenvectors, source=args.source, target=args.target)
+    params = {
+        switch: "files",
+        "covariance_file": args.covariance or "",
+        "spectrum_file": args.spectrum or "",
+        "eigenvectors_file": args.eigenvectors or "",
+        "source_file": args.source,
+        "target_file": args.target,
+    }
+    label = f"covariance {args.covariance}" if args.covariance else f"spectrum {args.spectrum}"
+    return params, label
+
+
+def task_from_args(
+    args: argparse.Namespace, noise: float, examples: Mapping[str, Callable[[float], LinearTask]]
+) -> tuple[LinearTask, str]:
+    """The :class:`LinearTask` the arguments describe (``examples``: name → builder taking the
+    noise variance), with a one-line description. Files go through
+    :func:`finetune_bounds._task_files.load_task_files`."""
+    from ._task_files import load_task_files
+
+    _check_inputs(args, examples)
+    if args.example:
         return examples[args.example](noise), f"example {args.example}"
-    missing = [f"--{k}" for k in ("source", "target") if not getattr(args, k)]
-    if missing:
-        raise InvalidInputError(f"missing input: {' and '.join(missing)} (θ_S and θ_T vectors)")
-    if args.covariance:
-        mat = load_array(args.covariance, "--covariance")
-        if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
-            raise InvalidInputError(f"--covariance must be a square matrix, got shape {mat.shape}")
-        cov = Covariance.from_matrix(mat)
-        label = f"covariance {args.covariance}"
-    else:
-        lam = load_array(args.spectrum, "--spectrum")
-        if lam.ndim != 1 and not (lam.ndim == 2 and 1 in lam.shape):
-            raise InvalidInputError(f"--spectrum must be a vector, got shape {lam.shape}")
-        vec = load_array(args.eigenvectors, "--eigenvectors") if args.eigenvectors else None
-        cov = Covariance.from_spectrum(lam.reshape(-1), vec)
-        label = f"spectrum {args.spectrum}"
-    src = load_array(args.source, "--source")
-    tgt = load_array(args.target, "--target")
-    for name, v in (("--source", src), ("--target", tgt)):
-        if v.reshape(-1).shape[0] != cov.dim or (v.ndim > 1 and 1 not in v.shape):
-            raise InvalidInputError(
-                f"{name} must be a vector of length d = {cov.dim}, got shape {v.shape}"
-            )
-    return LinearTask(cov, src.reshape(-1), tgt.reshape(-1), noise), label
+    task = load_task_files(covariance=args.covariance, spectrum=args.spectrum,
+                           eigenvectors=args.eigenvectors, source=args.source,
+                           target=args.target, noise_variance=noise)
+    label = f"covariance {args.covariance}" if args.covariance else f"spectrum {args.spectrum}"
+    return task, label
+
+
+def resolve(family: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The family's resolved parameters (defaults ← params ← derive), checked.
+
+    Raises
+    ------
+    ConfigError
+        A value outside its constraint, a bad file … (one line).
+    """
+    from .families import get_family
+
+    return get_family(family).resolve(dict(params))
+
+
+def describe_task(task: LinearTask) -> str:
+    """``d = …, rank Σ = …, λ_max = …, r₀ = …, ‖θ_S‖ = …, ‖Δ‖ = …, ΔᵀΣΔ = …, σ² = …``."""
+    cov = task.covariance
+    return (
+        f"d = {cov.dim}, rank Σ = {cov.rank}, λ_max = {cov.operator_norm:.4g}, "
+        f"r₀ = tr Σ/λ_max = {cov.effective_rank:.4g}, ‖θ_S‖ = {np.linalg.norm(task.source):.4g}, "
+        f"‖Δ‖ = {np.linalg.norm(task.delta):.4g}, "
+        f"ΔᵀΣΔ = {float(cov.quadratic_form(task.delta)):.4g}, σ² = {task.noise_variance:g}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the runner
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_sweep_log() -> Iterator[None]:
+    """A failed cell is reported once, by the SweepError line (not also by the sweep's log
+    warning, which Python would print on stderr when no logging is configured)."""
+    log = logging.getLogger("finetune_bounds.sweep")
+    handler = logging.NullHandler()
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+
+
+def run_family(
+    family: str,
+    args: argparse.Namespace,
+    *,
+    params: Mapping[str, Any],
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    axes: Mapping[str, Sequence[Any]] | None = None,
+    seeds: int = 0,
+) -> Any:
+    """Check the config (errors before anything runs), print a one-line note on stderr and run
+    it with :func:`finetune_bounds.sweep.run` (``args.executor``, ``args.workers``).
+
+    Returns
+    -------
+    SweepRun
+    """
+    import finetune_bounds.sweep as sweep
+
+    config = sweep.run_config(family, params=params, grid=grid, axes=axes, seeds=seeds)
+    cells = len(config.cell_specs())
+    curve = "".join(f", {len(v)} value{'s' if len(v) != 1 else ''} of {k}"
+                    for k, v in (axes or {}).items())
+    print(
+        f"computing {cells} cell{'s' if cells != 1 else ''} of {family}{curve}, {seeds} "
+        f"seed{'s' if seeds != 1 else ''} …",
+        file=sys.stderr, flush=True,
+    )
+    with _quiet_sweep_log():
+        return sweep.run(family, params=params, grid=grid, axes=axes, seeds=seeds,
+                         executor=args.executor, workers=args.workers)
+
+
+def finish(results: Any, output: Path | None) -> int:
+    """Write ``--output`` (the tidy records of one run, or of several runs one after the other)
+    and raise the runner's SweepError for the first run with failed cells (after the tables of
+    the cells that succeeded were printed)."""
+    from .sweep import SweepError
+    from .sweep._cli_run import write_records
+
+    runs = list(results) if isinstance(results, list | tuple) else [results]
+    if output is not None:
+        print(f"\nwrote {write_records(concat_frames([r.frame for r in runs]), output)}")
+    for r in runs:
+        if r.failures:
+            raise SweepError(r)
+    return 0
+
+
+def concat_frames(frames: Sequence[Any]) -> Any:
+    """Tidy frames one after the other; an integer column missing from some frame stays an
+    integer column (pandas' nullable ``Int64``) instead of turning into floats."""
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    ints = {c for f in frames for c in f.columns if pd.api.types.is_integer_dtype(f[c])}
+    out = pd.concat(frames, ignore_index=True)
+    for c in ints:
+        if pd.api.types.is_float_dtype(out[c]) or out[c].dtype == object:
+            out[c] = out[c].astype("Int64")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# printing from the frame
+# ---------------------------------------------------------------------------------------------
+def summary_of(frame: Any, index: Sequence[str]) -> Any:
+    """:func:`~finetune_bounds.records.summarize` by quantity, source, method and ``index``
+    (mean, standard error over seeds, count; a single theory row keeps its own ``stderr``)."""
+    from .records import summarize
+
+    keys = [c for c in ("quantity", "source", "method", *index) if c in frame.columns]
+    return summarize(frame, by=keys)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: the summary rows of (quantity, source, method)."""
+
+    header: str
+    group: str
+    quantity: str
+    source: str
+    method: str | None = None
+    errors: bool = True  # show "± stderr"
+    percent: bool = False  # a 0/1 quantity's mean as a percentage
+
+
+def _index_text(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        if math.isinf(v):
+            return "inf"
+        if float(v).is_integer():
+            return str(int(v))
+        return f"{float(v):g}"
+    if isinstance(v, np.integer):
+        return str(int(v))
+    return str(v)
+
+
+def _method(v: Any) -> Any:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def _lines(
+    headers: list[str], groups: list[str], body: list[list[str]], left: int = 0
+) -> list[str]:
+    """Aligned text: an optional group line, the headers, a rule, the body (the first ``left``
+    columns left-aligned, the others right-aligned)."""
+    widths = [max(len(h), len(g), *(len(r[i]) for r in body)) for i, (h, g) in
+              enumerate(zip(headers, groups, strict=True))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) if i < left else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    out = []
+    if any(groups):
+        out.append("  ".join(g.center(w) if g else " " * w
+                             for g, w in zip(groups, widths, strict=True)).rstrip())
+    out += [line(headers), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in body]
+    return out
+
+
+def render_table(summary: Any, index: Sequence[str], columns: Sequence[Column]) -> list[str]:
+    """Rows = the values of ``index``; a column per :class:`Column` that has any value (mean ±
+    standard error where there is one); a group line (theory | bound | empirical) on top."""
+    cells: dict[tuple[Any, ...], Any] = {}
+    for row in summary.to_dict(orient="records"):
+        key = (row["quantity"], row["source"], _method(row.get("method")),
+               *(row[k] for k in index))
+        cells[key] = row
+    points = sorted({tuple(r[k] for k in index) for r in summary.to_dict(orient="records")})
+
+    def text(col: Column, point: tuple[Any, ...]) -> str | None:
+        row = cells.get((col.quantity, col.source, col.method, *point))
+        if row is None:
+            return None
+        if col.percent:
+            return f"{float(row['mean']):.0%}"
+        return format_value(float(row["mean"]), float(row["stderr"]) if col.errors else None)
+
+    kept = [c for c in columns if any(text(c, pt) is not None for pt in points)]
+    body = [[_index_text(v) for v in pt] + [text(c, pt) or "–" for c in kept] for pt in points]
+    groups = ["" for _ in index] + [c.group for c in kept]
+    return _lines([*index, *(c.header for c in kept)], groups, body)
+
+
+def render_pivot(summary: Any, column: str, quantities: Callable[[str], bool]) -> list[str]:
+    """Rows = (quantity, source, method) for the quantities ``quantities`` accepts; columns =
+    the values of ``column``; cells mean ± standard error."""
+    rows = [r for r in summary.to_dict(orient="records") if quantities(str(r["quantity"]))]
+    if not rows:
+        return []
+    values = sorted({r[column] for r in rows})
+    labels = sorted({(r["quantity"], r["source"], _method(r.get("method")) or "") for r in rows})
+    cells = {(r["quantity"], r["source"], _method(r.get("method")) or "", r[column]): r
+             for r in rows}
+    body = []
+    for lab in labels:
+        line = list(lab)
+        for v in values:
+            r = cells.get((*lab, v))
+            line.append("–" if r is None else format_value(float(r["mean"]), float(r["stderr"])))
+        body.append(line)
+    headers = ["quantity", "source", "method", *(f"{column} = {_index_text(v)}" for v in values)]
+    return _lines(headers, ["" for _ in headers], body, left=3)
+
+
+def warn_unconverged(summary: Any) -> None:
+    """A warning on stderr when some gradient-descent runs did not reach their tolerance."""
+    conv = summary[(summary["quantity"] == "converged") & (summary["mean"] < 1.0)]
+    if len(conv):
+        print(
+            f"warning: gradient descent did not converge on some runs in {len(conv)} row(s); "
+            "their risks are those of the unconverged networks (see the converged column)",
+            file=sys.stderr,
+        )

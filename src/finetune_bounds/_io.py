@@ -1,9 +1,10 @@
-"""Reading arrays from .npy/.csv files and writing tables (private; used by the CLI)."""
+"""Reading arrays from .npy/.csv files (private; used by the task loaders and the CLI).
+
+Tables and records are written by :func:`finetune_bounds.sweep._cli_run.write_records`, the
+same writer as ``finetune-bounds run --output``."""
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 from ._validation import FloatArray
 from .errors import InvalidInputError
 
-__all__ = ["load_array", "write_table"]
+__all__ = ["load_array"]
 
 
 def load_array(path: str | Path, name: str) -> FloatArray:
@@ -87,28 +88,3 @@ def _is_header(line: str, delim: str | None) -> bool:
         return True
 
     return not any(number(v) for v in line.split(delim))
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return f if math.isfinite(f) else str(f)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-def write_table(frame: Any, path: str | Path) -> Path:
-    """Write a DataFrame to ``.csv`` or ``.json`` (records orient), chosen by extension."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in (".csv", ".json"):
-        raise InvalidInputError(f"output must end in .csv or .json, got {p.name!r}")
-    if p.parent and not p.parent.exists():
-        raise InvalidInputError(f"output folder does not exist: {p.parent}")
-    if suffix == ".csv":
-        frame.to_csv(p, index=False)
-    else:
-        rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
-        p.write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n")
-    return p

@@ -1,10 +1,34 @@
 """Fine-tuning tasks from real data that ships offline: scikit-learn's handwritten digits.
 
 Spec: ``linear-teachers.md`` §5. ``load_digits`` is bundled with scikit-learn (1797 images of
-8×8 pixels, values 0…16); nothing is downloaded.
+8×8 pixels, values 0…16); nothing is downloaded. This module owns the digits data and the label
+functions for every family: the linear family (:func:`digits_task`, :func:`digits_design`) and
+the ReLU family (:func:`digits_pool`, used by :func:`finetune_bounds.relu.digits_task`).
 
+Label functions: one convention
+-------------------------------
+A *label function* maps the digit k ∈ {0, …, 9} of an image to a number. Every named label
+function (:data:`LABEL_FUNCTIONS`) takes values in **[0, 1]**:
+
+- indicators are **0/1**: ``"ge5"`` (k ≥ 5), ``"even"``, ``"parity"`` (k odd), ``"loop"``
+  (the digit has a closed loop: 0, 6, 8, 9 — a handwritten 4 is usually open at the top),
+  ``"is_0"`` … ``"is_9"`` (one-vs-rest);
+- ``"value"`` is the digit scaled to the unit interval, **k/9**; ``"mod3"`` is (k mod 3)/2.
+
+Every user centres the labels (the linear teachers fit f − mean f; the ReLU tasks subtract the
+pool mean, since the bias-free NTK cannot learn a constant), so only the *scale* of the
+convention matters. [0, 1] is the scale the ReLU family needs: its loss min(|f − y|, 1) and the
+Arora et al. bound are stated for labels bounded by 1. The linear family is homogeneous in the
+label scale (teachers scale with the labels, every risk with their square, gradient-descent
+iteration counts do not change), so the convention only sets its units.
+
+``"large"`` (= ``"ge5"``) and ``"loops"`` (= ``"loop"``) are accepted aliases: the names the
+ReLU family used before the two digits modules were merged.
+
+The linear task
+---------------
 A digits task takes Σ = the covariance of the (centered) pixel features over the whole data set,
-and two linear teachers: least-squares fits of two *label functions* of the digit (the source
+and two linear teachers: least-squares fits of two label functions of the digit (the source
 task and the target task). Because Σ and the teachers are computed on the full data set, the
 excess risk over that data set of any linear predictor w is exactly (w − θ_T)ᵀΣ(w − θ_T): the
 population of §2 is the finite data set itself.
@@ -17,7 +41,7 @@ no component in the kernel of Σ — which never matters for the risk (spec §2.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,10 +51,13 @@ from .errors import InvalidInputError
 from .problems import Covariance, LinearTask
 
 __all__ = [
+    "LABEL_ALIASES",
     "LABEL_FUNCTIONS",
+    "canonical_label",
     "digits_design",
     "digits_features",
     "digits_labels",
+    "digits_pool",
     "digits_task",
     "digits_teacher",
     "label_values",
@@ -38,15 +65,55 @@ __all__ = [
 
 LabelFunction = str | Callable[[NDArray[np.int64]], NDArray[np.float64]]
 
-#: named label functions of the digit k ∈ {0, …, 9}; binary ones are coded ±1
-LABEL_FUNCTIONS: dict[str, str] = {
-    "value": "the digit itself, k",
-    "ge5": "+1 if k ≥ 5 else −1",
-    "even": "+1 if k is even else −1",
-    "mod3": "k mod 3 (0, 1, 2)",
-    "loop": "+1 if the digit has a closed loop (0, 4, 6, 8, 9) else −1",
-    **{f"is_{k}": f"+1 if the digit is {k} else −1 (one-vs-rest)" for k in range(10)},
+_IndicatorOf = Callable[[NDArray[np.int64]], NDArray[np.bool_]]
+
+
+def _indicator(pred: _IndicatorOf) -> Callable[[NDArray[np.int64]], FloatArray]:
+    return lambda k: np.where(pred(k), 1.0, 0.0)
+
+
+#: the label functions themselves (canonical names), each mapping digits to values in [0, 1]
+_LABELS: dict[str, Callable[[NDArray[np.int64]], FloatArray]] = {
+    "value": lambda k: k.astype(np.float64) / 9,
+    "ge5": _indicator(lambda k: k >= 5),
+    "even": _indicator(lambda k: k % 2 == 0),
+    "parity": _indicator(lambda k: k % 2 == 1),
+    "mod3": lambda k: (k % 3).astype(np.float64) / 2,
+    "loop": _indicator(lambda k: np.isin(k, (0, 6, 8, 9))),
+    **{f"is_{j}": _indicator(partial(np.equal, j)) for j in range(10)},
 }
+
+#: old names still accepted (the ReLU family's), mapped to their canonical label function
+LABEL_ALIASES: dict[str, str] = {"large": "ge5", "loops": "loop"}
+
+#: every accepted label-function name (canonical names and aliases) with what it computes;
+#: values lie in [0, 1] (see the module docstring)
+LABEL_FUNCTIONS: dict[str, str] = {
+    "value": "the digit scaled to [0, 1], k/9",
+    "ge5": "1 if k ≥ 5 else 0",
+    "even": "1 if k is even else 0",
+    "parity": "1 if k is odd else 0",
+    "mod3": "(k mod 3)/2 (0, 1/2, 1)",
+    "loop": "1 if the digit has a closed loop (0, 6, 8, 9) else 0",
+    **{f"is_{k}": f"1 if the digit is {k} else 0 (one-vs-rest)" for k in range(10)},
+    **{alias: f"alias of {name!r}" for alias, name in LABEL_ALIASES.items()},
+}
+
+
+def canonical_label(name: str) -> str:
+    """The canonical name of a label function (aliases resolved).
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown name.
+    """
+    if not isinstance(name, str) or name not in LABEL_FUNCTIONS:
+        raise InvalidInputError(
+            f"unknown label function {name!r}; choose one of {sorted(LABEL_FUNCTIONS)} "
+            "or pass a callable"
+        )
+    return LABEL_ALIASES.get(name, name)
 
 
 @lru_cache(maxsize=1)
@@ -80,8 +147,10 @@ def label_values(label: LabelFunction, digits: NDArray[np.int64] | None = None) 
     Parameters
     ----------
     label : str or callable
-        A name of :data:`LABEL_FUNCTIONS` or a function mapping an int array of digits to a
-        float array of the same shape.
+        A name of :data:`LABEL_FUNCTIONS` (values in [0, 1], see the module docstring) or a
+        function mapping an int array of digits to a float array of the same shape.
+    digits : int array, optional
+        Digits to evaluate on (default :func:`digits_labels`).
 
     Raises
     ------
@@ -99,23 +168,7 @@ def label_values(label: LabelFunction, digits: NDArray[np.int64] | None = None) 
                 f"label function must return {k.shape[0]} finite values, got shape {v.shape}"
             )
         return v
-    if not isinstance(label, str) or label not in LABEL_FUNCTIONS:
-        raise InvalidInputError(
-            f"unknown label function {label!r}; choose one of {sorted(LABEL_FUNCTIONS)} "
-            "or pass a callable"
-        )
-    pm = lambda b: np.where(b, 1.0, -1.0)  # noqa: E731
-    if label == "value":
-        return k.astype(np.float64)
-    if label == "ge5":
-        return pm(k >= 5)
-    if label == "even":
-        return pm(k % 2 == 0)
-    if label == "mod3":
-        return (k % 3).astype(np.float64)
-    if label == "loop":
-        return pm(np.isin(k, [0, 4, 6, 8, 9]))
-    return pm(k == int(label.split("_")[1]))
+    return np.asarray(_LABELS[canonical_label(label)](k))
 
 
 def digits_teacher(label: LabelFunction, *, rcond: float = 1e-10) -> FloatArray:
@@ -152,9 +205,10 @@ def digits_task(
     ----------
     source, target : str or callable
         Label functions of the source and target tasks (names in :data:`LABEL_FUNCTIONS`:
-        ``"value"`` = the digit, ``"ge5"`` = digit ≥ 5, ``"even"`` = digit is even, ``"mod3"``,
-        ``"loop"``, ``"is_0"`` … ``"is_9"``; binary labels are ±1). Defaults: source
-        "digit ≥ 5", target "digit is even" — two different binary tasks on the same images.
+        ``"value"`` = k/9, ``"ge5"`` = digit ≥ 5, ``"even"`` = digit is even, ``"parity"``,
+        ``"mod3"``, ``"loop"``, ``"is_0"`` … ``"is_9"``; values in [0, 1], indicators 0/1), or
+        callables. Defaults: source "digit ≥ 5", target "digit is even" — two different binary
+        tasks on the same images.
     noise_variance : float
         Label-noise variance σ² of the target labels used for training (spec §2).
     rcond : float
@@ -194,3 +248,29 @@ def digits_design(
     size = int(np.prod(batch)) if batch else 1
     idx = np.stack([rng.choice(x.shape[0], size=n, replace=False) for _ in range(size)])
     return np.asarray(x[idx].reshape(*batch, n, x.shape[1]))
+
+
+@lru_cache(maxsize=1)
+def digits_pool() -> tuple[FloatArray, NDArray[np.int64]]:
+    """The digits as inputs on the unit sphere (spec §4–5, the ReLU family's pool).
+
+    The centered features (:func:`digits_features`), re-centered (a no-op up to rounding, kept
+    so that the committed ReLU numbers reproduce bit for bit), projected onto the unit sphere
+    and de-duplicated (equal inputs would make the NTK Gram matrix singular; the first of each
+    group of equal images is kept, in data-set order).
+
+    Returns
+    -------
+    x : ndarray, shape (N, 64)
+        Unit-norm rows, read-only (cached).
+    digits : int ndarray, shape (N,)
+        The digit of each row; evaluate label functions on it with :func:`label_values`.
+    """
+    feats = digits_features()
+    x = feats - feats.mean(axis=0)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    _, first = np.unique(np.round(x, 12), axis=0, return_index=True)
+    keep = np.sort(first)
+    labels = np.asarray(digits_labels()[keep]).astype(int)
+    labels.setflags(write=False)
+    return readonly(x[keep]), labels

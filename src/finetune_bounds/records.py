@@ -3,6 +3,12 @@
 Every family turns a grid cell (and a seed) into a list of plain dicts with at least
 ``quantity``, ``value`` and ``source`` (one of :data:`SOURCES`); the sweep adds ``family``,
 ``experiment``, the cell parameters and ``seed``. Theory rows carry ``seed = -1``.
+
+A row whose value is itself random (a Monte Carlo theory, a particle solver) carries its own
+standard error in the field ``stderr`` (one convention for every family: ``std(ddof=1)/√draws``,
+see :func:`finetune_bounds._numerics.stderr`). Rows of an inner axis (``[axes]`` of a config, e.g.
+``n`` or ``depth``) carry that axis value as a field. Quantity names follow the vocabulary of
+``docs/vocabulary.md``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ __all__ = ["SOURCES", "record", "summarize", "to_frame"]
 SOURCES: tuple[str, ...] = ("theory", "bound", "empirical")
 
 #: leading columns of every tidy table, in order
-CORE_COLUMNS: tuple[str, ...] = ("family", "experiment", "quantity", "source", "n", "seed", "value")
+CORE_COLUMNS: tuple[str, ...] = ("family", "experiment", "quantity", "source", "seed", "value")
+
+#: per-row columns that are measurements, never grouping keys
+VALUE_FIELDS: frozenset[str] = frozenset({"seed", "value", "stderr"})
 
 
 def record(quantity: str, value: float, source: str, **fields: Any) -> dict[str, Any]:
@@ -36,7 +45,8 @@ def record(quantity: str, value: float, source: str, **fields: Any) -> dict[str,
     source : str
         One of :data:`SOURCES`.
     **fields
-        Extra columns (``n``, ``seed``, ``method``, cell parameters …).
+        Extra columns (``n``, ``seed``, ``method``, an axis value …); ``stderr`` (a number ≥ 0,
+        possibly inf) is the standard error of a random ``value``.
 
     Returns
     -------
@@ -46,7 +56,8 @@ def record(quantity: str, value: float, source: str, **fields: Any) -> dict[str,
     Raises
     ------
     InvalidInputError
-        Unknown source, empty or non-string quantity, non-numeric or NaN value.
+        Unknown source, empty or non-string quantity, non-numeric or NaN value, negative or NaN
+        ``stderr``.
     """
     if not isinstance(source, str) or source not in SOURCES:
         raise InvalidInputError(f"source must be one of {SOURCES}, got {source!r}")
@@ -60,7 +71,20 @@ def record(quantity: str, value: float, source: str, **fields: Any) -> dict[str,
         ) from None
     if math.isnan(v):
         raise InvalidInputError(f"record {quantity!r} has a NaN value")
+    if "stderr" in fields:
+        fields["stderr"] = check_stderr(fields["stderr"], f"record {quantity!r}")
     return {"quantity": quantity, "source": source, "value": v, **fields}
+
+
+def check_stderr(value: Any, where: str) -> float:
+    """A standard error as a float ≥ 0 (inf allowed); :class:`InvalidInputError` otherwise."""
+    try:
+        se = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{where}: stderr must be a number, got {value!r}") from None
+    if isinstance(value, bool) or math.isnan(se) or se < 0:
+        raise InvalidInputError(f"{where}: stderr must be a number ≥ 0, got {value!r}")
+    return se
 
 
 def to_frame(records: Iterable[Mapping[str, Any]]) -> Any:
@@ -85,9 +109,11 @@ def to_frame(records: Iterable[Mapping[str, Any]]) -> Any:
 def summarize(frame: Any, by: Sequence[str] | None = None) -> Any:
     """Mean, standard error and count of ``value`` over seeds.
 
-    ``by`` defaults to every column except ``seed`` and ``value``. The standard error is
-    std(ddof=1)/√count (0 for a single row, e.g. a theory value; inf when a group of several
-    rows holds an infinite value, since its spread is then unbounded).
+    ``by`` defaults to every column except ``seed``, ``value`` and ``stderr``. The standard
+    error is std(ddof=1)/√count over the rows of a group (inf when a group of several rows holds
+    an infinite value, since its spread is then unbounded). A group of a single row reports the
+    row's own ``stderr`` field when it has one (a randomised theory value), else 0 (an exact
+    value).
 
     Returns
     -------
@@ -101,7 +127,7 @@ def summarize(frame: Any, by: Sequence[str] | None = None) -> Any:
     """
     if "value" not in frame.columns:
         raise InvalidInputError("summarize needs a 'value' column")
-    keys = list(by) if by is not None else [c for c in frame.columns if c not in ("seed", "value")]
+    keys = list(by) if by is not None else [c for c in frame.columns if c not in VALUE_FIELDS]
     missing = [k for k in keys if k not in frame.columns]
     if missing:
         raise InvalidInputError(f"summarize: column(s) {missing} not in the frame")
@@ -111,5 +137,11 @@ def summarize(frame: Any, by: Sequence[str] | None = None) -> Any:
     out = g.agg(mean="mean", std="std", count="count").reset_index()
     se = (out["std"].fillna(0.0) / np.sqrt(out["count"])).astype(float)
     spread_unbounded = (out["count"] > 1) & ~np.isfinite(out["mean"].astype(float))
-    out["stderr"] = se.where(~spread_unbounded, np.inf)
+    se = se.where(~spread_unbounded, np.inf)
+    if "stderr" in frame.columns and "stderr" not in keys:
+        own = frame.groupby(keys, dropna=False, sort=True)["stderr"].first().reset_index(drop=True)
+        own = own.astype(float)
+        single = (out["count"] == 1) & own.notna()
+        se = se.where(~single, own)
+    out["stderr"] = se
     return out.drop(columns="std")

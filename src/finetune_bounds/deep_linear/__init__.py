@@ -1,4 +1,9 @@
-"""Fine-tuning deep linear networks from pretrained weights (spec ``linear-teachers.md`` §3)."""
+"""Fine-tuning deep linear networks from pretrained weights (spec ``linear-teachers.md`` §3).
+
+The theory is in :mod:`.theory` (a public face over private modules, one per job), real layered
+networks in :mod:`.simulate`. Every result carries ``info`` (a
+:class:`~finetune_bounds._numerics.SolverInfo`) and ``status``; see :mod:`.theory`.
+"""
 
 from .theory import (
     METHODS,

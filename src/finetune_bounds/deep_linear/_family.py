@@ -2,15 +2,25 @@
 
 One cell = one teacher model (θ_S = source_scale·θ₀, θ_T = target_scale·(αθ₀ + εξ) with θ₀,
 ξ ~ N(0, I/d), fresh per draw unless ``teachers = "fixed"``), one covariance (isotropic or power
-law, diagonal), one n, and one *or several* depths: ``depth`` is an integer, ``inf`` (the TOML
-float literal, or the string ``"inf"``), or a string list such as ``"1 2 3 5 7 inf"``. Every
-record carries its own ``depth`` field (a float; ``inf`` for the infinite-depth limit), so the
-depths of a list share their random draws (smooth curves) and can be used as a plot axis.
+law, diagonal), one n, and one *or several* depths: ``depth`` is an integer ≥ 1 or ``inf`` (the
+TOML float literal), or an inner axis ``[axes] depth = [1, 2, 3, 5, 7, inf]``. Every record
+carries its own ``depth`` field (a float; ``inf`` for the infinite-depth limit), so the depths of
+an axis share their random draws (smooth curves) and can be used as a plot axis.
+
+Given tasks: ``teachers = "files"`` (Σ, θ_S, θ_T from .npy/.csv files: ``covariance_file`` or
+``spectrum_file`` [+ ``eigenvectors_file``], ``source_file``, ``target_file``; ``files_sha256``
+is filled in from their contents) and ``teachers = "linear_example"`` (the task of
+``finetune-bounds linear --example NAME``, ``linear_example = NAME``) fix θ_S, θ_T and Σ; the
+cell works in Σ's eigenbasis (θ ↦ Vᵀθ, x ~ N(0, Λ)), which is exact because the risk, the closed
+form and layered GD from balanced weights are rotation-equivariant. ``EXAMPLES`` holds the
+``--example`` settings of the CLI as parameters.
 
 Theory rows (source ``theory``/``bound``, no seed), for each depth L:
-``risk`` (method ``closed_form``): Monte Carlo mean over ``theory_draws`` draws (fixed seed
-``theory_seed``, common to all cells) of the exact closed-form risk (§3.3); ``risk_stderr``;
-``coefficient`` (mean c_L, or γ with frozen layers); ``zero_shot_risk``; with
+``risk`` (method ``closed_form``): Monte Carlo mean over ``theory_draws`` draws of the exact
+closed-form risk (§3.3), with its standard error in the field ``stderr``. The draws come from
+the fixed seed ``theory_seed``, common to all cells, on purpose (common random numbers: curves
+over a grid of n or of scales are smooth), not from the cell's theory stream.
+``coefficient`` (mean c_L, or γ with frozen layers); ``zero_shot``; with
 ``infinite_reference``: ``risk`` (method ``infinite_depth``) at every finite depth (a flat
 reference line); bounds (``bounds``): ``risk`` method ``max_linear_infinite`` — E[max(R_1, R_∞)]
 ≥ E[R_L] (full fine-tuning) — and ``frozen_floor`` — the population floor
@@ -20,33 +30,36 @@ Empirical rows (source ``empirical``, ``seed = i``), for each depth and each rou
 ``methods``: ``risk`` with method ``closed_form`` | ``cvxpy`` | ``ode`` | ``gd`` (layered
 network, batched over seeds), and the distances ``cvxpy_vs_closed_form``,
 ``ode_vs_closed_form``, ``gd_vs_closed_form`` (‖w − w_cf‖/‖w_cf‖), ``balancedness`` (max_j
-‖W_{j+1}ᵀW_{j+1} − W_jW_jᵀ‖_F / ‖θ_S‖^{2/L} after GD), ``gd_steps``, ``gd_converged``.
+‖W_{j+1}ᵀW_{j+1} − W_jW_jᵀ‖_F / ‖θ_S‖^{2/L} after GD), ``iterations`` (GD steps) and
+``converged`` (0/1: its mean over seeds is the fraction of runs that reached the tolerance).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .._numerics import power_law_spectrum
+from .._numerics import stderr as _stderr
+from .._task_files import FILE_PARAMS, Digest, FileName, cached_task, load_linear_files
+from .._task_files import resolve_files as _resolve_files
 from .._validation import FloatArray
-from ..errors import InvalidInputError
-from ..families import Family
+from ..errors import ConfigError
+from ..families import Boolean, Constraint, Family, Interval, Options, Words, axis_values
 from ..records import record
 from . import simulate as sim
 from .theory import (
     _batch_predictors,
     _batch_risks,
     _frozen_gamma,
-    _stderr,
     check_depth,
     solve_predictor,
 )
 
-__all__ = ["DEFAULTS", "FAMILY", "parse_depths"]
+__all__ = ["DEFAULTS", "EXAMPLES", "FAMILY", "task_from_params"]
 
 DEFAULTS: dict[str, Any] = {
     "d": 100,
@@ -56,8 +69,21 @@ DEFAULTS: dict[str, Any] = {
     "epsilon": 0.3,
     "source_scale": 1.0,
     "target_scale": 1.0,
-    "teachers": "random",
+    "teachers": "random",  # random | fixed | files | linear_example
     "teacher_seed": 0,
+    # teachers = "linear_example": Σ, θ_S, θ_T of a built-in linear task (power_law | spiked |
+    # digits, finetune_bounds.linear.example_task); teachers = "files": from .npy/.csv files.
+    # Both fix θ_S, θ_T (times source_scale, target_scale) and Σ (spectrum, decay, alpha,
+    # epsilon, teacher_seed unused), d follows them, and a non-diagonal Σ = VΛVᵀ is worked in
+    # its eigenbasis (θ ↦ Vᵀθ, x ~ N(0, Λ)): risks, c_L and layered GD are rotation-equivariant.
+    # Unused ones are dropped from a cell (other cells keep their content hash).
+    "linear_example": "",
+    "covariance_file": "",
+    "spectrum_file": "",
+    "eigenvectors_file": "",
+    "source_file": "",
+    "target_file": "",
+    "files_sha256": "",
     "spectrum": "isotropic",
     "decay": 1.0,
     "noise_variance": 0.0,
@@ -79,90 +105,158 @@ _METHODS = ("closed_form", "cvxpy", "ode", "gd")
 _BOUNDS = ("max_linear_infinite", "frozen_floor")
 
 
-def parse_depths(value: Any) -> list[float]:
-    """Depths from a config value: an int, ``inf``, or a string list ``"1 2 3 inf"``/``"1,2"``.
+_POS = Interval("float", 0, None, closed="neither")
+_FINITE = Interval("float")
+_COUNT = Interval("int", 1, None)
 
-    Raises
-    ------
-    InvalidInputError
-        An empty list, a repeated depth, or any depth < 1 / non-integer.
-    """
-    if isinstance(value, str):
-        parts = [p for p in re.split(r"[\s,;]+", value.strip()) if p]
-        if not parts:
-            raise InvalidInputError("depth: empty list")
-        out = [check_depth(p) for p in parts]
-    else:
-        out = [check_depth(value)]
-    if len(set(out)) != len(out):
-        raise InvalidInputError(f"depth: repeated value in {value!r}")
-    return out
+#: every parameter's admissible values, checked when a config loads (see families.Interval)
+_CONSTRAINTS: dict[str, Constraint] = {
+    "d": _COUNT,
+    "n": _COUNT,
+    "depth": Interval("int", 1, None) | Options(math.inf),
+    "alpha": _FINITE,
+    "epsilon": Interval("float", 0, None),
+    "source_scale": _POS,
+    "target_scale": _FINITE,
+    "teachers": Options("random", "fixed", "files", "linear_example"),
+    "linear_example": Options("", "power_law", "spiked", "digits"),
+    **{k: FileName() for k in FILE_PARAMS},
+    "files_sha256": Digest(),
+    "teacher_seed": Interval("int", 0, None),
+    "spectrum": Options("isotropic", "power_law"),
+    "decay": Interval("float", 0, None),
+    "noise_variance": Interval("float", 0, None),
+    "frozen_layers": Interval("int", 0, None),
+    "theory_draws": Interval("int", 2, None),
+    "theory_seed": Interval("int", 0, None),
+    "infinite_reference": Boolean(),
+    "bounds": Words(_BOUNDS, allow_empty=True),
+    "methods": Words(_METHODS, allow_empty=True),
+    "width": _COUNT,
+    "init": Options("balanced", "pretrained"),
+    "init_scale": _POS,
+    "lr_scale": _POS,
+    "max_steps": _COUNT,
+    "gd_tol": _POS,
+}
 
 
-def _words(value: Any, name: str, allowed: tuple[str, ...]) -> list[str]:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{name} must be a string of words from {allowed}, got {value!r}")
-    words = [w for w in re.split(r"[\s,;]+", value.strip()) if w]
-    bad = [w for w in words if w not in allowed]
-    if bad:
-        raise InvalidInputError(f"{name}: unknown {bad}; allowed: {allowed}")
-    return words
+def _words(value: str) -> list[str]:
+    return value.replace(",", " ").split()
+
+
+#: ``finetune-bounds deep-linear --example NAME`` as family parameters
+EXAMPLES: dict[str, dict[str, Any]] = {
+    # spec §3.4: Σ = I, d = 100, θ_S = θ₀, θ_T = 2θ₀ + 0.3ξ with θ₀, ξ ~ N(0, I/d) (seed 0)
+    "reference": {"d": 100, "spectrum": "isotropic", "teachers": "fixed", "teacher_seed": 0,
+                  "alpha": 2.0, "epsilon": 0.3, "source_scale": 1.0, "target_scale": 1.0},
+    # the tasks of finetune-bounds linear --example NAME (d = 200, 200, 64)
+    "power_law": {"teachers": "linear_example", "linear_example": "power_law"},
+    "spiked": {"teachers": "linear_example", "linear_example": "spiked"},
+    "digits": {"teachers": "linear_example", "linear_example": "digits"},
+}
+
+_FIXED = ("files", "linear_example")  # teachers that also fix Σ
+
+
+def _load_example(files: Mapping[str, str]) -> Any:
+    from ..linear.simulate import example_task
+
+    return example_task(files["linear_example"])
+
+
+def _given_task(p: Mapping[str, Any]) -> Any:
+    """The LinearTask of teachers = files | linear_example (cached per process)."""
+    if p["teachers"] == "files":
+        return cached_task(p, FILE_PARAMS, load_linear_files)
+    return cached_task(p, ("linear_example",), _load_example)
+
+
+def _eigen_problem(p: Mapping[str, Any]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(λ, Vᵀθ_S, Vᵀθ_T) of teachers = files | linear_example: the problem in Σ's eigenbasis."""
+    task = _given_task(p)
+    cov = task.covariance
+    return (np.asarray(cov.eigenvalues), cov.to_eigenbasis(task.source),
+            cov.to_eigenbasis(task.target))
+
+
+def task_from_params(params: Mapping[str, Any]) -> Any:
+    """The fixed task of a resolved cell as a :class:`~finetune_bounds.problems.LinearTask` in
+    the family's coordinates (Σ diagonal), or None when the teachers are random (drawn per
+    seed)."""
+    from ..problems import Covariance, LinearTask
+
+    if params["teachers"] == "random":
+        return None
+    lam = _spectrum(params)
+    src, tgt = _teachers(params, np.random.default_rng(0), 1)  # fixed: the rng is not used
+    return LinearTask(Covariance.from_spectrum(lam), src[0], tgt[0],
+                      float(params["noise_variance"]))
 
 
 def _spectrum(p: Mapping[str, Any]) -> FloatArray:
+    if p["teachers"] in _FIXED:
+        return _eigen_problem(p)[0]
     d = int(p["d"])
     if p["spectrum"] == "isotropic":
         return np.ones(d)
-    if p["spectrum"] == "power_law":
-        lam = np.arange(1, d + 1, dtype=np.float64) ** (-float(p["decay"]))
-        return np.asarray(lam / lam.mean())
-    raise InvalidInputError(f"spectrum must be 'isotropic' or 'power_law', got {p['spectrum']!r}")
+    return power_law_spectrum(d, float(p["decay"]))
+
+
+def _depths(params: Mapping[str, Any]) -> list[float]:
+    return [check_depth(v) for v in axis_values(params, "depth")]
 
 
 def _checked(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a cell (raises InvalidInputError); returns parsed helpers."""
-    p = dict(params)
-    for key in ("d", "n", "theory_draws", "width", "max_steps"):
-        v = p[key]
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-            raise InvalidInputError(f"{key} must be an integer ≥ 1, got {v!r}")
-    if p["theory_draws"] < 2:
-        raise InvalidInputError("theory_draws must be ≥ 2 (standard error)")
-    k = p["frozen_layers"]
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
-        raise InvalidInputError(f"frozen_layers must be an integer ≥ 0, got {k!r}")
-    for key in ("alpha", "epsilon", "source_scale", "target_scale", "decay", "noise_variance",
-                "init_scale", "lr_scale", "gd_tol"):
-        v = p[key]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise InvalidInputError(f"{key} must be a finite number, got {v!r}")
-    for key in ("source_scale", "init_scale", "lr_scale", "gd_tol"):
-        if p[key] <= 0:
-            raise InvalidInputError(f"{key} must be > 0, got {p[key]!r}")
-    if p["noise_variance"] < 0 or p["epsilon"] < 0:
-        raise InvalidInputError("noise_variance and epsilon must be ≥ 0")
-    if p["teachers"] not in ("random", "fixed"):
-        raise InvalidInputError(f"teachers must be 'random' or 'fixed', got {p['teachers']!r}")
-    if p["init"] not in ("balanced", "pretrained"):
-        raise InvalidInputError(f"init must be 'balanced' or 'pretrained', got {p['init']!r}")
-    _spectrum(p)
+    """Parsed helpers of a cell (values were checked against the constraints at load time)."""
     return {
-        "depths": parse_depths(p["depth"]),
-        "methods": _words(p["methods"], "methods", _METHODS),
-        "bounds": _words(p["bounds"], "bounds", _BOUNDS),
-        "lam": _spectrum(p),
+        "depths": _depths(params),
+        "methods": _words(params["methods"]),
+        "bounds": _words(params["bounds"]),
+        "lam": _spectrum(params),
     }
 
 
 def _derive(params: dict[str, Any]) -> dict[str, Any]:
-    _checked(params)  # fail at config load, not in a worker
-    return params
+    """Cross-parameter checks (at config load, never in a worker)."""
+    k = params["frozen_layers"]
+    finite = [L for L in _depths(params) if math.isfinite(L)]
+    if k > 0 and any(L <= k for L in finite):
+        raise ConfigError(
+            f"deep_linear: frozen_layers = {k} needs every finite depth > {k}, got {finite}"
+        )
+    out, task = _resolve_files(
+        params, family="deep_linear", switch="teachers", keys=FILE_PARAMS, load=load_linear_files
+    )
+    example = out.get("linear_example", "")
+    if out["teachers"] == "linear_example":
+        if not example:
+            raise ConfigError(
+                "deep_linear: teachers = 'linear_example' needs linear_example = 'power_law', "
+                "'spiked' or 'digits'"
+            )
+        task = _load_example(out)
+    elif example:
+        raise ConfigError(
+            f"deep_linear: linear_example = {example!r} set but teachers = "
+            f"{out['teachers']!r} (it needs teachers = 'linear_example')"
+        )
+    else:
+        out.pop("linear_example", None)
+    if task is not None:
+        out["d"] = task.dim  # d follows the given task
+    return out
 
 
 def _teachers(
     p: Mapping[str, Any], rng: np.random.Generator, b: int
 ) -> tuple[FloatArray, FloatArray]:
     d = int(p["d"])
+    if p["teachers"] in _FIXED:
+        _, s0, t0 = _eigen_problem(p)
+        src = float(p["source_scale"]) * np.broadcast_to(s0, (b, s0.shape[0]))
+        tgt = float(p["target_scale"]) * np.broadcast_to(t0, (b, t0.shape[0]))
+        return np.asarray(src), np.asarray(tgt)
     if p["teachers"] == "fixed":
         g = np.random.default_rng(int(p["teacher_seed"]))
         th0 = np.broadcast_to(g.standard_normal(d) / math.sqrt(d), (b, d))
@@ -199,13 +293,16 @@ def _frozen_floor(lam: FloatArray, src: FloatArray, tgt: FloatArray, L: float, k
     return float(np.mean(np.maximum(tt - 2 * g * st + g * g * ss, 0.0)))
 
 
-def theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Closed-form rows for one cell (Monte Carlo over designs and teachers; §3.3–3.5)."""
+def theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Closed-form rows for one cell (Monte Carlo over designs and teachers; §3.3–3.5).
+
+    ``rng`` (the cell's theory stream) is not used: the draws come from ``theory_seed`` so that
+    every cell shares them (common random numbers across a grid)."""
     h = _checked(params)
     p = params
     lam, depths, k = h["lam"], h["depths"], int(p["frozen_layers"])
     n, d, draws = int(p["n"]), int(p["d"]), int(p["theory_draws"])
-    rng = np.random.default_rng(int(p["theory_seed"]))
+    rng = np.random.default_rng(int(p["theory_seed"]))  # common to all cells, on purpose
     chunk = max(2, min(draws, (32 * 2**20) // (8 * n * d)))
     finite = [L for L in depths if math.isfinite(L)]
     want_inf = k == 0 and (
@@ -237,26 +334,26 @@ def theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     coef = np.concatenate(parts["c"])
     rows: list[dict[str, Any]] = []
     zs = float(np.mean(np.concatenate(parts["zs"])))
-    se = _stderr(risk)
+    se, se_c = _stderr(risk, axis=0), _stderr(coef, axis=0)
+    zs_se = float(_stderr(np.concatenate(parts["zs"])))
     for j, L in enumerate(depths):
         f = {"depth": L, "n": n, "method": "closed_form"}
-        rows.append(record("risk", float(risk[:, j].mean()), "theory", **f))
-        rows.append(record("risk_stderr", float(se[j]), "theory", **f))
-        rows.append(record("coefficient", float(coef[:, j].mean()), "theory", **f))
-        rows.append(record("zero_shot_risk", zs, "theory", **f))
+        rows.append(record("risk", float(risk[:, j].mean()), "theory", stderr=float(se[j]), **f))
+        rows.append(
+            record("coefficient", float(coef[:, j].mean()), "theory", stderr=float(se_c[j]), **f)
+        )
+        rows.append(record("zero_shot", zs, "theory", stderr=zs_se, **f))
     if ref_depths:
         ref = np.concatenate(parts["ref"])
         bound = np.maximum(ref[:, 0], ref[:, 1])
         for L in finite:
             f = {"depth": L, "n": n}
             if p["infinite_reference"]:
-                rows.append(
-                    record("risk", float(ref[:, 1].mean()), "theory", method="infinite_depth", **f)
-                )
+                rows.append(record("risk", float(ref[:, 1].mean()), "theory",
+                                   method="infinite_depth", stderr=float(_stderr(ref[:, 1])), **f))
             if "max_linear_infinite" in h["bounds"]:
-                rows.append(
-                    record("risk", float(bound.mean()), "bound", method="max_linear_infinite", **f)
-                )
+                rows.append(record("risk", float(bound.mean()), "bound",
+                                   method="max_linear_infinite", stderr=float(_stderr(bound)), **f))
     if k > 0 and "frozen_floor" in h["bounds"]:
         floors = np.sum(np.stack(parts["floor"]), axis=0) / draws
         for j, L in enumerate(depths):
@@ -351,8 +448,8 @@ def _gd_rows(
             record("risk", _risk(lam, w, tgt[i]), "empirical", **g),
             record("gd_vs_closed_form", _rel(w, w_cf[i]), "empirical", **g),
             record("balancedness", float(res.balancedness[i] / scale[i]), "empirical", **g),
-            record("gd_steps", float(res.steps[i]), "empirical", **g),
-            record("gd_converged", float(res.converged[i]), "empirical", **g),
+            record("iterations", float(res.steps[i]), "empirical", **g),
+            record("converged", float(res.converged[i]), "empirical", **g),
         ]
     return rows
 
@@ -363,6 +460,8 @@ FAMILY = Family(
     theory=theory,
     simulate=simulate,
     derive=_derive,
+    constraints=_CONSTRAINTS,
+    axes=("depth",),
     description=(
         "Depth-L linear networks fine-tuned from balanced pretrained weights (spec §3): "
         "closed form, cvxpy implicit bias, gradient-flow ODE and layered GD"

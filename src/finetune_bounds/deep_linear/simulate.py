@@ -8,6 +8,12 @@ Everything is batched over a leading axis B (seeds): layer j is an array of shap
 step size. A step costs O(B(L h² + h d + n d)): the gradient of layer j is the outer product
 q_j ⊗ r_{j−1} of the row vector q_j = W_L⋯W_{j+1} and the column vector r_{j−1} = W_{j−1}⋯W_1 g,
 with g = Xᵀ(Xw − y)/n the end-to-end gradient of ℓ(w) = ‖Xw − y‖²/(2n).
+
+Status: the results keep one status per member in ``statuses`` (``converged`` or
+``max_iterations``; ``converged`` stays the per-member boolean array) and the aggregate in
+``info`` (a :class:`~finetune_bounds._numerics.SolverInfo`: worst status, largest step count and
+residual, ``info.extra["counts"]``). Divergence (non-finite weights) always raises
+:class:`ConvergenceError`; ``strict=True`` also raises when a member did not converge.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._numerics import HasStatus, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
 from ..errors import ConvergenceError, InvalidInputError
-from .theory import check_depth
+from ._common import check_depth
+from ._status import _aggregate, _status_array
 
 __all__ = [
     "LayeredGDResult",
@@ -169,7 +177,7 @@ def _layer_curvature(ws: Weights, trainable: range) -> FloatArray:
 
 
 @dataclass(frozen=True)
-class LayeredGDResult:
+class LayeredGDResult(HasStatus):
     """Full-batch gradient descent on a layered linear network (batched over B members).
 
     Attributes
@@ -188,6 +196,11 @@ class LayeredGDResult:
     lr : ndarray, shape (B,)
         Step sizes used.
     frozen_layers : int
+    statuses : ndarray of str, shape (B,)
+        Per member: ``converged`` or ``max_iterations``.
+    info : SolverInfo
+        Aggregate (worst status; iterations = the largest step count; residual = the largest
+        final stationarity measure; tolerance = ``tol``; ``extra["counts"]``).
     """
 
     weights: Weights
@@ -199,6 +212,9 @@ class LayeredGDResult:
     initial_balancedness: FloatArray
     lr: FloatArray
     frozen_layers: int
+    statuses: NDArray[np.str_]
+    info: SolverInfo
+
 
 
 def _check_data(x: ArrayLike, y: ArrayLike, bsz: int, d: int) -> tuple[FloatArray, FloatArray]:
@@ -257,7 +273,8 @@ def train(
     max_steps : int
     tol : float
     strict : bool
-        Raise :class:`ConvergenceError` if a member did not converge.
+        Raise :class:`ConvergenceError` if a member did not converge (otherwise the result's
+        ``converged``/``statuses``/``info`` say so).
     adaptive : bool
         Re-choose the step at every step from the current layer curvature Σ_j Π_{i≠j}‖W_i‖₂²,
         capped so that no layer moves by more than 10 % of its norm (ignores ``target_norm``;
@@ -374,21 +391,32 @@ def _gd_loop(
         for j in range(k + 1, L + 1):
             ws[j - 1] = ws[j - 1] - step * (qs[j][:, :, None] * rs[j - 1][:, None, :])
     result_ws = tuple(ws)
-    w_end = _end_to_end(result_ws)
     converged = ~active
-    if strict and not np.all(converged):
-        raise ConvergenceError(
-            f"layered GD did not converge in {max_steps} steps for {int(np.sum(~converged))} of "
-            f"{bsz} members (largest residual {float(np.max(resid)):.3g} > {tol:g})"
-        )
+    statuses, info = _gd_status(converged, steps, resid, tol)
+    check_converged(
+        info,
+        f"layered GD ({int(np.sum(~converged))} of {bsz} members in {max_steps} steps)",
+        strict=strict,
+    )
     return LayeredGDResult(
-        result_ws, w_end, steps, converged, resid, _balancedness(result_ws), bal0,
-        np.asarray(eta, dtype=np.float64), k,
+        result_ws, _end_to_end(result_ws), steps, converged, resid, _balancedness(result_ws),
+        bal0, np.asarray(eta, dtype=np.float64), k, statuses, info,
     )
 
 
+def _gd_status(
+    converged: NDArray[np.bool_], steps: NDArray[np.int64], resid: FloatArray, tol: float
+) -> tuple[NDArray[np.str_], SolverInfo]:
+    """Per-member statuses (converged / max_iterations) and their aggregate info."""
+    statuses = _status_array(converged.shape, SolverStatus.MAX_ITERATIONS)
+    statuses[converged] = SolverStatus.CONVERGED.value
+    info = _aggregate(statuses, iterations=int(np.max(steps, initial=0)),
+                      residual=float(np.max(resid, initial=0.0)), tolerance=tol)
+    return statuses, info
+
+
 @dataclass(frozen=True)
-class PretrainResult:
+class PretrainResult(HasStatus):
     """Pretraining from a small random initialisation on source data (§3.1).
 
     Attributes
@@ -402,6 +430,9 @@ class PretrainResult:
         Imbalance left (gradient flow conserves the initial imbalance ~ init_scale²·s²).
     steps : ndarray of int (B,)
     converged : ndarray of bool (B,)
+    statuses : ndarray of str (B,)
+    info : SolverInfo
+        As in :class:`LayeredGDResult` (the pretraining GD run).
     """
 
     weights: Weights
@@ -410,6 +441,9 @@ class PretrainResult:
     balancedness: FloatArray
     steps: NDArray[np.int64]
     converged: NDArray[np.bool_]
+    statuses: NDArray[np.str_]
+    info: SolverInfo
+
 
 
 def pretrain(
@@ -423,6 +457,7 @@ def pretrain(
     lr_scale: float = 0.5,
     max_steps: int = 50_000,
     tol: float = 1e-10,
+    strict: bool = False,
 ) -> PretrainResult:
     """Pretrain a depth-L network on source data from a small random initialisation (§3.1).
 
@@ -436,12 +471,15 @@ def pretrain(
     :func:`balanced_weights`; how much that matters for fine-tuning is what :func:`train`
     measures.
 
+    ``strict=True`` raises when some member did not reach ``tol`` within ``max_steps``
+    (otherwise ``converged``/``statuses``/``info`` say so).
+
     Raises
     ------
     InvalidInputError
         θ_S = 0, invalid depth/width/scales.
     ConvergenceError
-        GD diverged (non-finite weights).
+        GD diverged (non-finite weights), or ``strict`` and not converged.
     """
     th = _batch_source(source)
     L = _finite_depth(depth)
@@ -463,9 +501,9 @@ def pretrain(
         ws.append(rng.standard_normal((bsz, dims[j + 1], dims[j])) * sig[:, None, None])
     x = rng.standard_normal((bsz, ns, d))
     y = np.einsum("bnd,bd->bn", x, th)
-    res = train(tuple(ws), x, y, lr_scale=lr_scale, max_steps=max_steps, tol=tol, adaptive=True)
-    ws = list(res.weights)
-    total, converged = res.steps, res.converged
-    w = _end_to_end(tuple(ws))
+    res = train(tuple(ws), x, y, lr_scale=lr_scale, max_steps=max_steps, tol=tol, adaptive=True,
+                strict=strict)
+    w = _end_to_end(res.weights)
     err = np.linalg.norm(w - th, axis=1) / norms
-    return PretrainResult(tuple(ws), w, err, _balancedness(tuple(ws)), total, converged)
+    return PretrainResult(res.weights, w, err, _balancedness(res.weights), res.steps,
+                          res.converged, res.statuses, res.info)

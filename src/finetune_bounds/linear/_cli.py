@@ -1,39 +1,26 @@
 """``finetune-bounds linear``: theory, bounds and trained models for linear fine-tuning.
 
-Composes library calls only (spec ``linear-teachers.md`` §2, §5):
-:func:`~finetune_bounds.linear.simulate.simulate_curve` (theory rows from
-:func:`~finetune_bounds.linear.theory.expected_risk`, bounds from
-:func:`~finetune_bounds.linear.theory.bounds`, empirical rows from training),
-:func:`~finetune_bounds.linear.simulate.summarize_curve`,
+A thin adapter over the ``linear`` family (spec ``linear-teachers.md`` §2, §5): the options
+become family parameters (``--example NAME`` → ``linear._family.EXAMPLES[NAME]``; files →
+``spectrum = "files"`` with ``covariance_file`` …; ``--n`` → the inner axis ``n``), one cell runs
+through :func:`finetune_bounds.sweep.run` — the runner of sweeps and of the report, so the numbers
+are theirs — and the table is printed from the frame it returns. ``--eps`` adds
 :func:`~finetune_bounds.linear.theory.sample_complexity` and
-:func:`~finetune_bounds.linear.simulate.empirical_sample_complexity`.
+:func:`~finetune_bounds.linear.simulate.empirical_sample_complexity` (on the frame).
 
-Every input problem raises :class:`~finetune_bounds.errors.InvalidInputError`, which the
-dispatcher prints as one line (exit status 2); argparse's own errors are shortened to one line too.
+Every input problem raises :class:`~finetune_bounds.errors.InvalidInputError` or
+:class:`~finetune_bounds.errors.ConfigError` before anything runs (one line on stderr, exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from typing import Any, Literal
 
-import numpy as np
-
-from .._cli_common import (
-    add_task_arguments,
-    parse_float,
-    parse_int,
-    task_from_args,
-)
-from .._cli_common import (
-    format_value as _fmt,
-)
+from .._cli_common import Column, format_value, parse_float, parse_int
 from ..errors import InvalidInputError
 
-_EXAMPLES = ("power_law", "spiked", "digits")
 _METHODS = ("deterministic", "isotropic", "monte_carlo")
 #: default grid of n as fractions of rank Σ (when --n is not given)
 _DEFAULT_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.5, 3.0)
@@ -41,6 +28,9 @@ _DEFAULT_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.5, 3.0)
 
 def register(subparsers: Any) -> None:
     """Add the ``linear`` subcommand."""
+    from .._cli_common import add_run_arguments, add_task_arguments
+    from ._family import EXAMPLES
+
     p = subparsers.add_parser(
         "linear",
         help="linear regression from a linear source teacher: theory, bounds, training",
@@ -51,10 +41,12 @@ def register(subparsers: Any) -> None:
             "with its bias and variance, the §2.4 bounds (naive, benign, head/tail) and the "
             "empirical risk of actually fine-tuning on sampled data (mean ± standard error over "
             "seeds). Inputs: --example NAME, or --covariance FILE / --spectrum FILE "
-            "[--eigenvectors FILE] together with --source FILE --target FILE (.npy or .csv)."
+            "[--eigenvectors FILE] together with --source FILE --target FILE (.npy or .csv). "
+            "Runs the 'linear' family through the sweep's runner: 'finetune-bounds run linear' "
+            "and the report give the same numbers for the same parameters."
         ),
     )
-    add_task_arguments(p, _examples())
+    add_task_arguments(p, EXAMPLES)
     p.add_argument(
         "--n", nargs="+", metavar="N", default=None,
         help="sample sizes, each ≥ 1 (default: fractions of rank Σ from 0.05 to 3)",
@@ -64,10 +56,13 @@ def register(subparsers: Any) -> None:
         "--method", metavar="METHOD", default="deterministic",
         help=f"theory route: {', '.join(_METHODS)} (default: deterministic)",
     )
-    p.add_argument("--draws", metavar="K", default="200", help="Monte Carlo draws (200)")
-    p.add_argument("--seed", metavar="SEED", default="0", help="random seed (0)")
+    p.add_argument("--draws", metavar="K", default="200",
+                   help="Monte Carlo draws of --method monte_carlo (200; parameter mc_draws)")
+    p.add_argument("--task-seed", metavar="SEED", default=None,
+                   help="seed of θ_S and Δ of the power_law/spiked examples (0; task_seed)")
+    p.add_argument("--seed", default=None, help=argparse.SUPPRESS)  # removed: see run()
     p.add_argument(
-        "--empirical-seeds", metavar="K", default="20",
+        "--empirical-seeds", "--seeds", dest="empirical_seeds", metavar="K", default="20",
         help="training runs per n for the empirical columns (20; 0 = theory only)",
     )
     p.add_argument(
@@ -78,21 +73,8 @@ def register(subparsers: Any) -> None:
         "--bound-constant", metavar="NAME=VALUE", action="append", default=[],
         help="constant of a bound family: naive, benign or head_tail (repeatable; default 1)",
     )
-    p.add_argument("--output", metavar="FILE", help="write the summary table (.csv or .json)")
+    add_run_arguments(p)
     p.set_defaults(func=run)
-
-
-# ---------------------------------------------------------------------------------------------
-# input parsing (every problem → InvalidInputError)
-# ---------------------------------------------------------------------------------------------
-def _examples() -> dict[str, Callable[[float], Any]]:
-    from .simulate import example_task
-
-    return {name: partial(_example, example_task, name) for name in _EXAMPLES}
-
-
-def _example(build: Callable[..., Any], name: str, noise: float) -> Any:
-    return build(name, noise_variance=noise)
 
 
 def _constants(items: Sequence[str]) -> dict[str, float]:
@@ -109,163 +91,123 @@ def _constants(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _default_ns(rank: int) -> list[int]:
-    r = max(rank, 1)
-    return sorted({max(1, round(f * r)) for f in _DEFAULT_FRACTIONS})
-
-
-# ---------------------------------------------------------------------------------------------
-# printing
-# ---------------------------------------------------------------------------------------------
-def _lookup(summary: Any, q: str, src: str, meth: str, n: int) -> Any:
-    sel = summary[
-        (summary["quantity"] == q) & (summary["source"] == src) & (summary["method"] == meth)
-        & (summary["n"] == n)
+def _columns(method: str) -> list[Column]:
+    """theory | bound | empirical | references (columns without values are left out)."""
+    return [
+        Column("risk", "theory", "risk", "theory", method),
+        Column("bias", "theory", "bias", "theory", method, errors=False),
+        Column("variance", "theory", "variance", "theory", method, errors=False),
+        Column("naive", "bound", "risk", "bound", "naive"),
+        Column("benign", "bound", "risk", "bound", "benign"),
+        Column("head_tail", "bound", "risk", "bound", "head_tail"),
+        Column("risk", "empirical", "risk", "empirical", "closed_form"),
+        Column("GD risk", "empirical", "risk", "empirical", "gd"),
+        Column("GD conv.", "empirical", "converged", "empirical", "gd", percent=True),
+        Column("zero-shot", "theory", "zero_shot", "theory", "closed_form"),
+        Column("from scratch", "theory", "from_scratch", "theory", method, errors=False),
     ]
-    return None if sel.empty else sel.iloc[0]
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _table(summary: Any, ns: Sequence[int], seeds: int, gd: bool, method: str) -> list[str]:
-    """Rows = n; columns grouped as theory | bound | empirical | references."""
-
-    def cell(q: str, src: str, meth: str, with_se: bool = False) -> Any:
-        def f(n: int) -> str:
-            row = _lookup(summary, q, src, meth, n)
-            if row is None:
-                return "–"
-            se = None
-            if with_se:
-                se = float(row["stderr"])
-                if src == "theory":
-                    ts = row.get("theory_stderr")
-                    se = None if _missing(ts) else float(ts)
-            return _fmt(float(row["mean"]), se)
-
-        return f
-
-    def conv(n: int) -> str:
-        row = _lookup(summary, "risk", "empirical", "gd", n)
-        return "–" if row is None else f"{float(row['converged_fraction']):.0%}"
-
-    cols: list[tuple[str, str, Any]] = [
-        ("n", "", str),
-        ("risk", "theory", cell("risk", "theory", method, True)),
-        ("bias", "theory", cell("bias", "theory", method)),
-        ("variance", "theory", cell("variance", "theory", method)),
-        ("naive", "bound", cell("risk", "bound", "naive")),
-        ("benign", "bound", cell("risk", "bound", "benign")),
-        ("head_tail", "bound", cell("risk", "bound", "head_tail")),
-    ]
-    if seeds:
-        cols.append(("risk", "empirical", cell("risk", "empirical", "closed_form", True)))
-        if gd:
-            cols.append(("GD risk", "empirical", cell("risk", "empirical", "gd", True)))
-            cols.append(("GD conv.", "empirical", conv))
-    cols += [
-        ("zero-shot", "theory", cell("zero_shot", "theory", "closed_form")),
-        ("from scratch", "theory", cell("from_scratch", "theory", method)),
-    ]
-    body = [[f(n) for _, _, f in cols] for n in ns]
-    widths = [
-        max(len(h), len(g), *(len(r[i]) for r in body)) for i, (h, g, _) in enumerate(cols)
-    ]
-    pairs = list(zip(cols, widths, strict=True))
-    out = [
-        "  ".join(g.center(w) if g else " " * w for (_, g, _), w in pairs).rstrip(),
-        "  ".join(h.rjust(w) for (h, _, _), w in pairs),
-        "  ".join("-" * w for w in widths),
-    ]
-    out += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in body]
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the task, compute theory/bounds/training on the n grid, print the table."""
-    from .._io import write_table
-    from .simulate import empirical_sample_complexity, simulate_curve, summarize_curve
-    from .theory import sample_complexity
+    """Options → family parameters → one cell through the runner → the table (and n*(ε))."""
+    from .._cli_common import (
+        check_output,
+        describe_task,
+        finish,
+        render_table,
+        resolve,
+        run_family,
+        summary_of,
+        task_params,
+        warn_unconverged,
+    )
+    from ._family import EXAMPLES, build_task
 
-    noise = parse_float(args.noise_variance, "--noise-variance")
+    if args.seed is not None:
+        raise InvalidInputError(
+            "--seed was removed: the empirical seeds now derive from the cell's parameters, as "
+            "in sweeps (use --task-seed for θ_S and Δ of the synthetic examples)"
+        )
+    params: dict[str, Any] = {
+        "noise_variance": parse_float(args.noise_variance, "--noise-variance"),
+        "gd": bool(args.gd),
+    }
     if args.method not in _METHODS:
         raise InvalidInputError(
             f"--method must be one of {', '.join(_METHODS)}, got {args.method!r}"
         )
+    params["theory_method"] = args.method
     draws = parse_int(args.draws, "--draws")
     if draws < 2:
         raise InvalidInputError("--draws must be ≥ 2 (a standard error needs two draws)")
-    seed = parse_int(args.seed, "--seed", allow_zero=True)
+    if args.method == "monte_carlo":
+        params["mc_draws"] = draws
     seeds = parse_int(args.empirical_seeds, "--empirical-seeds", allow_zero=True)
     constants = _constants(args.bound_constant)
+    params.update({f"bound_{k}": v for k, v in constants.items()})
+    if args.task_seed is not None:
+        params["task_seed"] = parse_int(args.task_seed, "--task-seed", allow_zero=True)
     eps = None if args.eps is None else parse_float(args.eps, "--eps")
-    if args.output is not None and not str(args.output).lower().endswith((".csv", ".json")):
-        raise InvalidInputError(f"--output must end in .csv or .json, got {args.output!r}")
-    if args.output is not None:  # before the computation, not after it
-        from pathlib import Path
-
-        folder = Path(args.output).parent
-        if not folder.is_dir():
-            raise InvalidInputError(f"--output: folder does not exist: {folder}")
+    output = check_output(args.output)
     ns_given = None if args.n is None else [parse_int(v, "--n") for v in args.n]
 
-    task, label = task_from_args(args, noise, _examples())
+    task_p, label = task_params(args, EXAMPLES, switch="spectrum")
+    params = {**task_p, **params}
+    task = build_task(resolve("linear", params))
     cov = task.covariance
-    ns = sorted(set(ns_given)) if ns_given is not None else _default_ns(cov.rank)
-
-    frame = simulate_curve(
-        task, ns, seeds=seeds, rng=seed, method="both" if args.gd else "closed_form",
-        theory_method=args.method, theory_draws=draws, theory_rng=seed + 1,
-        bound_constants=constants,
-    )
-    summary = summarize_curve(frame)
+    if args.method == "isotropic" and not cov.is_isotropic:
+        raise InvalidInputError(
+            f"--method isotropic needs Σ ∝ I; this covariance has eigenvalues in "
+            f"[{cov.eigenvalues[-1]:.3g}, {cov.eigenvalues[0]:.3g}] — use deterministic"
+        )
+    r = max(cov.rank, 1)
+    ns = sorted(set(ns_given or {max(1, round(f * r)) for f in _DEFAULT_FRACTIONS}))
 
     theory_name = {
         "deterministic": "deterministic equivalent (§2.3)",
         "isotropic": "exact isotropic formula (§2.3)",
         "monte_carlo": f"Monte Carlo over {draws} Gaussian designs (§2.2, ± s.e.)",
     }[args.method]
-    print(
-        f"linear fine-tuning, {label}: d = {cov.dim}, rank Σ = {cov.rank}, "
-        f"λ_max = {cov.operator_norm:.4g}, r₀ = tr Σ/λ_max = {cov.effective_rank:.4g}, "
-        f"‖θ_S‖ = {np.linalg.norm(task.source):.4g}, ‖Δ‖ = {np.linalg.norm(task.delta):.4g}, "
-        f"ΔᵀΣΔ = {float(cov.quadratic_form(task.delta)):.4g}, σ² = {task.noise_variance:g}"
-    )
     emp = (
         f"; empirical: fine-tuned on Gaussian samples, {seeds} seeds, mean ± s.e."
         + (" (closed-form limit and gradient descent)" if args.gd else " (closed-form GD limit)")
         if seeds else ""
     )
+    print(f"linear fine-tuning, {label}: {describe_task(task)}")
     print(f"theory: {theory_name}; bounds: §2.4 (constants {constants or 'all 1'}){emp}")
     print()
-    for line in _table(summary, ns, seeds, args.gd, args.method):
-        print(line)
-
+    result = run_family("linear", args, params=params, axes={"n": ns}, seeds=seeds)
+    frame = result.frame
+    if len(frame):
+        summary = summary_of(frame, ["n"])
+        print("\n".join(render_table(summary, ["n"], _columns(args.method))))
+        warn_unconverged(summary)
     if eps is not None:
-        print()
-        sc_method: Literal["deterministic", "isotropic"] = (
-            "isotropic" if args.method == "isotropic" else "deterministic"
-        )
-        sc = sample_complexity(task, eps, method=sc_method)
-        if sc.reachable:
-            print(f"n*(ε = {eps:g}) theory ({sc_method}): {sc.n} (risk {_fmt(sc.risk_at_n)})")
-        else:
-            print(f"n*(ε = {eps:g}) theory ({sc_method}): not reachable — {sc.reason}")
-        if seeds:
-            es = empirical_sample_complexity(frame, eps)
-            if es.reachable:
-                lo = f"in ({es.previous_n}, {es.n}]" if es.previous_n is not None else f"≤ {es.n}"
-                print(
-                    f"n*(ε = {eps:g}) empirical (first grid n): {es.n} — true n* {lo} "
-                    f"(mean risk {_fmt(es.mean_risk, es.stderr)})"
-                )
-            else:
-                print(f"n*(ε = {eps:g}) empirical: not reachable on the grid — {es.reason}")
+        _print_eps(task, frame, eps, args.method, seeds)
+    return finish(result, output)
 
-    if args.output:
-        out = summary.rename(columns={"mean": "value"})
-        path = write_table(out, args.output)
-        print(f"\nwrote {path}")
-    return 0
+
+def _print_eps(task: Any, frame: Any, eps: float, method: str, seeds: int) -> None:
+    from .simulate import empirical_sample_complexity
+    from .theory import sample_complexity
+
+    print()
+    sc_method: Literal["deterministic", "isotropic"] = (
+        "isotropic" if method == "isotropic" else "deterministic"
+    )
+    sc = sample_complexity(task, eps, method=sc_method)
+    if sc.reachable:
+        print(f"n*(ε = {eps:g}) theory ({sc_method}): {sc.n} (risk {format_value(sc.risk_at_n)})")
+    else:
+        print(f"n*(ε = {eps:g}) theory ({sc_method}): not reachable — {sc.reason}")
+    if not seeds or not len(frame) or not (frame["source"] == "empirical").any():
+        return
+    es = empirical_sample_complexity(frame, eps)
+    if es.reachable:
+        lo = f"in ({es.previous_n}, {es.n}]" if es.previous_n is not None else f"≤ {es.n}"
+        print(
+            f"n*(ε = {eps:g}) empirical (first grid n): {es.n} — true n* {lo} "
+            f"(mean risk {format_value(es.mean_risk, es.stderr)})"
+        )
+    else:
+        print(f"n*(ε = {eps:g}) empirical: not reachable on the grid — {es.reason}")

@@ -1,17 +1,26 @@
 """The ``linear`` and ``linear_measures`` sweep families (spec ``linear-teachers.md`` §2, §5).
 
 ``FAMILY`` (name ``"linear"``): one cell = one task (spectrum, placement of Δ, noise, fixed by
-``task_seed`` independently of the empirical seeds) and one sample size n.
+``task_seed`` independently of the empirical seeds) and one sample size n — or a whole curve of
+sample sizes when ``n`` is an inner axis (``[axes] n = [...]``): the designs are then nested (the
+first n rows of one draw of max(n) rows per seed), so a curve shares its draws.
 
-- ``theory(params)``: deterministic-equivalent risk, bias and variance (§2.3), zero-shot and
+- ``theory(params, rng)``: deterministic-equivalent risk, bias and variance (§2.3), zero-shot and
   from-scratch references (§2.2), and the three bound families of §2.4 as ``quantity="risk"``,
-  ``source="bound"``, ``method`` = ``naive`` / ``benign`` / ``head_tail``.
+  ``source="bound"``, ``method`` = ``naive`` / ``benign`` / ``head_tail``. With
+  ``theory_method = "monte_carlo"`` the draws come from the cell's theory stream ``rng`` and the
+  rows carry their ``stderr``.
 - ``simulate(params, rngs)``: per seed, a design and label noise drawn from that seed's generator
   only; the exact population risk of the closed-form limit (``method="closed_form"``, plus its
   bias, conditional variance and the from-scratch risk) and, with ``gd = true``, of iterative
   gradient descent (``method="gd"``, with ``gd_vs_closed_form``, ``iterations`` and
   ``converged`` — a 0/1 quantity, so its mean over seeds is the fraction of runs that reached
   the tolerance; non-converged runs are kept, not dropped).
+
+``spectrum = "files"`` reads Σ (``covariance_file``, or ``spectrum_file`` with an optional
+``eigenvectors_file``), θ_S and θ_T (``source_file``, ``target_file``) from .npy/.csv files; ``d``
+follows them and ``files_sha256`` (filled in from their contents) is part of the cell. ``EXAMPLES``
+holds the ``--example`` tasks of the CLI as parameters.
 
 ``MEASURES`` (name ``"linear_measures"``): the [paper] correlation study of §2.4 — per seed, a
 fresh set of random instances, and the Pearson/Spearman correlation of each similarity measure
@@ -25,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import nonneg_float, positive_int
+from .._task_files import FILE_PARAMS, Digest, FileName, cached_task, load_linear_files
+from .._task_files import resolve_files as _resolve_files
+from .._validation import positive_int
 from ..errors import ConfigError, InvalidInputError
-from ..families import Family
+from ..families import Boolean, Constraint, Family, Interval, Options, axis_values
 from ..problems import LinearTask
 from ..records import record
 from .simulate import (
@@ -40,7 +51,7 @@ from .simulate import (
 )
 from .theory import measure_correlation_study
 
-__all__ = ["FAMILY", "MEASURES", "build_task"]
+__all__ = ["EXAMPLES", "FAMILY", "MEASURES", "build_task"]
 
 _DEFAULTS: dict[str, Any] = {
     # the task (fixed per cell by task_seed)
@@ -59,6 +70,14 @@ _DEFAULTS: dict[str, Any] = {
     "source_label": "ge5",  # digits: source label function (finetune_bounds.data)
     "target_label": "even",  # digits: target label function
     "design": "gaussian",  # "gaussian" x ~ N(0, Σ) | "real" (digits rows, no replacement)
+    # spectrum = "files": Σ, θ_S and θ_T from .npy/.csv files (d follows the files); unused
+    # file parameters are dropped from a cell, so other cells keep their content hash
+    "covariance_file": "",  # Σ as a d×d matrix (exactly one of covariance_file, spectrum_file)
+    "spectrum_file": "",  # the eigenvalues of Σ ...
+    "eigenvectors_file": "",  # ... and optionally its eigenvectors as columns
+    "source_file": "",  # θ_S
+    "target_file": "",  # θ_T
+    "files_sha256": "",  # filled in from the files' contents (a value that disagrees: error)
     # training
     "gd": True,  # also run iterative gradient descent (else only the closed-form limit)
     "gd_tol": 1e-8,  # relative gradient-norm tolerance
@@ -73,9 +92,27 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+#: ``finetune-bounds linear --example NAME`` as family parameters (the tasks of
+#: :func:`finetune_bounds.linear.simulate.example_task`, bit for bit)
+EXAMPLES: dict[str, dict[str, Any]] = {
+    # d = 200, λ_i ∝ 1/i (tr Σ = d), Δ (‖Δ‖ = 1) on the top 10 % eigen-directions, ‖θ_S‖ = 1
+    "power_law": {"spectrum": "power_law", "d": 200, "exponent": 1.0, "alignment": "head",
+                  "delta_fraction": 0.1, "delta_norm": 1.0, "source_norm": 1.0, "task_seed": 0},
+    # d = 200, 10 spikes 20× the bulk, Δ in a random direction
+    "spiked": {"spectrum": "spiked", "d": 200, "spike_count": 0, "spike_height": 20.0,
+               "alignment": "random", "delta_norm": 1.0, "source_norm": 1.0, "task_seed": 0},
+    # scikit-learn digits (d = 64, rank 61): θ_S fitted to "digit ≥ 5", θ_T to "digit is even"
+    "digits": {"spectrum": "digits", "source_label": "ge5", "target_label": "even"},
+}
+
+
 def build_task(params: Mapping[str, Any]) -> LinearTask:
-    """The cell's task from its parameters (deterministic: depends on ``task_seed`` only)."""
+    """The cell's task from its parameters (deterministic: depends on ``task_seed`` only, or on
+    the files' contents for ``spectrum = "files"``)."""
     spectrum = params["spectrum"]
+    if spectrum == "files":
+        t = cached_task(params, FILE_PARAMS, load_linear_files)
+        return LinearTask(t.covariance, t.source, t.target, params["noise_variance"])
     if spectrum == "digits":
         from ..data import digits_task
 
@@ -104,32 +141,67 @@ def build_task(params: Mapping[str, Any]) -> LinearTask:
     )
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "spectrum": (*SPECTRA, "digits"),
-    "alignment": ("head", "tail", "random"),
-    "design": ("gaussian", "real"),
-    "theory_method": ("deterministic", "isotropic", "monte_carlo"),
+class _LabelName(Constraint):
+    """A digits label-function name (the registry of :mod:`finetune_bounds.data`)."""
+
+    def accepts(self, value: Any) -> bool:
+        from ..data import LABEL_FUNCTIONS
+
+        return isinstance(value, str) and value in LABEL_FUNCTIONS
+
+    def describe(self) -> str:
+        from ..data import LABEL_FUNCTIONS
+
+        return "a digits label function: " + ", ".join(sorted(LABEL_FUNCTIONS))
+
+
+_NONNEG = Interval("float", 0, None)
+_POS = Interval("float", 0, None, closed="neither")
+
+#: every parameter's admissible values, checked when a config loads (see families.Interval)
+_CONSTRAINTS: dict[str, Constraint] = {
+    "d": Interval("int", 1, None),
+    "n": Interval("int", 1, None),
+    "spectrum": Options(*SPECTRA, "digits", "files"),
+    "exponent": _NONNEG,
+    "spike_count": Interval("int", 0, None),
+    "spike_height": _POS,
+    "alignment": Options("head", "tail", "random"),
+    "delta_fraction": Interval("float", 0, 1, closed="right"),
+    "delta_norm": _NONNEG,
+    "source_norm": _NONNEG,
+    "noise_variance": _NONNEG,
+    "task_seed": Interval("int", 0, None),
+    "source_label": _LabelName(),
+    "target_label": _LabelName(),
+    "design": Options("gaussian", "real"),
+    **{k: FileName() for k in FILE_PARAMS},
+    "files_sha256": Digest(),
+    "gd": Boolean(),
+    "gd_tol": _POS,
+    "gd_max_iter": Interval("int", 1, None),
+    "theory_method": Options("deterministic", "isotropic", "monte_carlo"),
+    "mc_draws": Interval("int", 2, None),
+    "bound_naive": _NONNEG,
+    "bound_benign": _NONNEG,
+    "bound_head_tail": _NONNEG,
 }
 
 
 def _validate(params: dict[str, Any]) -> dict[str, Any]:
-    """Check a cell's values when the config is loaded, so a bad grid value stops the sweep
-    before anything runs (the family's ``derive`` hook; values are returned unchanged)."""
-    for key, allowed in _CHOICES.items():
-        if params[key] not in allowed:
-            raise ConfigError(f"linear: {key} must be one of {allowed}, got {params[key]!r}")
-    for key in ("d", "n", "gd_max_iter"):
-        positive_int(params[key], key)
-    for key in ("spike_count", "task_seed"):
-        positive_int(params[key], key, allow_zero=True)
-    if positive_int(params["mc_draws"], "mc_draws") < 2:
-        raise ConfigError("linear: mc_draws must be ≥ 2 (a standard error needs two draws)")
-    for key in ("exponent", "spike_height", "delta_fraction", "delta_norm", "source_norm",
-                "noise_variance", "gd_tol", "bound_naive", "bound_benign", "bound_head_tail"):
-        nonneg_float(params[key], key)
-    if not isinstance(params["gd"], bool):
-        raise ConfigError(f"linear: gd must be true or false, got {params['gd']!r}")
-    return params
+    """Cross-parameter checks the constraints cannot express (the family's ``derive`` hook)."""
+    if params["design"] == "real" and params["spectrum"] != "digits":
+        raise ConfigError("linear: design = 'real' needs spectrum = 'digits'")
+    if params["spectrum"] == "spiked" and params["spike_count"] > params["d"]:
+        raise ConfigError(
+            f"linear: spike_count = {params['spike_count']} exceeds d = {params['d']}"
+        )
+    out, task = _resolve_files(
+        params, family="linear", switch="spectrum", keys=FILE_PARAMS, load=load_linear_files
+    )
+    if task is not None:
+        out["d"] = task.dim  # d follows the files
+    return out
 
 
 def _constants(params: Mapping[str, Any]) -> dict[str, float]:
@@ -141,19 +213,20 @@ def _dim_field(params: Mapping[str, Any], task: LinearTask) -> dict[str, Any]:
     return {"d": task.dim} if params["spectrum"] == "digits" else {}
 
 
-def _theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     task = build_task(params)
-    n = positive_int(params["n"], "n")
-    rows = _theory_records(
-        task,
-        n,
-        method=params["theory_method"],
-        bound_constants=_constants(params),
-        rng=np.random.default_rng(positive_int(params["task_seed"], "task_seed", allow_zero=True)),
-        n_draws=params["mc_draws"],
-        extra_isotropic=params["spectrum"] == "flat",
-    )
     extra = _dim_field(params, task)
+    rows: list[dict[str, Any]] = []
+    for n in axis_values(params, "n"):
+        rows += _theory_records(
+            task,
+            int(n),
+            method=params["theory_method"],
+            bound_constants=_constants(params),
+            rng=rng,
+            n_draws=params["mc_draws"],
+            extra_isotropic=params["spectrum"] == "flat",
+        )
     return [{**r, **extra} for r in rows]
 
 
@@ -161,23 +234,23 @@ def _simulate(
     params: Mapping[str, Any], rngs: Sequence[np.random.Generator]
 ) -> list[dict[str, Any]]:
     task = build_task(params)
-    n = positive_int(params["n"], "n")
-    design = params["design"]
-    if design not in ("gaussian", "real"):
-        raise InvalidInputError(f"design must be 'gaussian' or 'real', got {design!r}")
+    ns = [int(n) for n in axis_values(params, "n")]
     sampler = None
-    if design == "real":
+    if params["design"] == "real":
         from ..data import digits_design
 
         sampler = digits_design
-    x, xi = _draw(task, n, len(rngs), list(rngs), sampler)
+    # nested designs: seed i draws max(n) rows once; each n of the curve uses the first n rows
+    x_all, xi_all = _draw(task, max(ns), len(rngs), list(rngs), sampler)
     gd = bool(params["gd"])
-    arrays = simulate_batch(
-        task, x, xi, gd=gd, tol=float(params["gd_tol"]),
-        max_iter=positive_int(params["gd_max_iter"], "gd_max_iter"),
-    )
     extra = _dim_field(params, task)
-    rows = _empirical_records(n, arrays, gd, converged_field=False)
+    rows: list[dict[str, Any]] = []
+    for n in ns:
+        arrays = simulate_batch(
+            task, x_all[:, :n], xi_all[:, :n], gd=gd, tol=float(params["gd_tol"]),
+            max_iter=int(params["gd_max_iter"]),
+        )
+        rows += _empirical_records(n, arrays, gd, converged_field=False)
     return [{**r, **extra} for r in rows]
 
 
@@ -187,6 +260,8 @@ FAMILY = Family(
     theory=_theory,
     simulate=_simulate,
     derive=_validate,
+    constraints=_CONSTRAINTS,
+    axes=("n",),
     description=(
         "Fine-tuning linear regression from a linear source teacher (linear-teachers §2, §5): "
         "deterministic-equivalent risk and bounds against gradient descent on sampled data."
@@ -205,7 +280,7 @@ _MEASURE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _measures_theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _measures_theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     return []  # the study is empirical (random instances); see _measures_simulate
 
 
@@ -230,6 +305,12 @@ MEASURES = Family(
     defaults=_MEASURE_DEFAULTS,
     theory=_measures_theory,
     simulate=_measures_simulate,
+    constraints={
+        "n_instances": Interval("int", 3, None),
+        "d": Interval("int", 1, None),
+        "n": Interval("int", 1, None),
+        "spectrum": Options("power_law", "spiked", "flat"),
+    },
     description=(
         "Correlation of similarity measures (‖Δ‖², λ_max‖Δ‖², ΔᵀΣΔ, benign, head/tail, "
         "deterministic equivalent) with the exact fine-tuning risk over random instances "

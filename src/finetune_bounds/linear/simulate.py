@@ -28,6 +28,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._numerics import (
+    HasStatus,
+    SolverInfo,
+    SolverStatus,
+    power_law_spectrum,
+    rank_mask,
+    stderr,
+)
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int, readonly
 from ..errors import ConvergenceError, InvalidInputError, NotReachableError
 from ..problems import Covariance, LinearTask
@@ -62,7 +70,7 @@ DELTA_PROFILES: tuple[str, ...] = ("head", "tail", "random")
 # Gradient descent (spec §2.1)
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GDResult:
+class GDResult(HasStatus):
     """Result of batched full-batch gradient descent (spec §2.1).
 
     Arrays have a leading seed axis of length S; when the design passed in was 2-D the axis is
@@ -90,6 +98,12 @@ class GDResult:
         GD never leaves w_0 + rowspace(X), where ∇L(w) = (XᵀX/n)(w − w_∞).
     tol, max_iter :
         The stopping rule used.
+    info : SolverInfo
+        The batch as a whole: status ``converged`` when every seed reached ``tol`` (a seed
+        whose start is already stationary counts), ``not_finite`` when some iterate became
+        inf/NaN, else ``max_iterations``; ``iterations`` = most updates of a seed, ``residual``
+        = worst ``rel_grad_norm``, ``tolerance`` = ``tol``, ``extra`` = the number of
+        ``converged`` seeds out of ``seeds``.
     """
 
     weights: FloatArray
@@ -103,6 +117,8 @@ class GDResult:
     distance_bound: FloatArray
     tol: float
     max_iter: int
+    info: SolverInfo
+
 
     @property
     def all_converged(self) -> bool:
@@ -111,14 +127,17 @@ class GDResult:
 
 
 def _gram_extremes(x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """λ_max and smallest positive eigenvalue of XᵀX/n for each seed, from the smaller Gram."""
+    """λ_max and smallest positive eigenvalue of XᵀX/n for each seed, from the smaller Gram.
+
+    "Positive" uses the shared rank cut-off (:func:`~finetune_bounds._numerics.rank_mask`) on
+    the singular values √(n·λ) of X, so it agrees with the rank of the closed form."""
     _, n, d = x.shape
     g = x @ np.swapaxes(x, -1, -2) if n <= d else np.swapaxes(x, -1, -2) @ x
     ev = np.linalg.eigvalsh(g / n)  # ascending, (S, m)
     lmax = np.clip(ev[:, -1], 0.0, None)
-    # rank tolerance of numpy's matrix_rank on the singular values of X: s > max(n, d)·eps·s_max
-    cut = (max(n, d) * np.finfo(np.float64).eps) ** 2 * lmax
-    pos = np.where(ev > cut[:, None], ev, np.inf)
+    sv = np.sqrt(np.clip(ev[:, ::-1], 0.0, None))  # singular values of X/√n, descending
+    keep = rank_mask(sv, x.shape)[:, ::-1]
+    pos = np.where(keep, ev, np.inf)
     lmin = np.min(pos, axis=1)
     lmin = np.where(np.isfinite(lmin), lmin, 0.0)
     return lmax, lmin
@@ -243,7 +262,7 @@ def gradient_descent(
             k += 1
             gs = grad(xs, ws, ys)
             gn = np.linalg.norm(gs, axis=1)
-            done = gn <= ths
+            done = (gn <= ths) | ~np.isfinite(gn)  # a non-finite run stops (status not_finite)
             if k >= max_iter:
                 done = np.ones_like(done)
             if np.any(done):
@@ -262,12 +281,25 @@ def gradient_descent(
         iters[active] = 0
     rel = np.where(g0 > 0, gnorm / np.where(g0 > 0, g0, 1.0), 0.0)
     dist = np.where(lmin > 0, gnorm / np.where(lmin > 0, lmin, 1.0), 0.0)
-    if strict and not np.all(conv):
+    finite = np.isfinite(gnorm) & np.all(np.isfinite(w), axis=1)
+    if not np.all(finite):
+        status = SolverStatus.NOT_FINITE
+    else:
+        status = SolverStatus.CONVERGED if np.all(conv) else SolverStatus.MAX_ITERATIONS
+    info = SolverInfo(
+        status,
+        iterations=int(iters.max(initial=0)),
+        residual=float(np.max(np.where(finite, rel, np.inf), initial=0.0)),
+        tolerance=tol,
+        extra={"converged": int(np.count_nonzero(conv)), "seeds": s_},
+    )
+    if strict and not info.converged:
         bad_i = np.flatnonzero(~conv)
         raise ConvergenceError(
             f"gradient descent did not reach tol={tol:g} within {max_iter} iterations for "
-            f"{bad_i.size} of {s_} seed(s) (worst relative gradient norm {np.max(rel[bad_i]):.3g}, "
-            f"condition number up to {np.max(lmax[bad_i] / np.maximum(lmin[bad_i], 1e-300)):.3g})"
+            f"{bad_i.size} of {s_} seed(s) (status {status.value}; worst relative gradient norm "
+            f"{np.max(rel[bad_i]):.3g}, condition number up to "
+            f"{np.max(lmax[bad_i] / np.maximum(lmin[bad_i], 1e-300)):.3g})"
         )
 
     def out(a: Any) -> Any:
@@ -288,6 +320,7 @@ def gradient_descent(
         distance_bound=out(dist),
         tol=tol,
         max_iter=max_iter,
+        info=info,
     )
 
 
@@ -306,18 +339,12 @@ def closed_form_batch(
     return _pinv_apply(u, s, vt, ya - np.matmul(xa, w0[:, :, None])[:, :, 0], xa.shape, rtol) + w0
 
 
-def _keep_mask(s: FloatArray, shape: tuple[int, ...], rtol: float | None) -> BoolArray:
-    rt = max(shape[-2:]) * np.finfo(np.float64).eps if rtol is None else rtol
-    smax = s[:, :1] if s.shape[1] else np.zeros((s.shape[0], 1))
-    return np.asarray(s > rt * smax)
-
-
 def _pinv_apply(
     u: FloatArray, s: FloatArray, vt: FloatArray, r: FloatArray, shape: tuple[int, ...],
     rtol: float | None,
 ) -> FloatArray:
     """X⁺r for a batch, given the SVD of X."""
-    keep = _keep_mask(s, shape, rtol)
+    keep = rank_mask(s, shape, rtol)
     inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
     coef = np.einsum("bnk,bn->bk", u, r) * inv
     return np.asarray(np.einsum("bkd,bk->bd", vt, coef))
@@ -372,7 +399,7 @@ def simulate_batch(
     th_s, th_t = task.source, task.target
     y = np.matmul(xa, th_t) + xi
     u, s, vt = np.linalg.svd(xa, full_matrices=False)
-    keep = _keep_mask(s, xa.shape, rtol)
+    keep = rank_mask(s, xa.shape, rtol)
     src = np.broadcast_to(th_s, (s_, d))
     resid = y - np.matmul(xa, th_s)
     w_cf = src + _pinv_apply(u, s, vt, resid, xa.shape, rtol)
@@ -694,13 +721,13 @@ def empirical_sample_complexity(
             f"no empirical {quantity!r} rows with method {method!r} in the frame"
         )
     g = sel.groupby("n")["value"]
-    means, counts, stds = g.mean(), g.count(), g.std(ddof=1).fillna(0.0)
+    means = g.mean()
     grid = tuple(int(v) for v in means.index)
     prev: int | None = None
     for n_val in means.index:
         m = float(means[n_val])
         if m <= eps:
-            se = float(stds[n_val] / math.sqrt(counts[n_val]))
+            se = float(stderr(g.get_group(n_val).to_numpy()))  # inf for a single seed
             return EmpiricalSampleComplexity(int(n_val), eps, True, m, se, method, grid, prev)
         prev = int(n_val)
     reason = (
@@ -758,9 +785,8 @@ def spectrum_task(
     frac = nonneg_float(delta_fraction, "delta_fraction", positive=True)
     if frac > 1:
         raise InvalidInputError(f"delta_fraction must be in (0, 1], got {frac}")
-    i = np.arange(1, d + 1, dtype=np.float64)
     if spectrum == "power_law":
-        lam = i ** (-nonneg_float(exponent, "exponent"))
+        lam = power_law_spectrum(d, nonneg_float(exponent, "exponent"))  # mean 1
     elif spectrum == "spiked":
         k = max(1, d // 20) if spike_count is None else positive_int(spike_count, "spike_count")
         if k > d:
@@ -768,9 +794,9 @@ def spectrum_task(
         lam = np.ones(d)
         lam[:k] = nonneg_float(spike_height, "spike_height", positive=True)
         lam = np.sort(lam)[::-1]
+        lam = lam / lam.mean()
     else:
         lam = np.ones(d)
-    lam = lam / lam.mean()
     rng = np.random.default_rng(positive_int(seed, "seed", allow_zero=True))
     src = rng.standard_normal(d)
     src *= nonneg_float(source_norm, "source_norm") / np.linalg.norm(src)

@@ -16,8 +16,17 @@ from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
+from .._numerics import (
+    Solved,
+    SolverInfo,
+    SolverStatus,
+    check_converged,
+    power_law_spectrum,
+    rank_mask,
+    stderr,
+)
 from .._validation import (
     FloatArray,
     as_float_array,
@@ -58,13 +67,6 @@ METHODS: tuple[str, ...] = ("deterministic", "isotropic", "monte_carlo")
 # ---------------------------------------------------------------------------------------------
 # §2.1–2.2: one sample set
 # ---------------------------------------------------------------------------------------------
-def _rank_tol(s: FloatArray, shape: tuple[int, int], rtol: float | None) -> FloatArray:
-    """Singular-value cut-off, numpy's ``matrix_rank`` default unless ``rtol`` is given."""
-    smax = s[..., :1] if s.shape[-1] else np.zeros((*s.shape[:-1], 1))
-    rt = max(shape) * np.finfo(np.float64).eps if rtol is None else rtol
-    return np.asarray(smax * rt)
-
-
 def row_space_projector(x: ArrayLike, *, rtol: float | None = None) -> FloatArray:
     """P_X = X⁺X, the orthogonal projector on the row space of X, from an SVD with a rank
     tolerance (spec §6; never through (XXᵀ)⁻¹). An empty design (shape (0, d)) gives 0."""
@@ -74,7 +76,7 @@ def row_space_projector(x: ArrayLike, *, rtol: float | None = None) -> FloatArra
     if rtol is not None:
         rtol = nonneg_float(rtol, "rtol")
     _, s, vt = np.linalg.svd(xa, full_matrices=False)
-    keep = s > _rank_tol(s, xa.shape, rtol)
+    keep = rank_mask(s, xa.shape, rtol)
     v = vt[keep]
     return np.asarray(v.T @ v)
 
@@ -119,7 +121,7 @@ def finetuned_predictor(
     if rtol is not None:
         rtol = nonneg_float(rtol, "rtol")
     u, s, vt = np.linalg.svd(xa, full_matrices=False)
-    keep = s > _rank_tol(s, xa.shape, rtol)
+    keep = rank_mask(s, xa.shape, rtol)
     resid = ya - xa @ th
     coef = (u[:, keep].T @ resid) / s[keep]
     return np.asarray(th + vt[keep].T @ coef)
@@ -165,7 +167,7 @@ def _bias_variance_batch(
     ‖Σ^{1/2}P_⊥v‖² are wanted). Returns (biases (B, m), tr(X⁺ᵀΣX⁺) (B,), ranks (B,)).
     """
     _, s, vt = np.linalg.svd(xe, full_matrices=False)
-    keep = s > _rank_tol(s, xe.shape[-2:], rtol)  # (B, k)
+    keep = rank_mask(s, xe.shape, rtol)  # (B, k)
     vt = vt * keep[..., None]
     proj = np.einsum("bkd,md->bkm", vt, vecs)  # V_r v
     perp = vecs[None, :, :] - np.einsum("bkd,bkm->bmd", vt, proj)  # P_⊥ v, (B, m, d)
@@ -229,36 +231,99 @@ def sample_risk(task: LinearTask, x: ArrayLike, *, rtol: float | None = None) ->
 # §2.3: expected risk
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class KappaSolution:
+class KappaSolution(Solved):
     """Root κ of Σ_i λ_i/(λ_i + κ) = n with γ = (1/n) Σ_i λ_i²/(λ_i + κ)² (spec §2.3).
 
-    Arrays have the shape of the ``n`` passed in. ``residual`` is the relative residual
-    |Σλ/(λ+κ) − n| / n; ``iterations`` the safeguarded Newton steps in log κ.
+    Arrays have the shape of the ``n`` passed in.
+
+    Attributes
+    ----------
+    kappa, gamma : ndarray
+    iterations : int
+        Safeguarded Newton steps in log κ (the most any n needed).
+    residual : ndarray
+        Relative residual |Σλ/(λ+κ) − n| / n.
+    info : SolverInfo
+        The solve as a whole: ``status`` is ``converged`` when every n met the stopping rule,
+        otherwise the worst of ``not_finite`` > ``bracket_lost`` > ``max_iterations``;
+        ``residual`` = the largest relative residual, ``tolerance`` = ``xtol``, ``extra`` =
+        ``f_tolerance`` (4·eps), ``bracket_width`` (largest final relative width of the log-κ
+        bracket) and ``failed`` (how many n did not converge).
+    converged_mask : ndarray of bool
+        Per n: whether that root met the stopping rule.
     """
 
     kappa: FloatArray
     gamma: FloatArray
     iterations: int
     residual: FloatArray
+    info: SolverInfo
+    converged_mask: NDArray[np.bool_]
+
+
+
+
+#: severity order of the per-n statuses of :func:`solve_kappa` (the aggregate is the worst)
+_KAPPA_ORDER = (
+    SolverStatus.CONVERGED,
+    SolverStatus.MAX_ITERATIONS,
+    SolverStatus.BRACKET_LOST,
+    SolverStatus.NOT_FINITE,
+)
 
 
 def solve_kappa(
-    eigenvalues: ArrayLike, n: ArrayLike, *, xtol: float = 1e-14, max_iter: int = 400
+    eigenvalues: ArrayLike,
+    n: ArrayLike,
+    *,
+    xtol: float = 1e-14,
+    max_iter: int = 400,
+    strict: bool = False,
 ) -> KappaSolution:
     """Solve the deterministic-equivalent equation for κ > 0, vectorised over ``n``.
 
     Safeguarded Newton in t = log κ inside the bracket [log(λ_min⁺ (r − n)/n), log(tr Σ / n)],
     which always contains the unique root for 0 < n < r (r = number of positive eigenvalues):
     every evaluation shrinks the bracket, a Newton step that leaves it is replaced by bisection,
-    so the bracket cannot be lost and κ stays positive by construction. Typically 4–8
-    iterations to machine precision.
+    so κ stays positive by construction. Typically 4–8 iterations to machine precision.
+
+    Stopping rule, per n: |Σλ/(λ+κ) − n| ≤ 4·eps·n, or a log-κ bracket narrower than
+    xtol·max(1, |log κ|). The outcome is reported, never assumed (:attr:`KappaSolution.info`):
+
+    - ``converged``: every n met the rule;
+    - ``max_iterations``: some n did not within ``max_iter`` Newton steps;
+    - ``bracket_lost``: the function has no sign change in the starting bracket beyond
+      rounding (f(lo) ≥ 0 ≥ f(hi) fails by more than 8·eps·(r + n)) — impossible in exact
+      arithmetic, so it flags a numerical failure;
+    - ``not_finite``: an iterate or residual became inf/NaN (e.g. tr Σ overflows).
+
+    Parameters
+    ----------
+    eigenvalues : array_like
+        Eigenvalues of Σ (≥ 0; zeros are ignored).
+    n : float or array_like
+        Sample sizes, each in (0, r).
+    xtol : float
+        Relative bracket width in log κ at which to stop (finite, > 0).
+    max_iter : int
+        Newton/bisection step budget (≥ 1).
+    strict : bool
+        Raise :class:`~finetune_bounds.errors.ConvergenceError` unless every n converged.
+
+    Returns
+    -------
+    KappaSolution
 
     Raises
     ------
     InvalidInputError
-        If some n is not in (0, r).
+        If some n is not in (0, r), ``xtol`` is not a finite number > 0 or ``max_iter`` < 1.
+    ConvergenceError
+        Only with ``strict=True``.
     """
     lam = as_vector(eigenvalues, "eigenvalues")
+    xtol = nonneg_float(xtol, "xtol", positive=True)
+    max_iter = positive_int(max_iter, "max_iter")
     lam = lam[lam > 0]
     r = lam.shape[0]
     ns = np.atleast_1d(np.asarray(n, dtype=np.float64))
@@ -266,43 +331,78 @@ def solve_kappa(
         raise InvalidInputError(
             f"the κ equation has a positive root only for 0 < n < rank(Σ) = {r}; got n = {ns}"
         )
-    lo = np.log(lam.min() * (r - ns) / ns)
-    hi = np.log(lam.sum() / ns)
+    eps = np.finfo(np.float64).eps
+    with np.errstate(over="ignore", divide="ignore"):
+        lo = np.log(lam.min() * (r - ns) / ns)
+        hi = np.log(lam.sum() / ns)
     it = 0
     out_t = np.empty_like(ns)
+    code = np.zeros(ns.shape, dtype=np.int64)  # index into _KAPPA_ORDER, per n
+    width = np.zeros_like(ns)
     chunk = max(1, 2_000_000 // max(r, 1))
+
+    def f_of(t: FloatArray, nn: FloatArray) -> tuple[FloatArray, FloatArray]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            frac = lam / (lam + np.exp(t)[:, None])
+            return frac.sum(axis=1) - nn, frac
+
     for start in range(0, ns.shape[0], chunk):
         sl = slice(start, start + chunk)
         a, b, nn = lo[sl].copy(), hi[sl].copy(), ns[sl]
+        # the bracket must hold a sign change: f(lo) ≥ 0 ≥ f(hi) up to rounding
+        slack = 8 * eps * (r + nn)
+        f_lo, _ = f_of(a, nn)
+        f_hi, _ = f_of(b, nn)
+        lost = (f_lo < -slack) | (f_hi > slack)
         t = b.copy()  # f(hi) ≤ 0: Σλ/(λ + trΣ/n) ≤ n
         k = 0
-        while k < max_iter:
-            kap = np.exp(t)[:, None]
-            frac = lam / (lam + kap)
-            f = frac.sum(axis=1) - nn
-            # the bracket shrinks with every evaluation: f > 0 means the root is to the right
-            a = np.where(f > 0, t, a)
-            b = np.where(f > 0, b, t)
-            done = (np.abs(f) <= 4 * np.finfo(np.float64).eps * nn) | (
-                b - a <= xtol * np.maximum(1.0, np.abs(b))
-            )
-            if np.all(done):
-                break
-            df = -np.sum(frac * (1.0 - frac), axis=1)  # d f / d log κ < 0
-            with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while True:
+                f, frac = f_of(t, nn)
+                # the bracket shrinks with every evaluation: f > 0 means the root is to the right
+                a = np.where(f > 0, t, a)
+                b = np.where(f > 0, b, t)
+                done = (np.abs(f) <= 4 * eps * nn) | (b - a <= xtol * np.maximum(1.0, np.abs(b)))
+                bad = ~(np.isfinite(t) & np.isfinite(f))
+                stop = done | bad | lost
+                if np.all(stop) or k >= max_iter:
+                    break
+                df = -np.sum(frac * (1.0 - frac), axis=1)  # d f / d log κ < 0
                 newton = t - f / df
-            ok = np.isfinite(newton) & (newton > a) & (newton < b)
-            t = np.where(done, t, np.where(ok, newton, 0.5 * (a + b)))  # safeguarded Newton
-            k += 1
+                ok = np.isfinite(newton) & (newton > a) & (newton < b)
+                t = np.where(stop, t, np.where(ok, newton, 0.5 * (a + b)))  # safeguarded Newton
+                k += 1
+            width[sl] = (b - a) / np.maximum(1.0, np.abs(b))
+        code[sl] = np.select([bad, lost, done], [3, 2, 0], default=1)
         out_t[sl] = t
         it = max(it, k)
-    kappa = np.exp(out_t)
-    frac = lam / (lam + kappa[:, None])
-    residual = np.abs(frac.sum(axis=1) - ns) / ns
-    gamma = np.sum(frac * frac, axis=1) / ns
+    with np.errstate(over="ignore", invalid="ignore"):
+        kappa = np.exp(out_t)
+        frac = lam / (lam + kappa[:, None])
+        residual = np.abs(frac.sum(axis=1) - ns) / ns
+        gamma = np.sum(frac * frac, axis=1) / ns
+    worst = int(code.max(initial=0))
+    info = SolverInfo(
+        _KAPPA_ORDER[worst],
+        iterations=it,
+        residual=float(np.max(np.where(np.isfinite(residual), residual, np.inf), initial=0.0)),
+        tolerance=xtol,
+        extra={
+            "f_tolerance": 4 * float(eps),
+            "bracket_width": float(np.max(np.where(np.isfinite(width), width, np.inf),
+                                          initial=0.0)),
+            "failed": int(np.count_nonzero(code)),
+        },
+    )
+    check_converged(info, "the κ equation of the deterministic equivalent", strict=strict)
     shape = np.shape(n)
     return KappaSolution(
-        kappa.reshape(shape), gamma.reshape(shape), it, residual.reshape(shape)
+        kappa.reshape(shape),
+        gamma.reshape(shape),
+        it,
+        residual.reshape(shape),
+        info,
+        (code == 0).reshape(shape),
     )
 
 
@@ -321,8 +421,13 @@ class RiskResult:
     n : int
         Number of target samples.
     diagnostics : mapping
-        κ, γ, iterations and residual (deterministic); draws and per-part standard errors
-        (Monte Carlo); the regime used (``"n<r"``, ``"n>=r"``, ``"n=0"``).
+        The regime used (``"n<r"``, ``"n>=r"``, ``"n=0"``) and ``status`` (a
+        :class:`~finetune_bounds._numerics.SolverStatus`) with ``converged``: for the
+        deterministic equivalent at 0 < n < r the κ solve's (:func:`solve_kappa`), with κ, γ,
+        iterations and residual; ``exact`` for the closed forms (n = 0, n ≥ r, isotropic).
+        Monte Carlo: draws and per-part standard errors, and — only with ``rel_tol``, the one
+        case with a stopping rule — ``status`` ``converged`` or ``max_iterations`` (draw budget
+        spent before stderr ≤ rel_tol·risk).
     """
 
     risk: float
@@ -332,6 +437,12 @@ class RiskResult:
     method: str
     n: int
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> SolverStatus | None:
+        """``diagnostics["status"]`` (None for a fixed-size Monte Carlo estimate)."""
+        st = self.diagnostics.get("status")
+        return None if st is None else SolverStatus(st)
 
 
 def _gaussian_variance_full_rank(sigma2: float, r: int, n: int) -> float:
@@ -346,8 +457,13 @@ def _gaussian_variance_full_rank(sigma2: float, r: int, n: int) -> float:
     return sigma2 * r / (n - r - 1) if n > r + 1 else math.inf
 
 
-def _deterministic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]:
-    """Deterministic equivalent on an array of n (vectorised); see :func:`expected_risk`."""
+def _deterministic_arrays(
+    task: LinearTask, ns: FloatArray
+) -> tuple[dict[str, NDArray[Any]], SolverInfo | None]:
+    """Deterministic equivalent on an array of n (vectorised); see :func:`expected_risk`.
+
+    Returns the arrays (``converged`` per n: the κ solve's, True for the closed-form regimes)
+    and the κ solve's :class:`SolverInfo` (None when no n needed it)."""
     lam = task.covariance.eigenvalues
     r = task.covariance.rank
     sigma2 = task.noise_variance
@@ -361,8 +477,12 @@ def _deterministic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatAr
     bias[zero] = float(np.sum(lam * d2))
     mid = (ns > 0) & (ns < r)
     iters = 0
+    converged = np.ones(ns.shape, dtype=bool)
+    info: SolverInfo | None = None
     if np.any(mid):
         sol = solve_kappa(lam, ns[mid])
+        info = sol.info
+        converged[mid] = sol.converged_mask
         k = sol.kappa
         pos = lam > 0
         lp, dp = lam[pos], d2[pos]
@@ -376,11 +496,12 @@ def _deterministic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatAr
         var[big] = [_gaussian_variance_full_rank(sigma2, r, int(m)) for m in ns[big]]
     return {
         "bias": bias, "variance": var, "kappa": kappa, "gamma": gamma, "residual": resid,
-        "iterations": np.full_like(ns, iters),
-    }
+        "iterations": np.full_like(ns, iters), "converged": converged,
+    }, info
 
 
-def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]:
+def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, NDArray[Any]]:
+    """Exact finite-n formulas for Σ ∝ I (closed forms: ``converged`` is True throughout)."""
     cov = task.covariance
     if not cov.is_isotropic:
         raise InvalidInputError(
@@ -392,8 +513,9 @@ def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]
     sigma2 = task.noise_variance
     dn2 = float(task.delta @ task.delta)
     bias = np.where(ns < d, s2 * (1.0 - ns / d) * dn2, 0.0)
+    exact = np.ones(ns.shape, dtype=bool)
     if s2 == 0.0:
-        return {"bias": np.zeros_like(ns), "variance": np.zeros_like(ns)}
+        return {"bias": np.zeros_like(ns), "variance": np.zeros_like(ns), "converged": exact}
     var = np.zeros_like(ns)
     if sigma2 > 0:
         for i, m in enumerate(ns):
@@ -403,12 +525,7 @@ def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, FloatArray]
                 var[i] = sigma2 * m / (d - m - 1) if d > m + 1 else math.inf
             else:
                 var[i] = _gaussian_variance_full_rank(sigma2, d, int(m))
-    return {"bias": bias, "variance": var}
-
-
-def _stderr(a: FloatArray) -> float:
-    """Standard error of the mean, std(ddof=1)/√size (inf for fewer than two values)."""
-    return float(np.std(a, ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.inf
+    return {"bias": bias, "variance": var, "converged": exact}
 
 
 def _monte_carlo(
@@ -419,6 +536,7 @@ def _monte_carlo(
     rel_tol: float | None,
     max_draws: int,
     batch_bytes: int = 64 * 2**20,
+    strict: bool = False,
 ) -> RiskResult:
     """Average the exact §2.2 risk over Gaussian designs drawn in Σ's eigenbasis (the risk is
     rotation invariant, so x = z·√λ suffices), batched; standard errors from the sample std."""
@@ -441,27 +559,41 @@ def _monte_carlo(
         total += b
         if rel_tol is not None and total >= n_draws:
             risk_now = np.concatenate(biases) + task.noise_variance * np.concatenate(traces)
-            if _stderr(risk_now) <= rel_tol * abs(float(np.mean(risk_now))) or not risk_now.any():
+            if _mc_done(risk_now, rel_tol):
                 break
     bias_a = np.concatenate(biases)
     var_a = task.noise_variance * np.concatenate(traces) if task.noise_variance > 0 else 0 * bias_a
     risk_a = bias_a + var_a
-    se = _stderr
-
+    diag: dict[str, Any] = {
+        "draws": int(bias_a.size),
+        "bias_stderr": stderr(bias_a),
+        "variance_stderr": stderr(var_a),
+    }
+    if rel_tol is not None:  # the only Monte Carlo with a stopping rule
+        mean = abs(float(np.mean(risk_a)))
+        info = SolverInfo(
+            SolverStatus.CONVERGED if _mc_done(risk_a, rel_tol) else SolverStatus.MAX_ITERATIONS,
+            iterations=int(bias_a.size),
+            residual=stderr(risk_a) / mean if mean > 0 else 0.0,
+            tolerance=rel_tol,
+            extra={"max_draws": max_draws},
+        )
+        diag.update(status=info.status, converged=info.converged)
+        check_converged(info, f"Monte Carlo expected risk at n = {n}", strict=strict)
     return RiskResult(
         risk=float(np.mean(risk_a)),
         bias=float(np.mean(bias_a)),
         variance=float(np.mean(var_a)),
-        stderr=se(risk_a),
+        stderr=stderr(risk_a),
         method="monte_carlo",
         n=n,
-        diagnostics={
-            "draws": int(bias_a.size),
-            "bias_stderr": se(bias_a),
-            "variance_stderr": se(var_a),
-            "converged": rel_tol is None or se(risk_a) <= rel_tol * abs(float(np.mean(risk_a))),
-        },
+        diagnostics=diag,
     )
+
+
+def _mc_done(risk: FloatArray, rel_tol: float) -> bool:
+    """Monte Carlo stopping rule: stderr ≤ rel_tol·|mean|, or every draw is exactly 0."""
+    return bool(stderr(risk) <= rel_tol * abs(float(np.mean(risk))) or not risk.any())
 
 
 _check_task = check_linear_task
@@ -477,6 +609,7 @@ def expected_risk(
     n_draws: int = 200,
     rel_tol: float | None = None,
     max_draws: int = 100_000,
+    strict: bool = False,
 ) -> RiskResult:
     """Expected excess risk E_X[R(θ̂)] of fine-tuning on n Gaussian samples (spec §2.3).
 
@@ -505,6 +638,10 @@ def expected_risk(
         then says whether it ``converged``.
     max_draws : int
         Monte Carlo budget when ``rel_tol`` is set.
+    strict : bool
+        Raise :class:`~finetune_bounds.errors.ConvergenceError` when the κ solve (deterministic)
+        or the ``rel_tol`` Monte Carlo did not converge; otherwise the result says so in
+        ``diagnostics["status"]`` / ``diagnostics["converged"]``.
 
     Returns
     -------
@@ -515,6 +652,8 @@ def expected_risk(
     InvalidInputError
         n < 0 or not an integer, unknown method, ``"isotropic"`` with a non-isotropic Σ, bad
         Monte Carlo settings.
+    ConvergenceError
+        Only with ``strict=True``.
 
     Examples
     --------
@@ -536,35 +675,45 @@ def expected_risk(
         gen = _generator(rng)
         if n == 0:
             z = float(task.covariance.quadratic_form(task.delta))
-            return RiskResult(z, z, 0.0, 0.0, "monte_carlo", 0, {"draws": 0, "regime": "n=0"})
-        return _monte_carlo(task, n, gen, n_draws, rel_tol, max(max_draws, n_draws))
-    arrays = (
-        _deterministic_arrays(task, np.array([float(n)]))
-        if method == "deterministic"
-        else _isotropic_arrays(task, np.array([float(n)]))
-    )
+            return RiskResult(z, z, 0.0, 0.0, "monte_carlo", 0, {
+                "draws": 0, "regime": "n=0", "status": SolverStatus.EXACT, "converged": True,
+            })
+        return _monte_carlo(task, n, gen, n_draws, rel_tol, max(max_draws, n_draws),
+                            strict=strict)
+    ns = np.array([float(n)])
+    info: SolverInfo | None = None
+    if method == "deterministic":
+        arrays, info = _deterministic_arrays(task, ns)
+    else:
+        arrays = _isotropic_arrays(task, ns)
     bias = float(arrays["bias"][0])
     var = float(arrays["variance"][0])
     r = task.covariance.rank
     regime = "n=0" if n == 0 else ("n<r" if n < r else "n>=r")
     diag: dict[str, Any] = {"regime": regime, "rank": r}
-    if method == "deterministic" and regime == "n<r":
+    if info is not None:  # the deterministic equivalent at 0 < n < r: a κ solve
+        check_converged(info, f"the κ equation at n = {n}", strict=strict)
         diag.update(
             kappa=float(arrays["kappa"][0]),
             gamma=float(arrays["gamma"][0]),
             iterations=int(arrays["iterations"][0]),
             residual=float(arrays["residual"][0]),
+            status=info.status,
+            converged=info.converged,
         )
+    else:
+        diag.update(status=SolverStatus.EXACT, converged=True)
     return RiskResult(bias + var, bias, var, None, method, n, diag)
 
 
 def risk_curve(
     task: LinearTask, ns: Sequence[int] | ArrayLike, method: Method = "deterministic"
-) -> dict[str, FloatArray]:
+) -> dict[str, NDArray[Any]]:
     """Expected risk on a grid of n in one vectorised pass (closed-form methods only).
 
-    Returns a dict of arrays ``n, risk, bias, variance`` (and ``kappa, gamma`` for the
-    deterministic equivalent).
+    Returns a dict of arrays ``n, risk, bias, variance`` and ``converged`` (bool per n: the κ
+    solve's outcome where one was needed, True for closed forms), plus ``kappa, gamma,
+    residual, iterations`` for the deterministic equivalent.
     """
     _check_task(task)
     check_choice(method, "method", ("deterministic", "isotropic"))
@@ -575,10 +724,9 @@ def risk_curve(
         )
     ns_i = np.array([positive_int(v, "n", allow_zero=True) for v in arr.tolist()], dtype=np.float64)
     if method == "deterministic":
-        out = _deterministic_arrays(task, ns_i)
+        out, _ = _deterministic_arrays(task, ns_i)
     else:
         out = _isotropic_arrays(task, ns_i)
-    out = dict(out)
     out["n"] = ns_i.astype(int)
     out["risk"] = out["bias"] + out["variance"]
     return out
@@ -592,6 +740,8 @@ class SampleComplexity:
     """Smallest n with E[R_n] ≤ ε (spec §2.4).
 
     ``n`` is None and ``reachable`` False when no n reaches ε (``reason`` says why).
+    ``converged`` is False when some κ solve of the scanned curve did not converge (the answer
+    is then not trustworthy; see :func:`solve_kappa`).
     """
 
     n: int | None
@@ -600,6 +750,7 @@ class SampleComplexity:
     risk_at_n: float | None
     method: str
     reason: str = ""
+    converged: bool = True
 
 
 def sample_complexity(
@@ -659,15 +810,16 @@ def sample_complexity(
         n_star = r + 1 + max(m, 1)
         if n_star <= limit:
             found, risk = n_star, sigma2 * r / (n_star - r - 1)
+    converged = bool(np.all(curve["converged"]))
     if found is not None:
-        return SampleComplexity(found, eps, True, risk, method)
+        return SampleComplexity(found, eps, True, risk, method, converged=converged)
     if math.isfinite(limit):
         reason = f"expected risk never reaches ε = {eps:g} for n ≤ {int(limit)}"
     else:
         reason = f"expected risk never reaches ε = {eps:g} for any n (noise floor)"
     if strict:
         raise NotReachableError(reason)
-    return SampleComplexity(None, eps, False, None, method, reason)
+    return SampleComplexity(None, eps, False, None, method, reason, converged=converged)
 
 
 @dataclass(frozen=True)
@@ -786,10 +938,10 @@ def bounds(
 # §2.4 [paper]: which measure tracks the risk?
 # ---------------------------------------------------------------------------------------------
 def _random_spectrum(kind: str, d: int, rng: np.random.Generator) -> FloatArray:
-    i = np.arange(1, d + 1, dtype=np.float64)
+    """Eigenvalues of :func:`random_task`, mean 1 (tr Σ = d)."""
     if kind == "power_law":
-        lam = i ** (-rng.uniform(0.5, 2.0))
-    elif kind == "spiked":
+        return power_law_spectrum(d, rng.uniform(0.5, 2.0))  # exponent ~ U(0.5, 2)
+    if kind == "spiked":
         k = max(1, d // 20)
         lam = np.ones(d)
         lam[:k] = rng.uniform(10.0, 100.0, size=k)

@@ -1,8 +1,11 @@
 """``finetune-bounds relu``: NTK theory (and optionally training) for a ReLU fine-tuning task.
 
-Composes library calls only (spec §4–5): :func:`~.theory.theory_curve`,
-:func:`~.theory.theory_sample_complexity` and, with ``--train``,
-:func:`~.simulate.simulate_cell`.
+A thin adapter over the ``relu`` family (spec §4–5): the options become family parameters
+(``--example NAME`` → ``relu._family.EXAMPLES[NAME]``; ``--source/--target [--covariance]`` →
+``data = "files"`` with ``source_file`` …; ``--n`` → the inner axis ``n``), the cell runs through
+:func:`finetune_bounds.sweep.run` — the runner of sweeps and of the report, so the numbers are
+theirs — and the table is printed from the frame it returns. ``--eps`` runs a second cell with
+``mode = "sample_complexity"`` and the inner axis ``eps``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from typing import Any
 from ..errors import InvalidInputError
 from .theory import DEFAULT_CONSTANT, DEFAULT_DELTA
 
-_EXAMPLES = ("synthetic", "digits")
+#: theory designs of the sample-complexity cell: min(--draws, this) (a search over n ≤ --n-max)
+_SC_DRAWS = 3
 
 
 def register(subparsers: Any) -> None:
     """Add the ``relu`` subcommand."""
+    from .._cli_common import add_run_arguments
+    from ._family import EXAMPLES
     from ._tasks import LABEL_FUNCTIONS
 
     p = subparsers.add_parser(
@@ -29,13 +35,14 @@ def register(subparsers: Any) -> None:
             "data-dependent complexity rᵀH⁻¹r, the generalisation bound "
             "√(2rᵀH⁻¹r/n) + C√(log(n/(λ₀δ))/n), its worst-case forms and the test risk of the "
             "kernel (infinite-width) limit, averaged over random designs; with --train also the "
-            "trained network (mean ± standard error over seeds). MAE = mean min(|f − y|, 1)."
+            "trained network (mean ± standard error over seeds). MAE = mean min(|f − y|, 1). "
+            "Runs the 'relu' family through the sweep's runner: 'finetune-bounds run relu' and "
+            "the report give the same numbers for the same parameters."
         ),
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
-        "--example", choices=_EXAMPLES, help="built-in task: synthetic teachers or digits"
-    )
+    src.add_argument("--example", choices=tuple(EXAMPLES),
+                     help="built-in task: synthetic teachers or digits")
     src.add_argument("--source", metavar="FILE", help="source teacher θ_S (.npy/.csv vector)")
     p.add_argument("--target", metavar="FILE", help="target teacher θ_T (.npy/.csv vector)")
     p.add_argument(
@@ -44,10 +51,12 @@ def register(subparsers: Any) -> None:
         help="inputs x = z/‖z‖ with z ~ N(0, Σ) (default: uniform on the sphere)",
     )
     p.add_argument("--n", type=int, nargs="+", default=[10, 20, 50], help="target sample sizes")
-    p.add_argument("--width", type=int, default=2000, help="hidden width m (even; --train)")
+    p.add_argument("--width", type=int, default=2000, help="hidden width m (even)")
     p.add_argument("--train", action="store_true", help="also train the network (numpy GD)")
     p.add_argument("--seeds", type=int, default=5, help="training seeds (--train)")
-    p.add_argument("--seed", type=int, default=0, help="base random seed")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the synthetic teachers and of the theory designs "
+                        "(task_seed and theory_seed; 0)")
     p.add_argument("--draws", type=int, default=10, help="random designs averaged in theory rows")
     p.add_argument("--n-test", type=int, default=1000, help="test inputs per draw")
     p.add_argument(
@@ -58,123 +67,111 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--ridge", type=float, default=0.0, help="explicit Gram regularisation")
     p.add_argument(
-        "--eps", type=float, nargs="+", default=None, help="also print n*(ε) for these MAE targets"
+        "--eps", type=float, nargs="+", default=None,
+        help=f"also print n*(ε) for these MAE targets (over min(--draws, {_SC_DRAWS}) designs)",
     )
     p.add_argument("--n-max", type=int, default=1000, help="largest n searched for n*(ε)")
-    p.add_argument("--d", type=int, default=20, help="dimension of --example synthetic")
+    p.add_argument("--d", type=int, default=None, help="dimension of --example synthetic (20)")
     p.add_argument(
-        "--delta-norm", type=float, default=0.5, help="‖θ_T − θ_S‖ of --example synthetic"
+        "--delta-norm", type=float, default=None, help="‖θ_T − θ_S‖ of --example synthetic (0.5)"
     )
-    p.add_argument(
-        "--source-task", choices=sorted(LABEL_FUNCTIONS), default="value", help="digits source"
-    )
-    p.add_argument(
-        "--target-task", choices=sorted(LABEL_FUNCTIONS), default="large", help="digits target"
-    )
+    p.add_argument("--source-task", choices=sorted(LABEL_FUNCTIONS), default=None,
+                   help="digits source label function (value)")
+    p.add_argument("--target-task", choices=sorted(LABEL_FUNCTIONS), default=None,
+                   help="digits target label function (large)")
     p.add_argument(
         "--labels",
         choices=("teacher", "direct"),
-        default="teacher",
-        help="digits target labels: least-squares teacher or the label function itself",
+        default=None,
+        help="digits target labels: least-squares teacher (default) or the label function",
     )
-    p.add_argument("--output", metavar="FILE", help="write the tidy records (.csv or .json)")
+    add_run_arguments(p)
     p.set_defaults(func=run)
 
 
-def _task(args: argparse.Namespace) -> Any:
-    from .._io import load_array
-    from ._tasks import ReluTask, digits_task, synthetic_task
-
-    if args.example == "synthetic":
-        return synthetic_task(args.d, delta_norm=args.delta_norm, rng=args.seed)
-    if args.example == "digits":
-        return digits_task(args.source_task, args.target_task, labels=args.labels)
-    if args.target is None:
-        raise InvalidInputError("--source needs --target")
-    cov = None if args.covariance is None else load_array(args.covariance, "--covariance")
-    return ReluTask.from_teachers(
-        load_array(args.source, "--source"),
-        load_array(args.target, "--target"),
-        covariance=cov,
-        name="teachers",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Compute the requested rows, print a table, optionally write the records."""
-    import numpy as np
-
-    from .._io import write_table
+def _task_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The family parameters of the task: an example (with its overrides) or the files."""
     from .._validation import positive_int
-    from ..records import summarize, to_frame
-    from .simulate import simulate_cell
-    from .theory import theory_curve, theory_sample_complexity
+    from ._family import EXAMPLES
 
     if args.example is not None and (args.target or args.covariance):
         raise InvalidInputError("--target/--covariance go with --source, not with --example")
-    ns = [positive_int(v, "--n") for v in args.n]
-    task = _task(args)
-    common = {"delta": args.delta, "constant": args.constant, "ridge": args.ridge}
-    rows = theory_curve(
-        task, ns, draws=args.draws, seed=args.seed, n_test=args.n_test, **common
+    if args.example is None:
+        if args.target is None:
+            raise InvalidInputError("--source needs --target")
+        params = {"data": "files", "source_file": args.source, "target_file": args.target,
+                  "covariance_file": args.covariance or ""}
+    else:
+        params = dict(EXAMPLES[args.example])
+    overrides = {
+        "d": (args.d, "synthetic"), "delta_norm": (args.delta_norm, "synthetic"),
+        "source_task": (args.source_task, "digits"), "target_task": (args.target_task, "digits"),
+        "labels": (args.labels, "digits"),
+    }
+    for key, (value, data) in overrides.items():
+        if value is None:
+            continue
+        if params["data"] != data:
+            flag = "--" + key.replace("_", "-")
+            raise InvalidInputError(f"{flag} goes with --example {data}")
+        params[key] = positive_int(value, "--d") if key == "d" else value
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    """Options → family parameters → the runner → the tables (n*(ε) in a second cell)."""
+    import numpy as np
+
+    from .._cli_common import (
+        check_output,
+        finish,
+        render_pivot,
+        resolve,
+        run_family,
+        summary_of,
     )
-    if args.train:
-        seeds = positive_int(args.seeds, "--seeds")
-        for n in ns:
-            rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([args.seed, n]).spawn(
-                seeds
-            )]
-            rows += simulate_cell(
-                task, n, args.width, rngs, n_test=args.n_test, **common
-            )
+    from .._validation import positive_int
+    from ._family import task_from_params
+
+    ns = sorted({positive_int(v, "--n") for v in args.n})
+    seeds = positive_int(args.seeds, "--seeds") if args.train else 0
+    output = check_output(args.output)
+    params = {
+        **_task_params(args),
+        "width": args.width,
+        "n_test": args.n_test,
+        "delta": args.delta,
+        "constant": args.constant,
+        "ridge": args.ridge,
+        "theory_draws": args.draws,
+        "task_seed": args.seed,
+        "theory_seed": args.seed,
+    }
+    sc_params = None
     if args.eps:
-        rows += theory_sample_complexity(
-            task, args.eps, n_max=args.n_max, draws=max(1, min(args.draws, 3)), seed=args.seed,
-            n_test=args.n_test, **common,
-        )
-    frame = to_frame(rows)
+        sc_params = {**params, "mode": "sample_complexity", "n_max": args.n_max,
+                     "theory_draws": max(1, min(args.draws, _SC_DRAWS))}
+        resolve("relu", {**sc_params, "eps": args.eps[0]})  # bad values stop before any run
+    task = task_from_params(resolve("relu", params))
     print(f"task: {getattr(task, 'name', 'teachers')}, d = {task.dim}, "
           f"‖θ_S‖ = {np.linalg.norm(task.source):.3g}, ‖Δ‖ = {np.linalg.norm(task.delta):.3g}, "
           f"δ = {args.delta:g}, C = {args.constant:g}"
-          + (f", width = {args.width}, seeds = {args.seeds}" if args.train else ""))
-    _print_curve(frame, summarize)
-    if args.eps:
-        _print_sample_complexity(frame)
-    if args.output:
-        print(f"wrote {write_table(frame, args.output)}")
-    return 0
+          + (f", width = {args.width}, seeds = {seeds}" if args.train else ""))
+    result = run_family("relu", args, params=params, axes={"n": ns}, seeds=seeds)
+    runs = [result]
+    if len(result.frame):
+        curve = summary_of(result.frame, ["n"])
+        print("\n".join(render_pivot(curve, "n", _curve_quantity)))
+    if sc_params is not None and not result.failures:
+        sc = run_family("relu", args, params=sc_params, axes={"eps": list(args.eps)})
+        runs.append(sc)
+        if len(sc.frame):
+            print(f"\nsample complexity n*(ε) (mean over {sc_params['theory_draws']} designs; "
+                  "inf = not reached within --n-max):")
+            table = summary_of(sc.frame, ["eps"])
+            print("\n".join(render_pivot(table, "eps", lambda q: q.startswith("sample_compl"))))
+    return finish(runs, output)
 
 
-def _fmt(mean: float, se: float, count: int) -> str:
-    if count > 1:
-        return f"{mean:.4g} ± {se:.2g}"
-    return f"{mean:.4g}"
-
-
-def _print_curve(frame: Any, summarize: Any) -> None:
-    curve = frame[frame["quantity"].str.startswith(("mae", "complexity", "lambda", "kernel_gap",
-                                                    "bound_ratio"))]
-    curve = curve[~curve["quantity"].str.startswith("sample_complexity")]
-    if curve.empty:
-        return
-    s = summarize(curve, by=["quantity", "source", "method", "n"])
-    s["cell"] = [
-        _fmt(m, e, c) for m, e, c in zip(s["mean"], s["stderr"], s["count"], strict=True)
-    ]
-    s["method"] = s["method"].fillna("")
-    s["n"] = s["n"].astype(int)
-    table = s.pivot_table(
-        index=["quantity", "source", "method"], columns="n", values="cell", aggfunc="first"
-    )
-    print(table.to_string())
-
-
-def _print_sample_complexity(frame: Any) -> None:
-    sc = frame[frame["quantity"].str.startswith("sample_complexity")]
-    if sc.empty:
-        return
-    table = sc.pivot_table(
-        index=["quantity", "source", "method"], columns="eps", values="value", aggfunc="first"
-    )
-    print("\nsample complexity n*(ε) (mean over draws; inf = not reached within --n-max):")
-    print(table.to_string())
+def _curve_quantity(q: str) -> bool:
+    return q.startswith(("mae", "complexity", "lambda", "kernel_gap", "bound_ratio"))

@@ -1,7 +1,8 @@
 """The ``relu`` family as the sweep sees it (spec §4–5).
 
-One cell = one task (synthetic teachers or digits label functions), one n and one width, in one
-of three modes:
+One cell = one task (synthetic teachers or digits label functions), one n (or an inner axis of
+n: ``[axes] n = [...]``, one kernel learning curve on nested designs) and one width, in one of
+three modes:
 
 - ``mode = "curve"`` (default): theory rows from :func:`~.theory.theory_curve` (kernel-limit
   risks, data-dependent and worst-case bounds, complexities; averaged over ``theory_draws``
@@ -10,10 +11,15 @@ of three modes:
   :func:`~.simulate.simulate_cell` (trained network from the source and from scratch, its kernel
   limit on the same data, the network–kernel gap). Sweeping ``width`` gives the width study.
 - ``mode = "sample_complexity"``: theory only, :func:`~.theory.theory_sample_complexity` at
-  ``eps`` with nested designs up to ``n_max``.
+  ``eps`` (or an inner axis of ε values) with nested designs up to ``n_max``.
 - ``mode = "measures"``: empirical only, :func:`~.simulate.simulate_measures` (correlation of
   rᵀH⁻¹r, ‖P_XΔ‖², ‖Δ‖², zero-shot risk and the bound with the measured fine-tuning risk over
   ``instances`` random tasks per seed; rows carry a ``measure`` field).
+
+The task: ``data = "synthetic"`` (random teacher directions from ``task_seed``), ``"digits"``
+(label functions) or ``"files"`` (θ_S, θ_T and optionally Σ from .npy/.csv files:
+``source_file``, ``target_file``, ``covariance_file``; ``files_sha256`` is filled in from their
+contents). ``EXAMPLES`` holds the ``--example`` tasks of the CLI as parameters.
 """
 
 from __future__ import annotations
@@ -24,19 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from .._task_files import Digest, FileName, cached_task
+from .._task_files import resolve_files as _resolve_files
 from ..errors import ConfigError
-from ..families import Family
+from ..families import Constraint, Family, Interval, Options, axis_values
 from ..records import record
 from ._tasks import LABEL_FUNCTIONS, ReluTask, digits_task, synthetic_task
 from .simulate import simulate_cell, simulate_measures
 from .theory import DEFAULT_CONSTANT, DEFAULT_DELTA, theory_curve, theory_sample_complexity
 
-__all__ = ["DEFAULTS", "FAMILY", "task_from_params"]
+__all__ = ["DEFAULTS", "EXAMPLES", "FAMILY", "task_from_params"]
 
 #: every parameter of the family, with its default
 DEFAULTS: dict[str, Any] = {
     "mode": "curve",  # curve | sample_complexity | measures
-    "data": "synthetic",  # synthetic | digits
+    "data": "synthetic",  # synthetic | digits | files
     "d": 20,  # input dimension (synthetic; digits: 64)
     "n": 20,  # target samples
     "width": 2000,  # m, number of hidden neurons (even: antisymmetric pairs)
@@ -48,6 +56,12 @@ DEFAULTS: dict[str, Any] = {
     "source_task": "value",  # digits label function of the source task
     "target_task": "large",  # digits label function of the target task
     "labels": "teacher",  # digits: teacher (y = θ_Tᵀx) | direct (the label function)
+    # data = "files": θ_S, θ_T (and optionally Σ: inputs z/‖z‖, z ~ N(0, Σ); else uniform on the
+    # sphere) from .npy/.csv files; d follows them. Unused ones are dropped from a cell.
+    "source_file": "",
+    "target_file": "",
+    "covariance_file": "",
+    "files_sha256": "",  # filled in from the files' contents (a value that disagrees: error)
     "pretrain": "closed_form",  # closed_form (W₀ + 2aθ_Sᵀ/√m) | gd
     "pretrain_samples": 0,  # gd pretraining samples (0 → 100·d)
     "pretrain_steps": 100,
@@ -68,40 +82,102 @@ DEFAULTS: dict[str, Any] = {
 
 MODES = ("curve", "sample_complexity", "measures")
 
+#: the file parameters of ``data = "files"``, in digest order
+FILE_PARAMS: tuple[str, ...] = ("source_file", "target_file", "covariance_file")
 
-def _choice(params: Mapping[str, Any], key: str, allowed: Sequence[str]) -> str:
-    v = params[key]
-    if v not in allowed:
-        raise ConfigError(f"relu: {key} must be one of {tuple(allowed)}, got {v!r}")
-    return str(v)
+#: ``finetune-bounds relu --example NAME`` as family parameters
+EXAMPLES: dict[str, dict[str, Any]] = {
+    # θ_S (‖θ_S‖ = 1) and θ_T = θ_S + Δ (‖Δ‖ = 0.5) in random directions, d = 20, x uniform on
+    # the sphere
+    "synthetic": {"data": "synthetic", "d": 20, "inputs": "sphere", "source_norm": 1.0,
+                  "delta_norm": 0.5, "task_seed": 0},
+    # scikit-learn digits (d = 64): source "digit value / 9", target "digit ≥ 5", labels from the
+    # least-squares teacher
+    "digits": {"data": "digits", "source_task": "value", "target_task": "large",
+               "labels": "teacher"},
+}
+
+
+_POS = Interval("float", 0, None, closed="neither")
+_NONNEG = Interval("float", 0, None)
+_COUNT = Interval("int", 1, None)
+
+#: every parameter's admissible values, checked when a config loads (see families.Interval)
+_CONSTRAINTS: dict[str, Constraint] = {
+    "mode": Options(*MODES),
+    "data": Options("synthetic", "digits", "files"),
+    "d": _COUNT,
+    "n": _COUNT,
+    "width": Interval("int", 2, None),
+    "inputs": Options("sphere", "power_law"),
+    "alpha": _NONNEG,
+    "source_norm": _NONNEG,
+    "delta_norm": _NONNEG,
+    "task_seed": Interval("int", 0, None),
+    "source_task": Options(*LABEL_FUNCTIONS),
+    "target_task": Options(*LABEL_FUNCTIONS),
+    "labels": Options("teacher", "direct"),
+    **{k: FileName() for k in FILE_PARAMS},
+    "files_sha256": Digest(),
+    "pretrain": Options("closed_form", "gd"),
+    "pretrain_samples": Interval("int", 0, None),
+    "pretrain_steps": _COUNT,
+    "n_test": _COUNT,
+    "tol": _POS,
+    "max_steps": _COUNT,
+    "lr_scale": _POS,
+    "delta": Interval("float", 0, 1, closed="neither"),
+    "constant": _NONNEG,
+    "ridge": _NONNEG,
+    "theory_draws": _COUNT,
+    "theory_seed": Interval("int", 0, None),
+    "eps": _POS,
+    "n_max": _COUNT,
+    "instances": Interval("int", 3, None),
+    "delta_spread": Interval("float", 1, None),
+}
 
 
 def _derive(params: dict[str, Any]) -> dict[str, Any]:
+    """Cross-parameter checks and derived values (at config load, never in a worker)."""
     out = dict(params)
-    _choice(out, "mode", MODES)
-    data = _choice(out, "data", ("synthetic", "digits"))
-    _choice(out, "inputs", ("sphere", "power_law"))
-    _choice(out, "labels", ("teacher", "direct"))
-    _choice(out, "pretrain", ("closed_form", "gd"))
-    _choice(out, "source_task", tuple(LABEL_FUNCTIONS))
-    _choice(out, "target_task", tuple(LABEL_FUNCTIONS))
-    if data == "digits":
+    if out["data"] == "digits":
         out["d"] = 64
-    width = out["width"]
-    if isinstance(width, bool) or not isinstance(width, int) or width < 2 or width % 2:
-        raise ConfigError(f"relu: width must be an even integer ≥ 2, got {width!r}")
-    spread = out["delta_spread"]
-    if isinstance(spread, bool) or not isinstance(spread, int | float) or not spread >= 1:
-        raise ConfigError(f"relu: delta_spread must be a number ≥ 1, got {spread!r}")
-    if out["mode"] == "measures" and data != "synthetic":
+    if out["width"] % 2:
+        raise ConfigError(f"relu: width must be even (antisymmetric pairs), got {out['width']}")
+    if out["mode"] == "measures" and out["data"] != "synthetic":
         raise ConfigError("relu: mode 'measures' uses random synthetic instances (data=synthetic)")
+    out, task = _resolve_files(out, family="relu", switch="data", keys=FILE_PARAMS,
+                               load=_load_files)
+    if task is not None:
+        out["d"] = task.dim  # d follows the files
     return out
+
+
+def _load_files(files: Mapping[str, str]) -> ReluTask:
+    """The task of ``data = "files"`` (messages name the parameters)."""
+    from .._io import load_array
+    from ..errors import InvalidInputError
+
+    missing = [k for k in ("source_file", "target_file") if not files.get(k)]
+    if missing:
+        raise InvalidInputError(f"data = 'files' needs {' and '.join(missing)} (θ_S and θ_T)")
+    cov = files.get("covariance_file") or ""
+    return ReluTask.from_teachers(
+        load_array(files["source_file"], "source_file"),
+        load_array(files["target_file"], "target_file"),
+        covariance=load_array(cov, "covariance_file") if cov else None,
+        name="teachers",
+    )
 
 
 def task_from_params(params: Mapping[str, Any]) -> ReluTask:
     """The task of a resolved cell (synthetic teachers or digits label functions)."""
     if params["data"] == "digits":
         return digits_task(params["source_task"], params["target_task"], labels=params["labels"])
+    if params["data"] == "files":
+        task: ReluTask = cached_task(params, FILE_PARAMS, _load_files)
+        return task
     return synthetic_task(
         int(params["d"]),
         source_norm=params["source_norm"],
@@ -112,7 +188,7 @@ def task_from_params(params: Mapping[str, Any]) -> ReluTask:
     )
 
 
-def _theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     mode = params["mode"]
     if mode == "measures":
         return []
@@ -126,15 +202,15 @@ def _theory(params: Mapping[str, Any]) -> list[dict[str, Any]]:
         "ridge": float(params["ridge"]),
     }
     if mode == "sample_complexity":
-        return theory_sample_complexity(
-            task, [float(params["eps"])], n_max=int(params["n_max"]), **common
-        )
-    n, width = int(params["n"]), int(params["width"])
-    rows = theory_curve(task, [n], **common)
+        eps = [float(e) for e in axis_values(params, "eps")]
+        return theory_sample_complexity(task, eps, n_max=int(params["n_max"]), **common)
+    ns, width = [int(n) for n in axis_values(params, "n")], int(params["width"])
+    rows = theory_curve(task, ns, **common)  # one curve on nested designs
     if params["pretrain"] == "closed_form":  # √(2/m) is the closed form's error, not GD's
-        rows.append(
+        rows += [
             record("pretrain_error", math.sqrt(2.0 / width), "theory", method="binomial", n=n)
-        )
+            for n in ns
+        ]
     return rows
 
 
@@ -151,27 +227,33 @@ def _simulate(
         "delta": float(params["delta"]),
         "constant": float(params["constant"]),
     }
-    n, width = int(params["n"]), int(params["width"])
+    ns, width = [int(n) for n in axis_values(params, "n")], int(params["width"])
     if mode == "measures":
+        if len(ns) > 1:
+            raise ConfigError("relu: mode 'measures' takes one n per cell (use [grid] for n)")
         return simulate_measures(
-            int(params["d"]), n, width, rngs, instances=int(params["instances"]),
+            int(params["d"]), ns[0], width, rngs, instances=int(params["instances"]),
             source_norm=float(params["source_norm"]),
             delta_range=(float(params["delta_norm"]) / float(params["delta_spread"]),
                          float(params["delta_norm"])),
             **common,
         )
-    return simulate_cell(
-        task_from_params(params),
-        n,
-        width,
-        rngs,
-        pretrain=params["pretrain"],
-        pretrain_samples=int(params["pretrain_samples"]) or None,
-        pretrain_steps=int(params["pretrain_steps"]),
-        lr_scale=float(params["lr_scale"]),
-        ridge=float(params["ridge"]),
-        **common,
-    )
+    task = task_from_params(params)
+    rows: list[dict[str, Any]] = []
+    for n in ns:  # each seed's generator serves the whole axis, one n after the other
+        rows += simulate_cell(
+            task,
+            n,
+            width,
+            rngs,
+            pretrain=params["pretrain"],
+            pretrain_samples=int(params["pretrain_samples"]) or None,
+            pretrain_steps=int(params["pretrain_steps"]),
+            lr_scale=float(params["lr_scale"]),
+            ridge=float(params["ridge"]),
+            **common,
+        )
+    return rows
 
 
 FAMILY = Family(
@@ -180,6 +262,8 @@ FAMILY = Family(
     theory=_theory,
     simulate=_simulate,
     derive=_derive,
+    constraints=_CONSTRAINTS,
+    axes=("n", "eps"),
     description=(
         "Two-layer ReLU network (first layer trained, antisymmetric init) fine-tuned from a "
         "linear source teacher: NTK theory, bounds and numpy training (spec §4–5)."

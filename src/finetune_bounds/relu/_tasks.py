@@ -4,17 +4,21 @@ A :class:`ReluTask` holds linear teachers θ_S, θ_T and an input distribution o
 uniform on the sphere, a normalised Gaussian x = z/‖z‖ with z ~ N(0, Σ), or a finite pool of real
 inputs (scikit-learn digits, centred and normalised). :meth:`ReluTask.split` draws a training
 design and a test set.
+
+The digits data and its label functions live in :mod:`finetune_bounds.data` (one module, one
+label convention for every family: values in [0, 1], indicators 0/1, ``"value"`` = k/9);
+:func:`digits_task` only builds the ReLU task from them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._numerics import power_law_spectrum
 from .._validation import (
     FloatArray,
     as_float_array,
@@ -24,6 +28,7 @@ from .._validation import (
     positive_int,
     readonly,
 )
+from ..data import LABEL_FUNCTIONS, LabelFunction, digits_pool, label_values
 from ..errors import InvalidInputError
 
 __all__ = [
@@ -35,14 +40,6 @@ __all__ = [
     "random_instance",
     "synthetic_task",
 ]
-
-#: label functions of the digit class k ∈ {0, …, 9}, with values in [0, 1]
-LABEL_FUNCTIONS: dict[str, tuple[float, ...]] = {
-    "value": tuple(k / 9 for k in range(10)),  # k/9
-    "parity": tuple(float(k % 2) for k in range(10)),  # odd
-    "large": tuple(float(k >= 5) for k in range(10)),  # k ≥ 5
-    "loops": tuple(float(k in (0, 6, 8, 9)) for k in range(10)),  # has a closed loop
-}
 
 INPUTS = ("sphere", "gaussian", "pool")
 
@@ -227,6 +224,15 @@ class ReluTask:
                      np.asarray(y_all[k:]), np.asarray(s_all[k:]))
 
 
+def _power_law_sqrt(d: int, alpha: float) -> FloatArray:
+    """Σ^{1/2} = diag(i^{−α/2}) for the power-law spectrum λ_i = i^{−α} (not normalised).
+
+    Built as the power law of exponent α/2 (bit for bit the same numbers as √(i^{−α}) written
+    i^{−α/2}); the inputs are normalised onto the sphere, so the scale of Σ never matters.
+    """
+    return np.diag(power_law_spectrum(d, alpha / 2, normalize=None))
+
+
 def _random_unit(d: int, rng: np.random.Generator) -> FloatArray:
     v = rng.standard_normal(d)
     return np.asarray(v / np.linalg.norm(v))
@@ -260,7 +266,7 @@ def synthetic_task(
         return ReluTask(readonly(src), readonly(tgt), "sphere", name="sphere")
     if inputs == "power_law":
         alpha = nonneg_float(alpha, "alpha")
-        sqrt = np.diag(np.arange(1, d + 1, dtype=np.float64) ** (-alpha / 2))
+        sqrt = _power_law_sqrt(d, alpha)
         return ReluTask(readonly(src), readonly(tgt), "gaussian", readonly(sqrt), name="power_law")
     raise InvalidInputError(f"inputs must be 'sphere' or 'power_law', got {inputs!r}")
 
@@ -281,7 +287,7 @@ def random_instance(
     d = positive_int(d, "d")
     i = np.arange(1, d + 1, dtype=np.float64)
     alpha = rng.uniform(0.5, 2.0)
-    sqrt = np.diag(i ** (-alpha / 2))
+    sqrt = _power_law_sqrt(d, alpha)
     src = source_norm * _random_unit(d, rng)
     delta = rng.standard_normal(d) * i ** (rng.uniform(-2.0, 2.0) / 2)
     lo, hi = (nonneg_float(v, "delta_range", positive=True) for v in delta_range)
@@ -294,62 +300,34 @@ def random_instance(
 # ---------------------------------------------------------------------------------------------
 # scikit-learn digits (spec §5)
 # ---------------------------------------------------------------------------------------------
-def _digits_raw() -> tuple[FloatArray, np.ndarray]:
-    """Features (1797, 64) and labels, from ``finetune_bounds.data`` when available.
-
-    Fallback (until ``finetune_bounds.data`` lands): ``sklearn.datasets.load_digits``, which
-    ships with scikit-learn and never downloads.
-    """
-    try:
-        from ..data import digits_features, digits_labels
-
-        return np.asarray(digits_features(), dtype=np.float64), np.asarray(digits_labels())
-    except ImportError:
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target)
-
-
-@lru_cache(maxsize=1)
-def digits_pool() -> tuple[FloatArray, np.ndarray]:
-    """Digits inputs centred (feature means removed), projected onto the unit sphere and
-    de-duplicated (equal inputs would make the NTK Gram matrix singular), with their labels."""
-    feats, labels = _digits_raw()
-    x = feats - feats.mean(axis=0)
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    _, first = np.unique(np.round(x, 12), axis=0, return_index=True)
-    keep = np.sort(first)
-    return readonly(x[keep]), np.asarray(labels[keep]).astype(int)
-
-
-def _label_values(name: str, labels: np.ndarray) -> FloatArray:
-    if name not in LABEL_FUNCTIONS:
-        raise InvalidInputError(
-            f"unknown digits label function {name!r}; known: {sorted(LABEL_FUNCTIONS)}"
-        )
-    g = np.asarray(LABEL_FUNCTIONS[name])[labels]
-    # centred: the bias-free ReLU NTK has no constant component (its kernel is odd·even in xᵀz
-    # with no degree-0 term), so a constant offset could never be learnt.
+def _centred_labels(label: LabelFunction, digits: np.ndarray) -> FloatArray:
+    """The label function on the pool's digits (:func:`finetune_bounds.data.label_values`),
+    centred over the pool: the bias-free ReLU NTK has no constant component (its kernel is
+    odd·even in xᵀz with no degree-0 term), so a constant offset could never be learnt."""
+    g = label_values(label, digits)
     return np.asarray(g - g.mean())
 
 
 def digits_task(
-    source: str = "value",
-    target: str = "large",
+    source: LabelFunction = "value",
+    target: LabelFunction = "ge5",
     *,
     labels: str = "teacher",
     teacher_ridge: float = 1e-3,
 ) -> ReluTask:
     """Fine-tuning between two label functions of scikit-learn digits (spec §5).
 
-    Inputs: the 8×8 pixel features, centred and normalised onto the sphere (d = 64). Label
-    functions (see :data:`LABEL_FUNCTIONS`) are centred over the pool. Teachers θ_S, θ_T are
-    ridge least-squares fits of the source/target label functions on the whole pool (ridge
+    Inputs: :func:`finetune_bounds.data.digits_pool`, the 8×8 pixel features centred and
+    normalised onto the sphere (d = 64). Label functions: those of :mod:`finetune_bounds.data`
+    (names in :data:`LABEL_FUNCTIONS`, values in [0, 1]; ``"value"`` = k/9, ``"ge5"`` (alias
+    ``"large"``) = 1{k ≥ 5}), centred over the pool. Teachers θ_S, θ_T are ridge least-squares
+    fits of the source/target label functions on the whole pool (ridge
     ``teacher_ridge``·tr(XᵀX)/d).
 
     Parameters
     ----------
+    source, target : str or callable
+        Label functions of the source and target tasks.
     labels : {"teacher", "direct"}
         ``"teacher"``: target labels y = θ_Tᵀx (linear teachers, as in the paper).
         ``"direct"``: target labels are the centred label function itself (not linear in x);
@@ -359,7 +337,7 @@ def digits_task(
         raise InvalidInputError(f"labels must be 'teacher' or 'direct', got {labels!r}")
     ridge = nonneg_float(teacher_ridge, "teacher_ridge")
     x, lab = digits_pool()
-    gs, gt = _label_values(source, lab), _label_values(target, lab)
+    gs, gt = _centred_labels(source, lab), _centred_labels(target, lab)
     d = x.shape[1]
     gram = x.T @ x
     reg = ridge * float(np.trace(gram)) / d * np.eye(d)
@@ -370,5 +348,9 @@ def digits_task(
         "pool",
         pool=x,
         pool_labels=None if labels == "teacher" else readonly(gt),
-        name=f"digits:{source}->{target}:{labels}",
+        name=f"digits:{_label_name(source)}->{_label_name(target)}:{labels}",
     )
+
+
+def _label_name(label: LabelFunction) -> str:
+    return label if isinstance(label, str) else getattr(label, "__name__", "custom")

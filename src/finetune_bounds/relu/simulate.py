@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._numerics import HasStatus, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
 from ..errors import InvalidInputError, SolverError
 from ..records import record
@@ -38,6 +39,7 @@ from .theory import (
     DEFAULT_DELTA,
     GramSystem,
     _arccos_kernel,
+    _projected_norm2,
     generalization_bound,
     gram_system,
 )
@@ -155,7 +157,7 @@ def closed_form_pretrain(net: ReluNetwork, source: ArrayLike) -> ReluNetwork:
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(HasStatus):
     """Outcome of full-batch gradient descent, per batch slice.
 
     Attributes
@@ -170,6 +172,12 @@ class TrainResult:
     lr : ndarray, shape (B,)
     history : ndarray, shape (T + 1, B)
         ‖f(X) − y‖ after every step (frozen once a slice has converged).
+    info : SolverInfo
+        The run as a whole: status ``converged`` when every slice reached ``tol``, else
+        ``max_iterations``; ``iterations`` = most steps of a slice, ``residual`` = worst
+        relative residual ‖f(X) − y‖/‖f₀(X) − y‖, ``tolerance`` = ``tol``, ``extra`` = the
+        number of ``converged`` slices out of ``slices``. (A residual that becomes non-finite
+        or grows 10⁶-fold raises :class:`~finetune_bounds.errors.SolverError` instead.)
     """
 
     network: ReluNetwork
@@ -179,6 +187,8 @@ class TrainResult:
     initial_residual_norm: FloatArray
     lr: FloatArray
     history: FloatArray
+    info: SolverInfo
+
 
 
 def train(
@@ -189,6 +199,7 @@ def train(
     lr: ArrayLike,
     tol: float = 1e-3,
     max_steps: int = 5000,
+    strict: bool = False,
 ) -> TrainResult:
     """Full-batch gradient descent on ½Σ(f(x_i) − y_i)² over the first layer (spec §4).
 
@@ -203,12 +214,18 @@ def train(
     tol : float
         Relative residual at which a slice stops.
     max_steps : int
-        Iteration budget; slices still above ``tol`` report ``converged = False``.
+        Iteration budget; slices still above ``tol`` report ``converged = False`` (and the
+        result's :attr:`TrainResult.status` is ``max_iterations``).
+    strict : bool
+        Raise :class:`~finetune_bounds.errors.ConvergenceError` when some slice did not reach
+        ``tol`` within ``max_steps``.
 
     Raises
     ------
     SolverError
         If the residual becomes non-finite or grows 10⁶-fold (step size too large).
+    ConvergenceError
+        Only with ``strict=True``.
     """
     xa = _batched_inputs(x, net.batch, net.dim)
     ya = np.asarray(y, dtype=np.float64)
@@ -250,14 +267,26 @@ def train(
         grad = np.matmul(coef.transpose(0, 2, 1), xa) * scale[None, :, None]  # (B, m, d)
         w -= (eta * active)[:, None, None] * grad
         steps += active
+    converged = ~active
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(r0 > 0, norms / np.where(r0 > 0, r0, 1.0), 0.0)
+    info = SolverInfo(
+        SolverStatus.CONVERGED if converged.all() else SolverStatus.MAX_ITERATIONS,
+        iterations=int(steps.max(initial=0)),
+        residual=float(rel.max(initial=0.0)),
+        tolerance=tol,
+        extra={"converged": int(converged.sum()), "slices": int(net.batch)},
+    )
+    check_converged(info, "ReLU network gradient descent", strict=strict)
     return TrainResult(
         ReluNetwork(w, net.readout),
         steps,
-        ~active,
+        converged,
         norms,
         r0,
         eta,
         np.asarray(hist),
+        info,
     )
 
 
@@ -270,7 +299,10 @@ def gd_pretrain(
     lr_scale: float = 1.0,
 ) -> TrainResult:
     """Pretrain by ``steps`` gradient-descent steps on source data (spec §4 practical setting:
-    ≈ 100·d source samples, 50–100 steps, η = lr_scale/λ_max(H) per slice)."""
+    ≈ 100·d source samples, 50–100 steps, η = lr_scale/λ_max(H) per slice).
+
+    A fixed budget, not a run to a tolerance (``tol = 0``): the result's status is
+    ``max_iterations`` unless the source data are fitted exactly."""
     xa = _batched_inputs(x_source, net.batch, net.dim)
     lam_max = np.array([_lambda_max(_arccos_kernel(xb @ xb.T)) for xb in xa])
     return train(net, xa, y_source, lr=lr_scale / lam_max, tol=0.0, max_steps=steps)
@@ -363,8 +395,9 @@ def simulate_cell(
       holds); ``complexity_term_ratio``: √(2rᵀH⁻¹r/n) alone / measured ``mae`` (how loose the
       bound is without its confidence term); ``pretrain_error``: ‖f_S − θ_Sᵀx‖/‖θ_Sᵀx‖ on the
       test inputs (≈ √(2/m));
-    - ``steps``, ``converged``;
-    - the same with suffix ``_scratch`` for training from the antisymmetric init (f ≡ 0).
+    - ``iterations`` (GD steps), ``converged`` (0/1);
+    - every row carries ``start``: ``pretrained`` (from the pretrained weights) or ``scratch``
+      (training from the antisymmetric init, f ≡ 0; with ``scratch=True``).
 
     Parameters
     ----------
@@ -404,13 +437,13 @@ def simulate_cell(
             steps=pretrain_steps,
             lr_scale=lr_scale,
         ).network
-    starts.append(("", net_s))
+    starts.append(("pretrained", net_s))
     if scratch:
-        starts.append(("_scratch", net0))
+        starts.append(("scratch", net0))
 
     rows: list[dict[str, Any]] = []
     base_fields = {"n": n, "width": width}
-    for suffix, start in starts:
+    for start_name, start in starts:
         f0_train = start(x)
         f0_test = start(x_test)
         res = train(start, x, y, lr=lr, tol=tol, max_steps=max_steps)
@@ -418,7 +451,7 @@ def simulate_cell(
         k_emp_train = empirical_ntk(start, x)
         k_emp_test = empirical_ntk(start, x_test, x)
         for i, s in enumerate(splits):
-            f = {**base_fields, "seed": i}
+            f = {**base_fields, "seed": i, "start": start_name}
             r = s.y - f0_train[i]
             mae, mse = _risks(f_test[i], s.y_test)
             t, eta = float(res.steps[i]), float(lr[i])
@@ -431,23 +464,22 @@ def simulate_cell(
             gap_emp = _rel(f_test[i] - ker_emp, ker_emp - f0_test[i])
             bnd = generalization_bound(systems[i], r, delta=delta, constant=constant)
             bound = bnd.value
-            q = suffix
             rows += [
-                record("mae" + q, mae, "empirical", method="network", **f),
-                record("mse" + q, mse, "empirical", method="network", **f),
-                record("mae" + q, kmae, "empirical", method="ntk_limit", **f),
-                record("mse" + q, kmse, "empirical", method="ntk_limit", **f),
-                record("kernel_gap" + q, gap, "empirical", method="analytic", **f),
-                record("kernel_gap" + q, gap_emp, "empirical", method="empirical_ntk", **f),
-                record("kernel_gap_scaled" + q, gap * math.sqrt(width), "empirical",
+                record("mae", mae, "empirical", method="network", **f),
+                record("mse", mse, "empirical", method="network", **f),
+                record("mae", kmae, "empirical", method="ntk_limit", **f),
+                record("mse", kmse, "empirical", method="ntk_limit", **f),
+                record("kernel_gap", gap, "empirical", method="analytic", **f),
+                record("kernel_gap", gap_emp, "empirical", method="empirical_ntk", **f),
+                record("kernel_gap_scaled", gap * math.sqrt(width), "empirical",
                        method="analytic", **f),
-                record("bound_ratio" + q, bound / mae if mae > 0 else math.inf, "empirical", **f),
-                record("complexity_term_ratio" + q,
+                record("bound_ratio", bound / mae if mae > 0 else math.inf, "empirical", **f),
+                record("complexity_term_ratio",
                        bnd.complexity_term / mae if mae > 0 else math.inf, "empirical", **f),
-                record("steps" + q, float(res.steps[i]), "empirical", **f),
-                record("converged" + q, float(res.converged[i]), "empirical", **f),
+                record("iterations", float(res.steps[i]), "empirical", method="gd", **f),
+                record("converged", float(res.converged[i]), "empirical", method="gd", **f),
             ]
-            if not suffix:
+            if start_name == "pretrained":
                 rows.append(
                     record("pretrain_error", _rel(f0_test[i] - s.source_test, s.source_test),
                            "empirical", **f)
@@ -511,10 +543,8 @@ def simulate_measures(
         for j, (t, s, sy) in enumerate(zip(tasks, splits, systems, strict=True)):
             r = s.y - f_s[j]
             b = generalization_bound(sy, r, delta=delta, constant=constant)
-            _, sv, vt = np.linalg.svd(s.x, full_matrices=False)
-            pd_ = vt[sv > sv[0] * max(s.x.shape) * 1e-15] @ t.delta
             meas["complexity"].append(b.complexity)
-            meas["projected"].append(float(pd_ @ pd_))
+            meas["projected"].append(_projected_norm2(s.x, t.delta))
             meas["delta_norm"].append(float(t.delta @ t.delta))
             meas["zero_shot"].append(float(np.mean((s.x_test @ t.delta) ** 2)))
             meas["bound"].append(b.value)

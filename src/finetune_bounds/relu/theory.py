@@ -35,6 +35,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike
 
+from .._numerics import rank_mask
 from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, positive_int
 from ..errors import InvalidInputError, NotReachableError
 
@@ -507,14 +508,11 @@ def worst_case_complexity(
     xa = sys.inputs
     dv = as_vector(delta_vector, "delta", xa.shape[1])
     c = sys.quadratic_form(xa @ dv)
-    _, s, vt = np.linalg.svd(xa, full_matrices=False)
-    keep = s > s[0] * max(xa.shape) * np.finfo(np.float64).eps if s.size else s > 0
-    pd = vt[keep] @ dv
-    proj = float(pd @ pd)
+    proj, rank = _projection(xa, dv)
     eucl = float(dv @ dv)
     ratio = c / proj if proj > 0 else 0.0
     holds = c <= 4 * proj * (1 + 1e-9) + 1e-300 and proj <= eucl * (1 + 1e-9) + 1e-300
-    return WorstCaseComplexity(c, 4 * proj, 4 * eucl, ratio, int(np.sum(keep)), bool(holds))
+    return WorstCaseComplexity(c, 4 * proj, 4 * eucl, ratio, rank, bool(holds))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -940,11 +938,12 @@ def theory_curve(
 
     - ``mae``/``mse`` (source ``theory``, method ``ntk_limit``): test risk of the converged
       kernel prediction θ_Sᵀx + k(x, X)H⁻¹(y − Xθ_S) (idealised pretraining, spec §1);
-      ``mae_scratch``/``mse_scratch``: k(x, X)H⁻¹y; ``mae`` method ``zero_shot``: θ_S unchanged;
+      rows with ``start = "scratch"``: k(x, X)H⁻¹y (``start = "pretrained"`` for the
+      fine-tuned ones); ``mae`` method ``zero_shot``: θ_S unchanged;
     - ``mae`` (source ``bound``): method ``data_dependent`` √(2rᵀH⁻¹r/n) + C√(log(n/(λ₀δ))/n);
       for linear labels also ``worst_case`` (4‖P_XΔ‖² in place of rᵀH⁻¹r) and ``worst_case_norm``
-      (4‖Δ‖²); the same as ``mae_scratch`` with r = y, θ_T in place of Δ;
-    - ``complexity``/``complexity_scratch`` (theory, ``data_dependent``; bound, ``worst_case``
+      (4‖Δ‖²); the same with ``start = "scratch"`` with r = y, θ_T in place of Δ;
+    - ``complexity`` (theory, ``data_dependent``; bound, ``worst_case``
       and ``worst_case_norm``), ``complexity_ratio`` rᵀH⁻¹r/‖P_XΔ‖² (linear labels),
       ``lambda_min`` λ₀.
 
@@ -960,10 +959,10 @@ def theory_curve(
     constant = nonneg_float(constant, "constant")
     ridge = nonneg_float(ridge, "ridge")
     big_n = int(n_arr.max())
-    acc: dict[tuple[str, str, str], FloatArray] = {}
+    acc: dict[tuple[str, str, str, str | None], FloatArray] = {}
 
-    def add(q: str, src: str, method: str, vals: ArrayLike) -> None:
-        key = (q, src, method)
+    def add(q: str, src: str, method: str, vals: ArrayLike, start: str | None = None) -> None:
+        key = (q, src, method, start)
         acc[key] = acc.get(key, np.zeros(n_arr.size)) + np.asarray(vals, dtype=np.float64)
 
     linear = task.linear_labels
@@ -983,40 +982,47 @@ def theory_curve(
         add("lambda_min", "theory", "exact", lam0)
         zero_shot = np.mean(np.minimum(np.abs(s.source_test - s.y_test), 1.0))
         add("mae", "theory", "zero_shot", np.full(n_arr.size, zero_shot))
-        for q, resid, off, vec in (
-            ("", s.y - s.source, s.source_test, task.delta),
-            ("_scratch", s.y, np.zeros_like(s.y_test), task.target),
+        for st, resid, off, vec in (
+            ("pretrained", s.y - s.source, s.source_test, task.delta),
+            ("scratch", s.y, np.zeros_like(s.y_test), task.target),
         ):
             curve = kernel_learning_curve(
                 s.x, resid, s.x_test, s.y_test, offset_test=off, ns=n_arr, ridge=ridge
             )
-            add("mae" + q, "theory", "ntk_limit", curve.mae)
-            add("mse" + q, "theory", "ntk_limit", curve.mse)
-            add("complexity" + q, "theory", "data_dependent", curve.complexity)
-            add("mae" + q, "bound", "data_dependent", np.sqrt(2 * curve.complexity / n_arr) + conf)
+            add("mae", "theory", "ntk_limit", curve.mae, st)
+            add("mse", "theory", "ntk_limit", curve.mse, st)
+            add("complexity", "theory", "data_dependent", curve.complexity, st)
+            add("mae", "bound", "data_dependent", np.sqrt(2 * curve.complexity / n_arr) + conf, st)
             if linear:
                 proj = np.array([_projected_norm2(s.x[:k], vec) for k in n_arr])
                 eucl = float(vec @ vec)
-                add("complexity" + q, "bound", "worst_case", 4 * proj)
-                add("complexity" + q, "bound", "worst_case_norm", np.full(n_arr.size, 4 * eucl))
-                add("mae" + q, "bound", "worst_case", np.sqrt(8 * proj / n_arr) + conf)
-                add("mae" + q, "bound", "worst_case_norm", np.sqrt(8 * eucl / n_arr) + conf)
-                if not q:
+                add("complexity", "bound", "worst_case", 4 * proj, st)
+                add("complexity", "bound", "worst_case_norm", np.full(n_arr.size, 4 * eucl), st)
+                add("mae", "bound", "worst_case", np.sqrt(8 * proj / n_arr) + conf, st)
+                add("mae", "bound", "worst_case_norm", np.sqrt(8 * eucl / n_arr) + conf, st)
+                if st == "pretrained":
                     ratio = np.where(proj > 0, curve.complexity / np.where(proj > 0, proj, 1), 0)
                     add("complexity_ratio", "theory", "data_dependent", ratio)
     rows = []
-    for (q, src, method), tot in acc.items():
+    for (q, src, method, start), tot in acc.items():
+        extra = {} if start is None else {"start": start}
         for k, v in zip(n_arr, tot / draws, strict=True):
-            rows.append(record(q, float(v), src, method=method, n=int(k)))
+            rows.append(record(q, float(v), src, method=method, n=int(k), **extra))
     return rows
 
 
-def _projected_norm2(x: FloatArray, v: FloatArray) -> float:
-    """‖P_Xv‖² with P_X the row-space projector of x (SVD with numpy's rank tolerance)."""
+def _projection(x: FloatArray, v: FloatArray) -> tuple[float, int]:
+    """(‖P_Xv‖², rank X), P_X the row-space projector of x from an SVD with the shared rank
+    cut-off (:func:`finetune_bounds._numerics.rank_mask`, numpy's ``matrix_rank`` default)."""
     _, s, vt = np.linalg.svd(x, full_matrices=False)
-    keep = s > s[0] * max(x.shape) * np.finfo(np.float64).eps
+    keep = rank_mask(s, x.shape)
     p = vt[keep] @ v
-    return float(p @ p)
+    return float(p @ p), int(np.sum(keep))
+
+
+def _projected_norm2(x: FloatArray, v: FloatArray) -> float:
+    """‖P_Xv‖² with P_X the row-space projector of x (see :func:`_projection`)."""
+    return _projection(x, v)[0]
 
 
 def theory_sample_complexity(
@@ -1034,9 +1040,9 @@ def theory_sample_complexity(
 ) -> list[dict[str, Any]]:
     """n*(ε) from scratch (r = y) and from the source teacher (r = y − Xθ_S), spec §4.
 
-    Rows (quantity ``sample_complexity`` for fine-tuning, ``sample_complexity_scratch`` from
-    scratch; field ``eps``; mean over ``draws`` nested designs of size ``n_max``, ``inf`` when a
-    draw does not reach ε within ``n_max``):
+    Rows (quantity ``sample_complexity``, field ``start`` = ``pretrained`` for fine-tuning or
+    ``scratch`` from scratch; field ``eps``; mean over ``draws`` nested designs of size
+    ``n_max``, ``inf`` when a draw does not reach ε within ``n_max``):
 
     - source ``bound``, method ``data_dependent``: first n with the data-dependent bound ≤ ε
       (:func:`bound_sample_complexity`);
@@ -1058,16 +1064,16 @@ def theory_sample_complexity(
     ridge = nonneg_float(ridge, "ridge")
     found: dict[tuple[str, str, float], list[float]] = {}
 
-    def add(q: str, method: str, e: float, v: int | None) -> None:
-        found.setdefault((q, method, e), []).append(math.inf if v is None else float(v))
+    def add(st: str, method: str, e: float, v: int | None) -> None:
+        found.setdefault((st, method, e), []).append(math.inf if v is None else float(v))
 
     for g in _draw_rngs(seed, draws):
         s = task.nested_split(n_max, n_test, g)
         h = _arccos_kernel(s.x @ s.x.T)
         nb = _NestedBound(h, delta, constant, ridge, DEFAULT_RCOND)
         for q, resid, off, vec in (
-            ("sample_complexity", s.y - s.source, s.source_test, task.delta),
-            ("sample_complexity_scratch", s.y, np.zeros_like(s.y_test), task.target),
+            ("pretrained", s.y - s.source, s.source_test, task.delta),
+            ("scratch", s.y, np.zeros_like(s.y_test), task.target),
         ):
             comp = _prefix_complexity(h, resid, ridge, DEFAULT_RCOND)
             curve = kernel_learning_curve(s.x, resid, s.x_test, s.y_test, offset_test=off,
@@ -1080,7 +1086,8 @@ def theory_sample_complexity(
                     add(q, "worst_case", e, nb.first_crossing(wc, e, 1, grid_points)[0])
                 add(q, "rate", e, rate_sample_complexity(float(vec @ vec), e))
     rows = []
-    for (q, method, e), vals in found.items():
+    for (st, method, e), vals in found.items():
         src = "theory" if method == "ntk_limit" else "bound"
-        rows.append(record(q, float(np.mean(vals)), src, method=method, eps=e, n_max=n_max))
+        rows.append(record("sample_complexity", float(np.mean(vals)), src, method=method,
+                           start=st, eps=e, n_max=n_max))
     return rows

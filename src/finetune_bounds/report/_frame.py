@@ -10,9 +10,17 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..records import SOURCES
-from .specs import VALUE_COLUMNS
+from .specs import VALUE_COLUMNS, Filters
 
-__all__ = ["check_frame", "display_key", "norm", "select", "sort_rank", "splitting_columns"]
+__all__ = [
+    "apply_filters",
+    "check_frame",
+    "display_key",
+    "norm",
+    "select",
+    "sort_rank",
+    "splitting_columns",
+]
 
 _REQUIRED = ("quantity", "source", "value")
 
@@ -49,6 +57,30 @@ def select(frame: Any, quantities: Sequence[str] | None, columns: Sequence[str],
     if absent:
         raise ConfigError(f"{where}: no quantity {absent} in the results; quantities: {present}")
     return frame[frame["quantity"].isin(list(quantities))]
+
+
+def apply_filters(frame: Any, filters: Filters, where: str) -> Any:
+    """Rows whose columns take the accepted values of a spec's ``where`` table.
+
+    Every filtered column must exist, and every column's filter must keep some row (a
+    misspelled value is an error that lists the values present, not an empty figure).
+    """
+    missing = [c for c, _ in filters if c not in frame.columns]
+    if missing:
+        known = [c for c in frame.columns if c not in VALUE_COLUMNS]
+        raise ConfigError(
+            f"{where}: where: no column(s) {missing} in the results; columns: {known}"
+        )
+    for col, accepted in filters:
+        keep = frame[col].map(lambda v, ok=accepted: norm(v) in ok).astype(bool)
+        if not keep.any():
+            present = sorted({norm(v) for v in frame[col]}, key=lambda v: sort_rank(col, v))
+            raise ConfigError(
+                f"{where}: where.{col} = {list(accepted)} keeps no row; "
+                f"values of {col!r}: {[display_key(v) for v in present]}"
+            )
+        frame = frame[keep]
+    return frame
 
 
 def splitting_columns(frame: Any, keys: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:

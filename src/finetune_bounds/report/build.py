@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from .figures import plot_figure
 from .html import render_html
 from .results import ExperimentReport, ReportResult, TableOutput
-from .specs import FigureSpec, TableSpec, slugify
+from .specs import TableSpec, figure_spec_from_dict, slugify
 from .tables import build_table, write_table_files
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def render_experiment(
     """
     label = f"{config.path or config.name}"
     fig_specs = [
-        FigureSpec.from_dict(f, f"{label}: figure {i}") for i, f in enumerate(config.figures, 1)
+        figure_spec_from_dict(f, f"{label}: figure {i}") for i, f in enumerate(config.figures, 1)
     ]
     tab_specs = [
         TableSpec.from_dict(t, f"{label}: table {i}") for i, t in enumerate(config.tables, 1)
@@ -184,8 +184,7 @@ def build_report(
     SweepError
         Some cells of an experiment failed (the others are stored; nothing is rendered for it).
     """
-    from .. import __version__
-    from ..sweep import Store, SweepError, execute_sweep, make_executor
+    from ..sweep import Store, make_executor
 
     t0 = time.perf_counter()
     if workers is not None and (
@@ -193,17 +192,7 @@ def build_report(
     ):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     cfgs = _as_configs(configs, quick)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {out}: {exc}") from None
-    for cfg in cfgs:  # validate every figure/table spec before the (slow) sweeps
-        for i, f in enumerate(cfg.figures, 1):
-            FigureSpec.from_dict(f, f"{cfg.path or cfg.name}: figure {i}")
-        for i, t in enumerate(cfg.tables, 1):
-            TableSpec.from_dict(t, f"{cfg.path or cfg.name}: table {i}")
-
+    out = _prepare(cfgs, Path(out_dir))
     owns_store = not isinstance(store, Store)
     st = (
         store
@@ -211,62 +200,21 @@ def build_report(
         else Store(out / "results.sqlite" if store is None else store)
     )
     ex, owns_ex = make_executor(executor, workers=workers)
-    experiments = []
-    sweep_total = render_total = 0.0
     try:
-        for cfg in cfgs:
-            run = execute_sweep(cfg, store=st, executor=ex, progress=progress)
-            if run.failures:
-                raise SweepError(run)
-            t1 = time.perf_counter()
-            figures, tables, data = render_experiment(
-                cfg, run.frame, out / cfg.name, formats=formats, dpi=dpi
-            )
-            render_s = time.perf_counter() - t1
-            sweep_total += run.elapsed
-            render_total += render_s
-            experiments.append(
-                ExperimentReport(
-                    name=cfg.name,
-                    title=cfg.title,
-                    description=" ".join(cfg.description.split()),
-                    family=cfg.family,
-                    seeds=cfg.seeds,
-                    cells=run.cells,
-                    ran=run.ran,
-                    skipped=run.skipped,
-                    rows=len(run.frame),
-                    data=data,
-                    figures=figures,
-                    tables=tables,
-                    sweep_seconds=run.elapsed,
-                    render_seconds=render_s,
-                    config_path=cfg.path,
-                )
-            )
+        experiments = [
+            _run_and_render(cfg, st, ex, out, progress=progress, formats=formats, dpi=dpi)
+            for cfg in cfgs
+        ]
         store_path = st.path
     finally:
         if owns_ex:
             ex.close()
         if owns_store:
             st.close()
-
     t2 = time.perf_counter()
-    info = {
-        "version": f"finetune-bounds {__version__}",
-        "mode": "quick (the configs' [quick] overrides)" if quick else "full",
-        "generated": _now(),
-        "seeds per cell": ", ".join(f"{e.name}: {e.seeds}" for e in experiments),
-        "store": _display_path(store_path, out),
-        "executor": executor if isinstance(executor, str) else type(executor).__name__,
-        "python": f"{platform.python_version()} ({platform.system()})",
-    }
-    page_title = title or ("finetune-bounds report (quick)" if quick else "finetune-bounds report")
-    html_path = out / "index.html"
-    html_path.write_text(
-        render_html(experiments, out, title=page_title, info=info), encoding="utf-8"
-    )
-    render_total += time.perf_counter() - t2
+    html_path = _write_page(experiments, out, quick, store_path, executor, title)
+    sweep_total = sum(e.sweep_seconds for e in experiments)
+    render_total = sum(e.render_seconds for e in experiments) + time.perf_counter() - t2
     return ReportResult(
         html=html_path,
         out_dir=out,
@@ -279,6 +227,77 @@ def build_report(
             "total": time.perf_counter() - t0,
         },
     )
+
+
+def _prepare(cfgs: Sequence[SweepConfig], out: Path) -> Path:
+    """Create the output folder and validate every figure/table spec before the (slow) sweeps."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc}") from None
+    for cfg in cfgs:
+        for i, f in enumerate(cfg.figures, 1):
+            figure_spec_from_dict(f, f"{cfg.path or cfg.name}: figure {i}")
+        for i, t in enumerate(cfg.tables, 1):
+            TableSpec.from_dict(t, f"{cfg.path or cfg.name}: table {i}")
+    return out
+
+
+def _run_and_render(
+    cfg: SweepConfig, st: Any, ex: Any, out: Path, *, progress: bool,
+    formats: Sequence[str], dpi: int,
+) -> ExperimentReport:
+    """Sweep one experiment (finished cells are reused) and write its figures and tables."""
+    from ..sweep import SweepError, execute_sweep
+
+    run = execute_sweep(cfg, store=st, executor=ex, progress=progress)
+    if run.failures:
+        raise SweepError(run)
+    t1 = time.perf_counter()
+    figures, tables, data = render_experiment(
+        cfg, run.frame, out / cfg.name, formats=formats, dpi=dpi
+    )
+    return ExperimentReport(
+        name=cfg.name,
+        title=cfg.title,
+        description=" ".join(cfg.description.split()),
+        family=cfg.family,
+        seeds=cfg.seeds,
+        cells=run.cells,
+        ran=run.ran,
+        skipped=run.skipped,
+        rows=len(run.frame),
+        data=data,
+        figures=figures,
+        tables=tables,
+        sweep_seconds=run.elapsed,
+        render_seconds=time.perf_counter() - t1,
+        config_path=cfg.path,
+    )
+
+
+def _write_page(
+    experiments: Sequence[ExperimentReport], out: Path, quick: bool, store_path: str,
+    executor: Any, title: str | None,
+) -> Path:
+    """Write ``index.html`` (metadata, then every experiment) and return its path."""
+    from .. import __version__
+
+    info = {
+        "version": f"finetune-bounds {__version__}",
+        "mode": "quick (the configs' [quick] overrides)" if quick else "full",
+        "generated": _now(),
+        "seeds per cell": ", ".join(f"{e.name}: {e.seeds}" for e in experiments),
+        "store": _display_path(store_path, out),
+        "executor": executor if isinstance(executor, str) else type(executor).__name__,
+        "python": f"{platform.python_version()} ({platform.system()})",
+    }
+    page_title = title or ("finetune-bounds report (quick)" if quick else "finetune-bounds report")
+    html_path = out / "index.html"
+    html_path.write_text(
+        render_html(list(experiments), out, title=page_title, info=info), encoding="utf-8"
+    )
+    return html_path
 
 
 def _display_path(path: str, base: Path) -> str:

@@ -3,8 +3,9 @@
 The values are summarised over seeds with :func:`finetune_bounds.records.summarize` (mean,
 standard error = sample std / √count, count), then pivoted: rows = the spec's ``index`` (plus any
 column that still distinguishes rows), columns = ``quantity`` × the spec's ``columns``. A cell
-shows ``mean ± stderr`` for measurements (source ``empirical``, more than one seed) and the plain
-value for ``theory`` and ``bound`` rows.
+shows ``mean ± stderr`` for measurements (source ``empirical``, more than one seed) and for any
+value that carries a standard error of its own (a Monte Carlo ``theory`` row's ``stderr``), and
+the plain value otherwise (exact ``theory`` and ``bound`` rows, a single seed).
 
 The CSV is the machine-readable form: one row per table cell with numeric ``mean``, ``stderr`` and
 ``count`` columns (long format, keys first).
@@ -41,8 +42,13 @@ class TableCell:
 
     @property
     def with_error(self) -> bool:
-        """Whether the cell is shown as ``mean ± stderr`` (a measurement over several seeds)."""
-        return self.source == "empirical" and self.count > 1 and math.isfinite(self.mean)
+        """Whether the cell is shown as ``mean ± stderr``: a measurement over several seeds, or
+        any value that carries a standard error > 0 of its own (a randomised theory value)."""
+        if not math.isfinite(self.mean):
+            return False
+        if self.source == "empirical" and self.count > 1:
+            return True
+        return self.stderr > 0  # False for NaN
 
 
 @dataclass(frozen=True)
@@ -213,6 +219,11 @@ class Table:
             )
         if any(c.source == "empirical" for c in self.cells.values()):
             out.append("Empirical cells: mean ± standard error over seeds.")
+        if any(c.source != "empirical" and c.with_error for c in self.cells.values()):
+            out.append(
+                "Theory and bound cells with ±: a randomised value (e.g. Monte Carlo) ± its own "
+                "standard error."
+            )
         return tuple(out)
 
 
@@ -347,12 +358,35 @@ def build_table(frame: Any, spec: TableSpec | Mapping[str, Any], where: str = "t
             for k, v in zip(col_keys, c, strict=True)
         ],
     )
+    long = _long_form(index, col_keys, row_order, col_order, cells)
+    return Table(
+        title=spec.title,
+        index=index,
+        column_keys=col_keys,
+        rows=tuple(row_order),
+        columns=tuple(col_order),
+        cells=cells,
+        summary=long,
+        auto_index=tuple(auto),
+        digits=spec.digits,
+    )
+
+
+def _long_form(
+    index: tuple[str, ...],
+    col_keys: tuple[str, ...],
+    rows: list[Key],
+    cols: list[Key],
+    cells: Mapping[tuple[Key, Key], TableCell],
+) -> Any:
+    """The CSV form: one row per cell in display order, keys (and ``source`` when it is not a
+    key) then ``mean, stderr, count``."""
     import pandas as pd
 
     extra_source = "source" not in (*index, *col_keys)
     long_rows = []
-    for row in row_order:
-        for col in col_order:
+    for row in rows:
+        for col in cols:
             cell = cells.get((row, col))
             if cell is None:
                 continue
@@ -370,18 +404,7 @@ def build_table(frame: Any, spec: TableSpec | Mapping[str, Any], where: str = "t
         "stderr",
         "count",
     ]
-    long = pd.DataFrame(long_rows, columns=long_cols)
-    return Table(
-        title=spec.title,
-        index=index,
-        column_keys=col_keys,
-        rows=tuple(row_order),
-        columns=tuple(col_order),
-        cells=cells,
-        summary=long,
-        auto_index=tuple(auto),
-        digits=spec.digits,
-    )
+    return pd.DataFrame(long_rows, columns=long_cols)
 
 
 def write_table_files(table: Table, stem: str | Path, label: str = "") -> tuple[Path, ...]:

@@ -5,7 +5,9 @@ table. Family-agnostic: the spine knows nothing of a family's mathematics.
 >>> frame = run_sweep(load_config("configs/linear_power_law.toml").quick(),
 ...                   store="results", executor="processes", workers=2)  # doctest: +SKIP
 
-See ``docs/sweep.md`` for the config schema, the store and running on dask.
+:func:`run` is the same runner without a file: ``run("linear", params={...}, axes={"n": [...]})``.
+See ``docs/sweep.md`` for the config schema, the store and running on dask, and ``docs/spine.md``
+for the data flow of one cell.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from .config import SweepConfig, load_config
 from .executors import DaskExecutor, Executor, ProcessExecutor, SerialExecutor, make_executor
 from .grid import Cell, cell_key, cell_rngs
 from .run import CellFailure, SweepError, SweepRun, execute_sweep, run_sweep
+from .runner import run, run_config
 from .store import RESULT_SCHEMA_VERSION, Store
 
 __all__ = [
@@ -33,5 +36,7 @@ __all__ = [
     "execute_sweep",
     "load_config",
     "make_executor",
+    "run",
+    "run_config",
     "run_sweep",
 ]

@@ -8,7 +8,8 @@ Schema (see ``docs/sweep.md`` and the project contract)::
     description = "..."            # optional
     seeds = 20                     # seeds per cell for the empirical part (0: theory only)
     [params]   d = 200             # fixed values (override the family's defaults)
-    [grid]     n = [10, 20]        # Cartesian product over these lists
+    [grid]     n = [10, 20]        # Cartesian product over these lists (one cell per point)
+    [axes]     depth = [1, 2, inf] # inner axes: the family receives the whole list in one cell
     [derived]  n = "round(ratio * d)"   # arithmetic on the other values (see .expr)
     [quick]    seeds = 3           # overrides for --quick: seeds / params / grid / derived
     [[figure]] ...                 # kept for the report, not interpreted here
@@ -16,11 +17,13 @@ Schema (see ``docs/sweep.md`` and the project contract)::
 
 A cell's parameters are, in order of precedence: the family's defaults ← ``[params]`` ← the grid
 point ← ``[derived]`` (in file order; later expressions may use earlier ones) ←
-``Family.derive``. A key of ``[params]``/``[grid]``/``[derived]`` that is not a family parameter
-is accepted only if a ``[derived]`` expression reads it (an *auxiliary* value such as ``ratio``):
-it becomes a column of the results and part of the cell's identity, but is not passed to the
-family. Anything else unknown is a :class:`~finetune_bounds.errors.ConfigError` naming the file
-and the key.
+``Family.derive``; ``[axes]`` lists are passed whole (as lists) and checked value by value
+against the family's constraints; a family accepts only the axes it declares
+(``Family.axes``), and a ``[derived]`` expression cannot read an axis. A key of
+``[params]``/``[grid]``/``[derived]`` that is not a family parameter is accepted only if a
+``[derived]`` expression reads it (an *auxiliary* value such as ``ratio``): it becomes a column
+of the results and part of the cell's identity, but is not passed to the family. Anything else
+unknown is a :class:`~finetune_bounds.errors.ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..families import Family, get_family
+from ..families import RESERVED_NAMES, Family, get_family
 from . import expr
 from .grid import Cell, canonical_json, canonical_value, product_points
 
@@ -47,20 +50,19 @@ _TOP_KEYS = (
     "seeds",
     "params",
     "grid",
+    "axes",
     "derived",
     "quick",
     "figure",
     "table",
 )
-_QUICK_KEYS = ("seeds", "params", "grid", "derived")
+_QUICK_KEYS = ("seeds", "params", "grid", "axes", "derived")
 _NAME_RE = re.compile(r"[a-z0-9_]+\Z")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MAX_SEEDS = 1_000_000
 
 #: column names of the tidy table that a parameter may not take
-RESERVED_COLUMNS: frozenset[str] = frozenset(
-    {"family", "experiment", "quantity", "source", "seed", "value", "method"}
-)
+RESERVED_COLUMNS: frozenset[str] = RESERVED_NAMES
 
 Scalar = bool | int | float | str
 
@@ -85,6 +87,8 @@ class SweepConfig:
         Fixed parameter values.
     grid : mapping of tuples
         Values to sweep; the cells are their Cartesian product (last key fastest).
+    axes : mapping of tuples
+        Inner axes: each cell receives these lists whole (``Family.axes``).
     derived : mapping of str
         Expressions evaluated per cell (see :mod:`finetune_bounds.sweep.expr`).
     figures, tables : tuple of mappings
@@ -109,6 +113,7 @@ class SweepConfig:
     seeds: int = 1
     params: Mapping[str, Any] = field(default_factory=dict)
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    axes: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     derived: Mapping[str, str] = field(default_factory=dict)
     figures: tuple[Mapping[str, Any], ...] = ()
     tables: tuple[Mapping[str, Any], ...] = ()
@@ -135,11 +140,12 @@ class SweepConfig:
         kwargs: dict[str, Any] = {
             k: data[k] for k in ("name", "family", "title", "description", "seeds") if k in data
         }
-        for key in ("params", "grid", "derived", "quick"):
+        for key in ("params", "grid", "axes", "derived", "quick"):
             if key in data and not isinstance(data[key], Mapping):
                 raise ConfigError(f"{label}: {key}: expected a table, got {_type_name(data[key])}")
         kwargs["params"] = dict(data.get("params", {}))
         kwargs["grid"] = dict(data.get("grid", {}))
+        kwargs["axes"] = dict(data.get("axes", {}))
         kwargs["derived"] = dict(data.get("derived", {}))
         kwargs["quick_overrides"] = dict(data.get("quick", {}))
         for key, attr in (("figure", "figures"), ("table", "tables")):
@@ -166,14 +172,19 @@ class SweepConfig:
         object.__setattr__(self, "seeds", _check_seeds(self.seeds, label, "seeds"))
         object.__setattr__(self, "params", _check_params(self.params, label, "params"))
         object.__setattr__(self, "grid", _check_grid(self.grid, label, "grid"))
+        object.__setattr__(self, "axes", _check_grid(self.axes, label, "axes"))
         object.__setattr__(self, "derived", _check_derived(self.derived, label, "derived"))
-        both = sorted(set(self.params) & set(self.grid))
-        if both:
-            raise ConfigError(f"{label}: {both} appear in both [params] and [grid]")
-        clash = sorted(set(self.derived) & (set(self.params) | set(self.grid)))
+        sections = (("params", self.params), ("grid", self.grid), ("axes", self.axes))
+        for i, (a, ka) in enumerate(sections):
+            for b, kb in sections[i + 1:]:
+                both = sorted(set(ka) & set(kb))
+                if both:
+                    raise ConfigError(f"{label}: {both} appear in both [{a}] and [{b}]")
+        clash = sorted(set(self.derived) & (set(self.params) | set(self.grid) | set(self.axes)))
         if clash:
             raise ConfigError(
-                f"{label}: derived: {clash} also set in [params] or [grid]; set each key once"
+                f"{label}: derived: {clash} also set in [params], [grid] or [axes]; "
+                "set each key once"
             )
         if not isinstance(self.quick_overrides, Mapping):
             raise ConfigError(f"{label}: quick: expected a table")
@@ -197,28 +208,33 @@ class SweepConfig:
     def quick(self) -> SweepConfig:
         """The config with the ``[quick]`` overrides applied.
 
-        ``quick.seeds`` replaces ``seeds``; ``quick.params`` and ``quick.grid`` override per key
-        (a key moves from the grid to the fixed values or back); ``quick.derived`` overrides or
-        adds expressions. Idempotent: ``c.quick().quick() == c.quick()``.
+        ``quick.seeds`` replaces ``seeds``; ``quick.params``, ``quick.grid`` and ``quick.axes``
+        override per key (a key moves between the fixed values, the grid and the axes);
+        ``quick.derived`` overrides or adds expressions. Idempotent:
+        ``c.quick().quick() == c.quick()``.
         """
         if self.is_quick:
             return self
         label = f"{self._label}: quick"
         q = self.quick_overrides
-        for key in ("params", "grid", "derived"):
+        for key in ("params", "grid", "axes", "derived"):
             if key in q and not isinstance(q[key], Mapping):
                 raise ConfigError(f"{label}.{key}: expected a table, got {_type_name(q[key])}")
-        qp, qg, qd = dict(q.get("params", {})), dict(q.get("grid", {})), dict(q.get("derived", {}))
-        params = {k: v for k, v in self.params.items() if k not in qg}
+        qp, qg = dict(q.get("params", {})), dict(q.get("grid", {}))
+        qa, qd = dict(q.get("axes", {})), dict(q.get("derived", {}))
+        params = {k: v for k, v in self.params.items() if k not in qg and k not in qa}
         params.update(qp)
-        grid = {k: v for k, v in self.grid.items() if k not in qp}
+        grid = {k: v for k, v in self.grid.items() if k not in qp and k not in qa}
         grid.update(qg)
+        axes = {k: v for k, v in self.axes.items() if k not in qp and k not in qg}
+        axes.update(qa)
         derived = {**self.derived, **qd}
         return replace(
             self,
             seeds=q.get("seeds", self.seeds),
             params=params,
             grid=grid,
+            axes=axes,
             derived=derived,
             is_quick=True,
         )
@@ -248,6 +264,12 @@ class SweepConfig:
         known = set(defaults) | set(self.params) | set(self.grid)
         for k, tree in trees.items():
             names = expr.referenced_names(tree)
+            on_axes = sorted(names & set(self.axes))
+            if on_axes:
+                raise ConfigError(
+                    f"{label}: derived.{k}: reads the inner axis {on_axes} (an axis is a list, "
+                    "given whole to the family); move it to [grid] to derive from it"
+                )
             missing = sorted(names - known)
             if missing:
                 raise ConfigError(
@@ -256,7 +278,7 @@ class SweepConfig:
                 )
             referenced |= names
             known.add(k)
-        explicit = list(self.params) + list(self.grid) + list(self.derived)
+        explicit = list(self.params) + list(self.grid) + list(self.axes) + list(self.derived)
         aux = {k for k in explicit if k not in defaults and k in referenced}
         for k in explicit:
             if k in RESERVED_COLUMNS:
@@ -267,6 +289,7 @@ class SweepConfig:
         seen: dict[str, dict[str, Any]] = {}
         for point in product_points(self.grid) or [{}]:
             values: dict[str, Any] = {**defaults, **self.params, **point}
+            values.update({k: list(v) for k, v in self.axes.items()})
             for k, tree in trees.items():
                 try:
                     values[k] = expr.evaluate(tree, values)
@@ -276,7 +299,9 @@ class SweepConfig:
                         f"{point}: {exc}"
                     ) from None
             try:
-                resolved = fam.resolve({k: v for k, v in values.items() if k not in aux})
+                resolved = fam.resolve(
+                    {k: v for k, v in values.items() if k not in aux}, axes=tuple(self.axes)
+                )
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
             except Exception as exc:  # Family.derive is family code: report, do not crash
@@ -341,7 +366,7 @@ def _check_params(p: Any, label: str, section: str) -> dict[str, Scalar]:
         if isinstance(v, list | tuple):
             raise ConfigError(
                 f"{label}: {section}.{k}: expected a single value, got a list "
-                "(put it in [grid] to sweep over it)"
+                "(put it in [grid] for one cell per value, or in [axes] for one curve per cell)"
             )
         out[k] = _check_scalar(v, label, f"{section}.{k}")
     return out

@@ -99,7 +99,12 @@ class Executor(ABC):
 
 
 class SerialExecutor(Executor):
-    """Runs every task in the calling process, in order (the reference executor)."""
+    """Runs every task in the calling process, in order (the reference executor).
+
+    Each task runs with one BLAS/OpenMP thread (threadpoolctl), as the workers of the other
+    executors do, so a serial run gives the same bits as a process or dask run; the calling
+    process's own thread settings are restored after each task.
+    """
 
     workers = 1
 
@@ -108,10 +113,22 @@ class SerialExecutor(Executor):
     ) -> Iterator[tuple[int, Any]]:
         for i, task in enumerate(tasks):
             try:
-                result: Any = fn(task)
+                with _one_blas_thread():
+                    result: Any = fn(task)
             except Exception as exc:
                 result = exc
             yield i, result
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency, but do not fail without it
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 # ---------------------------------------------------------------------- process pool

@@ -11,7 +11,9 @@ keys the store and seeds the random numbers, so that
 
 Seeds: the hash (a 256-bit integer) is the entropy of a :class:`numpy.random.SeedSequence`;
 seed ``i`` uses ``SeedSequence(entropy, spawn_key=(i,))`` — the same stream as the ``i``-th
-child of ``SeedSequence(entropy).spawn(...)`` — and a fresh ``PCG64`` generator.
+child of ``SeedSequence(entropy).spawn(...)`` — and a fresh ``PCG64`` generator. The cell's
+theory stream (``Family.theory(params, rng)``) uses ``spawn_key = (THEORY_STREAM, 0)``, a key no
+seed can take, so a randomised theory is independent of every seed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ __all__ = [
     "cell_key",
     "cell_rngs",
     "seed_sequence",
+    "theory_rng",
 ]
+
+#: first word of the theory stream's spawn key (ASCII "theo"); seed streams use (i,)
+THEORY_STREAM = 0x7468656F
 
 
 def canonical_value(value: Any, where: str = "value") -> Any:
@@ -88,6 +94,12 @@ def cell_rngs(key: str, seeds: int | Iterable[int]) -> list[np.random.Generator]
     """One independent generator per seed (``range(seeds)`` if an int is given)."""
     ids: Iterable[int] = range(seeds) if isinstance(seeds, int) else seeds
     return [np.random.Generator(np.random.PCG64(seed_sequence(key, i))) for i in ids]
+
+
+def theory_rng(key: str) -> np.random.Generator:
+    """The generator ``Family.theory`` receives for the cell with hash ``key``."""
+    ss = np.random.SeedSequence(int(key, 16), spawn_key=(THEORY_STREAM, 0))
+    return np.random.Generator(np.random.PCG64(ss))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Running a sweep: config → cells → executor → store → tidy frame.
 
-Each cell runs as one task: ``Family.theory(params)`` once (rows get ``seed = -1``), then
-``Family.simulate(params, rngs)`` once with one generator per seed (see
-:mod:`finetune_bounds.sweep.grid` for how the seeds are derived). The task checks the rows it
-returns (source, value, seed range, storable fields) and never raises: an exception becomes a
-failed :class:`CellResult`, which the main process logs and records in the store. The main
+Each cell runs as one task: ``Family.theory(params, rng)`` once with the cell's theory stream
+(rows get ``seed = -1``), then ``Family.simulate(params, rngs)`` once with one generator per seed
+(see :mod:`finetune_bounds.sweep.grid` for how the streams are derived). The task checks the rows
+it returns (source, value, ``stderr``, seed range, inner-axis values, storable fields) and never
+raises: an exception becomes a failed :class:`CellResult`, which the main process logs and
+records in the store. The main
 process alone writes the store, one transaction per cell; finished cells are skipped on a re-run.
 
 After every other cell is stored, :func:`run_sweep` raises :class:`SweepError` if any cell
@@ -25,12 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import FinetuneBoundsError, InvalidInputError
-from ..families import _REGISTRY, Family
-from ..records import SOURCES
+from ..families import Family, family_ref
+from ..records import SOURCES, check_stderr
+from .cache import cache_for, using_cache
 from .config import SweepConfig, load_config
 from .executors import Executor, make_executor
-from .grid import Cell, canonical_json, canonical_value, cell_rngs
+from .grid import Cell, canonical_json, canonical_value, cell_rngs, theory_rng
 from .store import Store, StoredRow
 
 __all__ = [
@@ -56,11 +60,14 @@ class CellTask:
     """What a worker needs to run one cell (small and picklable)."""
 
     family: str
-    family_ref: str
+    family_ref: str | Family
     schema_version: int
     key: str
     params: Mapping[str, Any]
     seeds: int
+    axes: tuple[str, ...] = ()
+    #: folder of the shared-step cache (beside a store on disk; None: memory only)
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,9 @@ class CellResult:
 _FAMILIES: dict[str, Family] = {}
 
 
-def _load_family(ref: str) -> Family:
+def _load_family(ref: str | Family) -> Family:
+    if isinstance(ref, Family):
+        return ref
     fam = _FAMILIES.get(ref)
     if fam is None:
         mod_name, attr = ref.split(":")
@@ -88,12 +97,24 @@ def _load_family(ref: str) -> Family:
     return fam
 
 
-def _check_rows(rows: Any, origin: str, seeds: int | None) -> list[StoredRow]:
+def _axis_key(value: Any) -> Any:
+    """How an axis value is matched: numbers by value (a row may say 1.0 for the axis value 1),
+    anything else by its canonical JSON."""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return ("number", float(value))
+    return canonical_json(canonical_value(value, "axis value"))
+
+
+def _check_rows(
+    rows: Any, origin: str, seeds: int | None, axes: Mapping[str, Sequence[Any]] | None = None
+) -> list[StoredRow]:
     """Validate a family's records and turn them into store rows.
 
     ``seeds`` is None for theory rows (no seed allowed, stored as -1), else the number of
-    generators passed to ``simulate`` (every row needs ``0 <= seed < seeds``).
+    generators passed to ``simulate`` (every row needs ``0 <= seed < seeds``). ``axes`` maps each
+    inner axis of the cell to its values: every row must carry one of them.
     """
+    axis_sets = {k: {_axis_key(v) for v in vs} for k, vs in (axes or {}).items()}
     if not isinstance(rows, Sequence) or isinstance(rows, str | bytes):
         raise InvalidInputError(
             f"{origin} must return a list of records, got {type(rows).__name__}"
@@ -117,6 +138,20 @@ def _check_rows(rows: Any, origin: str, seeds: int | None) -> list[StoredRow]:
         bad = sorted(_RESERVED_FIELDS & set(rec))
         if bad:
             raise InvalidInputError(f"{where} ({quantity}): the sweep sets {bad} itself")
+        for axis, allowed in axis_sets.items():
+            if axis not in rec:
+                raise InvalidInputError(
+                    f"{where} ({quantity}): a cell with inner axis {axis!r} must label every row "
+                    f"with its {axis} value"
+                )
+            try:
+                text = _axis_key(rec[axis])
+            except TypeError as exc:
+                raise InvalidInputError(f"{where} ({quantity}): {exc}") from None
+            if text not in allowed:
+                raise InvalidInputError(
+                    f"{where} ({quantity}): {axis} = {rec[axis]!r} is not a value of the axis"
+                )
         seed_raw = rec.get("seed")
         if seeds is None:
             if seed_raw not in (None, -1):
@@ -143,6 +178,8 @@ def _check_rows(rows: Any, origin: str, seeds: int | None) -> list[StoredRow]:
                 raise InvalidInputError(str(exc)) from None
             if isinstance(cv, list | dict):
                 raise InvalidInputError(f"{where}.{k}: record fields must be scalars")
+            if k == "stderr" and cv is not None:
+                cv = check_stderr(cv, f"{where} ({quantity})")
             fields[str(k)] = cv
         out.append(StoredRow(quantity, str(source), seed, value, canonical_json(fields)))
     return out
@@ -158,11 +195,14 @@ def run_cell(task: CellTask) -> CellResult:
                 f"family {fam.name!r} has schema_version {fam.schema_version} on this worker, "
                 f"{task.schema_version} in the sweep (mismatched installs?)"
             )
-        rows = _check_rows(fam.theory(dict(task.params)), f"{fam.name}.theory", None)
-        if fam.simulate is not None and task.seeds > 0:
-            rngs = cell_rngs(task.key, task.seeds)
-            sim = fam.simulate(dict(task.params), rngs)
-            rows += _check_rows(sim, f"{fam.name}.simulate", task.seeds)
+        axes = {k: list(task.params[k]) for k in task.axes}
+        with using_cache(cache_for(task.cache_dir)):
+            theory_rows = fam.theory(dict(task.params), theory_rng(task.key))
+            rows = _check_rows(theory_rows, f"{fam.name}.theory", None, axes)
+            if fam.simulate is not None and task.seeds > 0:
+                rngs = cell_rngs(task.key, task.seeds)
+                sim = fam.simulate(dict(task.params), rngs)
+                rows += _check_rows(sim, f"{fam.name}.simulate", task.seeds, axes)
         return CellResult(task.key, tuple(rows), elapsed=time.perf_counter() - t0)
     except Exception as exc:
         return CellResult(
@@ -249,11 +289,6 @@ class SweepError(FinetuneBoundsError, RuntimeError):
         )
 
 
-def _family_ref(config: SweepConfig, fam: Family) -> str:
-    for key in (config.family.replace("-", "_"), fam.name):
-        if key in _REGISTRY:
-            return _REGISTRY[key]
-    raise InvalidInputError(f"family {fam.name!r} is not in the registry")  # pragma: no cover
 
 
 def _progress_bar(enabled: bool, total: int, desc: str) -> Any:
@@ -288,14 +323,17 @@ def execute_sweep(
         done = st.done(cfg.name, (c.key for c in cells))
         todo = [c for c in cells if done.get(c.key, -1) < cfg.seeds]
         if todo:
-            ref = _family_ref(cfg, fam)
+            ref = family_ref(cfg.family)
+            axes = tuple(cfg.axes)
+            cache_dir = None if st.path == ":memory:" else str(Path(st.path).with_suffix(".cache"))
             tasks = [
-                CellTask(fam.name, ref, fam.schema_version, c.key, c.params, cfg.seeds)
+                CellTask(fam.name, ref, fam.schema_version, c.key, c.params, cfg.seeds, axes,
+                         cache_dir)
                 for c in todo
             ]
             ex, owns_ex = make_executor(executor, workers=workers, scheduler=scheduler)
             bar = _progress_bar(progress, len(todo), cfg.name)
-            shown = (*cfg.params, *cfg.grid, *cfg.derived)
+            shown = (*cfg.params, *cfg.grid, *cfg.axes, *cfg.derived)
             try:
                 for i, result in ex.imap_unordered(run_cell, tasks):
                     cell = todo[i]

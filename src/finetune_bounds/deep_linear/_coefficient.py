@@ -1,0 +1,321 @@
+"""The depth coefficient c_L: root of c^{2L/(L−1)}‖θ_S‖² = ‖X⁺y‖² + c²‖P_⊥θ_S‖² (private).
+
+Spec ``linear-teachers.md`` §3.2, §3.4. :func:`_c_root` is the vectorised safeguarded Newton
+solver every other module uses; :func:`depth_coefficient` is its validated public face.
+
+Convergence, per element (``statuses`` of :class:`DepthCoefficient`, aggregated in ``info``):
+
+- ``exact``: L ∈ {1, ∞}, P_⊥θ_S = 0 (closed-form root), or an empty bracket (c_∞ = 1 = c_1);
+- ``converged``: a Newton step ≤ 4·eps·max(1, |t|), f = 0, or the bracket shrank to that width
+  between two evaluated points of opposite sign;
+- ``bracket_lost``: the bracket shrank onto an end that was never evaluated and the root
+  equation is not solved there (relative residual > 1000·eps) — the function has no sign change
+  in the bracket (inconsistent inputs, e.g. a ‖P_Xθ_S‖² that does not match S − A). When the
+  residual is at rounding level the root simply sits at that end (L → ∞: c_L → c_∞), and the
+  element counts as ``converged``;
+- ``max_iterations``: ``max_iter`` steps without meeting the criterion;
+- ``not_finite``: c (or c_∞ at L = ∞) is NaN or infinite.
+
+The criterion value reported in ``info.residual`` is min(|last Newton step|, bracket width) /
+max(1, |t|) (tolerance 4·eps); the relative residual of the root equation itself is the array
+``residual`` (its maximum is ``info.extra["root_residual"]``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._numerics import Solved, SolverInfo, SolverStatus, check_converged
+from .._validation import FloatArray, as_float_array, positive_int
+from ..errors import InvalidInputError
+from ._common import _depth_label, _ro, check_depth
+from ._status import _aggregate, _status_array
+
+__all__ = ["DepthCoefficient", "depth_coefficient"]
+
+#: relative Newton-step (or bracket-width) tolerance in t = log c
+_STEP_TOL = 4 * np.finfo(np.float64).eps
+#: relative root-equation residual below which a bracket end counts as the root
+_ROOT_RTOL = 1000 * np.finfo(np.float64).eps
+#: default iteration budget of the root solver (bisection alone would need ~60 steps)
+_MAX_ITER = 200
+
+
+@dataclass(frozen=True)
+class DepthCoefficient(Solved):
+    """c_L: the coefficient of P_⊥θ_S in the fine-tuned predictor (spec §3.2, §3.4).
+
+    Arrays have the broadcast shape of the inputs of :func:`depth_coefficient`.
+
+    Attributes
+    ----------
+    value : ndarray
+        c_L > 0.
+    infinite_depth : ndarray
+        c_∞ = ‖X⁺y‖/‖P_Xθ_S‖ (``inf`` where P_Xθ_S = 0).
+    residual : ndarray
+        Relative residual |c^{2L/(L−1)}S − B² − c²A| / (c^{2L/(L−1)}S) (0 for L ∈ {1, ∞}).
+    iterations : int
+        Newton/bisection steps in log c.
+    depth : float
+    statuses : ndarray of str
+        Per-element :class:`~finetune_bounds._numerics.SolverStatus` values (see the module
+        note); ``converged_mask`` (property) is the boolean form.
+    info : SolverInfo
+        Aggregate over the elements (worst status, counts in ``info.extra["counts"]``);
+        ``status`` and ``converged`` (properties) read it.
+    """
+
+    value: FloatArray
+    infinite_depth: FloatArray
+    residual: FloatArray
+    iterations: int
+    depth: float
+    statuses: NDArray[np.str_]
+    info: SolverInfo
+
+
+
+    @property
+    def converged_mask(self) -> NDArray[np.bool_]:
+        """Per element: converged or exact."""
+        ok = (SolverStatus.CONVERGED.value, SolverStatus.EXACT.value)
+        return np.asarray(np.isin(self.statuses, ok))
+
+
+class _Root(NamedTuple):
+    """What :func:`_c_root` returns (all arrays of the broadcast input shape)."""
+
+    c: FloatArray
+    c_inf: FloatArray
+    residual: FloatArray
+    iterations: int
+    statuses: NDArray[np.str_]
+    info: SolverInfo
+
+
+class _Bracket(NamedTuple):
+    """Pieces of φ(t) = log S + εt − log(A + B²e^{−2t}) and the initial bracket."""
+
+    eps: float
+    log_s: FloatArray
+    log_b: FloatArray
+    log_a: FloatArray
+    a_pos: NDArray[np.bool_]
+    lo: FloatArray
+    hi: FloatArray
+
+
+def _exact_root(c: FloatArray, c_inf: FloatArray) -> _Root:
+    """L ∈ {1, ∞}: the root in closed form (not-finite where c is, e.g. c_∞ with P_Xθ_S = 0)."""
+    statuses = _status_array(c.shape, SolverStatus.EXACT)
+    statuses[~np.isfinite(c)] = SolverStatus.NOT_FINITE.value
+    info = _aggregate(statuses, iterations=0, residual=0.0, tolerance=_STEP_TOL,
+                      extra={"root_residual": 0.0})
+    return _Root(c, c_inf, np.zeros_like(c), 0, statuses, info)
+
+
+def _bracket(
+    s2: FloatArray, a2: FloatArray, b2: FloatArray, q2: FloatArray, depth: float
+) -> _Bracket:
+    """Bracket [min(0, t_up), max(0, t_up)] of the root in t = log c (see :func:`_c_root`)."""
+    eps = 2.0 / (depth - 1.0)
+    log_s, log_b = np.log(s2), np.log(b2)
+    a_pos = a2 > 0
+    log_a = np.log(np.where(a_pos, a2, 1.0))
+    with np.errstate(divide="ignore"):
+        t_inf = np.where(q2 > 0, 0.5 * (log_b - np.log(np.where(q2 > 0, q2, 1.0))), np.inf)
+    t_up = np.where(np.isfinite(t_inf), t_inf, 0.5 * (depth - 1.0) * np.log1p(b2 / s2))
+    return _Bracket(eps, log_s, log_b, log_a, a_pos, np.minimum(0.0, t_up),
+                    np.maximum(0.0, t_up))
+
+
+def _newton(
+    br: _Bracket, max_iter: int
+) -> tuple[FloatArray, int, NDArray[np.str_], FloatArray, NDArray[np.bool_]]:
+    """Safeguarded Newton in t inside the bracket.
+
+    A step that leaves the current bracket is replaced by bisection. Returns t, the iterations,
+    the statuses (``bracket_lost`` not yet decided), the criterion value and the mask of
+    elements whose bracket collapsed onto an end that was never evaluated.
+    """
+    eps, log_s, log_b, log_a, a_pos = br.eps, br.log_s, br.log_b, br.log_a, br.a_pos
+    lo, hi = br.lo, br.hi
+
+    def phi(t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        u = log_b - 2.0 * t
+        # log(A + B²e^{−2t}) and the weight B²e^{−2t}/(A + B²e^{−2t}) without overflow
+        lse = np.where(a_pos, np.logaddexp(log_a, u), u)
+        frac = np.where(a_pos, np.exp(u - lse), 1.0)
+        return log_s + eps * t - lse, eps + 2.0 * frac
+
+    # A = 0: exact root t = (log B² − log S)/(2L/(L−1))
+    t = np.where(a_pos, 0.5 * (lo + hi), (log_b - log_s) / (2.0 + eps))
+    it = 0
+    active = a_pos & (hi > lo)
+    exact = ~active
+    done_any = np.zeros(t.shape, dtype=bool)
+    lo_seen = np.zeros(t.shape, dtype=bool)  # lo / hi set from an evaluation of that sign
+    hi_seen = np.zeros(t.shape, dtype=bool)
+    crit = np.zeros(t.shape)
+    while it < max_iter and np.any(active):
+        f, fp = phi(t)
+        neg = f < 0
+        lo = np.where(active & neg, t, lo)
+        hi = np.where(active & ~neg, t, hi)
+        lo_seen |= active & neg
+        hi_seen |= active & ~neg
+        step = f / fp
+        t_newton = t - step
+        # converged on the Newton step itself (a bisection fallback must not undo a root)
+        scale = np.maximum(1.0, np.abs(t))
+        done = np.abs(step) <= _STEP_TOL * scale
+        done |= f == 0
+        crit = np.where(active, np.minimum(np.abs(step), hi - lo) / scale, crit)
+        bad = (t_newton <= lo) | (t_newton >= hi) | ~np.isfinite(t_newton)
+        t_new = np.where(done, np.where(bad, t, t_newton), np.where(bad, 0.5 * (lo + hi), t_newton))
+        t = np.where(active, t_new, t)
+        done_any |= active & done
+        active &= ~done
+        it += 1
+    collapsed = (hi - lo) <= _STEP_TOL * np.maximum(1.0, np.abs(t))
+    statuses = _status_array(t.shape, SolverStatus.MAX_ITERATIONS)
+    statuses[exact] = SolverStatus.EXACT.value
+    statuses[done_any | (active & collapsed)] = SolverStatus.CONVERGED.value
+    unseen_end = active & collapsed & ~(lo_seen & hi_seen)
+    return t, it, statuses, np.where(exact, 0.0, crit), unseen_end
+
+
+def _c_root(
+    s2: ArrayLike,
+    a2: ArrayLike,
+    b2: ArrayLike,
+    depth: float,
+    *,
+    q2: ArrayLike | None = None,
+    max_iter: int = _MAX_ITER,
+) -> _Root:
+    """Vectorised c_L from S = ‖θ_S‖², A = ‖P_⊥θ_S‖², B² = ‖X⁺y‖² (all > 0 where used; A ≥ 0).
+
+    Solve φ(t) = log S + εt − log(A + B²e^{−2t}) = 0, ε = 2/(L−1) = 2L/(L−1) − 2, t = log c.
+    φ is strictly increasing (φ' = ε + 2B²e^{−2t}/(A + B²e^{−2t}) > 0), so the root is unique.
+    Bracket: with Q = S − A = ‖P_Xθ_S‖² and c_∞² = B²/Q, φ(log c_∞) = ε log c_∞ and
+    φ(0) = log S − log(A + B²) = −log(1 + (B² − Q)/S) have opposite signs, so the root lies
+    between 0 and t_∞ = log c_∞. If Q = 0 (c_∞ = ∞) the upper end is (L−1)/2·log(1 + B²/S).
+    Safeguarded Newton: a step that leaves the current bracket is replaced by bisection.
+    ``q2`` = ‖P_Xθ_S‖² computed directly (S − A cancels when θ_S is nearly ⟂ the row space).
+    """
+    s2a, a2a, b2a = np.broadcast_arrays(
+        np.asarray(s2, np.float64), np.asarray(a2, np.float64), np.asarray(b2, np.float64)
+    )
+    q2a = np.maximum(s2a - a2a, 0.0) if q2 is None else np.broadcast_to(q2, s2a.shape)
+    with np.errstate(divide="ignore"):
+        c_inf = np.where(q2a > 0, np.sqrt(b2a / np.where(q2a > 0, q2a, 1.0)), np.inf)
+    if depth == 1.0:
+        return _exact_root(np.ones_like(s2a), c_inf)
+    if math.isinf(depth):
+        return _exact_root(c_inf.copy(), c_inf)
+    br = _bracket(s2a, a2a, b2a, q2a, depth)
+    t, it, statuses, crit, unseen_end = _newton(br, max_iter)
+    c = np.exp(t)
+    p = 2.0 + br.eps
+    lhs = np.exp(p * t + br.log_s)
+    residual = np.abs(lhs - b2a - c * c * a2a) / lhs
+    statuses[unseen_end & ~(residual <= _ROOT_RTOL)] = SolverStatus.BRACKET_LOST.value
+    statuses[~np.isfinite(c)] = SolverStatus.NOT_FINITE.value
+    info = _aggregate(
+        statuses, iterations=it, residual=float(np.max(crit, initial=0.0)), tolerance=_STEP_TOL,
+        extra={"root_residual": float(np.max(residual, initial=0.0)), "max_iter": max_iter},
+    )
+    return _Root(c, c_inf, residual, it, statuses, info)
+
+
+def _broadcast_shape(*args: ArrayLike) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(*(np.shape(a) for a in args))
+    except ValueError:
+        raise InvalidInputError(
+            "‖θ_S‖², ‖P_⊥θ_S‖² and ‖X⁺y‖² must broadcast to one shape, got shapes "
+            + ", ".join(str(np.shape(a)) for a in args)
+        ) from None
+
+
+def depth_coefficient(
+    source_norm_sq: ArrayLike,
+    perp_source_norm_sq: ArrayLike,
+    fitted_norm_sq: ArrayLike,
+    depth: Any,
+    *,
+    max_iter: int = _MAX_ITER,
+    strict: bool = False,
+) -> DepthCoefficient:
+    """Solve c^{2L/(L−1)}‖θ_S‖² = ‖X⁺y‖² + c²‖P_⊥θ_S‖² for c > 0 (spec §3.2), vectorised.
+
+    Parameters
+    ----------
+    source_norm_sq : array_like
+        S = ‖θ_S‖² > 0.
+    perp_source_norm_sq : array_like
+        A = ‖P_⊥θ_S‖², 0 ≤ A ≤ S.
+    fitted_norm_sq : array_like
+        B² = ‖X⁺y‖² (= ‖P_Xθ_T‖² for noiseless labels) > 0.
+    depth : int or inf
+        L ≥ 1; L = 1 gives c = 1 (linear fine-tuning, §2.1); L = ∞ gives c_∞ = B/‖P_Xθ_S‖
+        (the limit of the root as L → ∞: the exponent 2L/(L−1) → 2, so c²(S − A) = B²).
+    max_iter : int
+        Iteration budget of the safeguarded Newton solver (≥ 1).
+    strict : bool
+        Raise :class:`ConvergenceError` when some element did not converge (otherwise the
+        result is returned with its ``statuses`` and ``info`` saying so).
+
+    Returns
+    -------
+    DepthCoefficient
+
+    Raises
+    ------
+    InvalidInputError
+        S ≤ 0, B² ≤ 0 (for L ≥ 2), A outside [0, S], non-finite values, or L = ∞ with
+        P_Xθ_S = 0 (c_∞ diverges).
+    ConvergenceError
+        ``strict=True`` and the root solver did not converge on some element.
+
+    Examples
+    --------
+    >>> float(depth_coefficient(1.0, 0.5, 0.5, 1).value)
+    1.0
+    >>> round(float(depth_coefficient(1.0, 0.5, 2.0, "inf").value), 12)
+    2.0
+    """
+    L = check_depth(depth)
+    max_iter = positive_int(max_iter, "max_iter")
+    s2 = as_float_array(np.atleast_1d(source_norm_sq), "source_norm_sq")
+    a2 = as_float_array(np.atleast_1d(perp_source_norm_sq), "perp_source_norm_sq")
+    b2 = as_float_array(np.atleast_1d(fitted_norm_sq), "fitted_norm_sq")
+    shape = _broadcast_shape(source_norm_sq, perp_source_norm_sq, fitted_norm_sq)
+    if np.any(s2 <= 0):
+        raise InvalidInputError("‖θ_S‖² must be > 0 (a zero source network is a saddle)")
+    if np.any(a2 < 0) or np.any(a2 > s2 * (1 + 1e-12)):
+        raise InvalidInputError("‖P_⊥θ_S‖² must lie in [0, ‖θ_S‖²]")
+    if L > 1 and np.any(b2 <= 0):
+        raise InvalidInputError(
+            "‖X⁺y‖² = ‖P_Xθ_T‖² must be > 0 for depth ≥ 2 (degenerate: the labels have no "
+            "component in the row space; spec §3.2 assumes P_Xθ_T ≠ 0)"
+        )
+    root = _c_root(s2, np.minimum(a2, s2), b2, L, max_iter=max_iter)
+    if math.isinf(L) and not np.all(np.isfinite(root.c)):
+        raise InvalidInputError(
+            "infinite depth needs P_Xθ_S ≠ 0: c_∞ = ‖P_Xθ_T‖/‖P_Xθ_S‖ diverges"
+        )
+    check_converged(root.info, f"c_L root solver (depth {_depth_label(L)})", strict=strict)
+    statuses = root.statuses.reshape(shape).copy()
+    statuses.setflags(write=False)
+    return DepthCoefficient(
+        _ro(root.c.reshape(shape)), _ro(root.c_inf.reshape(shape)),
+        _ro(root.residual.reshape(shape)), root.iterations, L, statuses, root.info,
+    )
