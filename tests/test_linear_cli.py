@@ -98,8 +98,9 @@ def test_file_inputs_match_library(capsys, files, tmp_path, route):
                       np.loadtxt(files["tgt"], delimiter=","), 0.05)
     for n in (3, 8, 30):
         ref = expected_risk(task, n)
-        got = df[(df.quantity == "risk") & (df.source == "theory") & (df.n == n)]["value"]
-        assert float(got.iloc[0]) == pytest.approx(ref.risk, rel=1e-9)
+        got = df[(df.quantity == "risk") & (df.source == "theory") & (df.n == n)
+                 & (df.start == "pretrained")]["value"]
+        assert float(got.item()) == pytest.approx(ref.risk, rel=1e-9)
         b = bounds(task, n, constants={"benign": 2.5})
         got_b = df[(df.source == "bound") & (df.method == "benign") & (df.n == n)]["value"]
         assert float(got_b.iloc[0]) == pytest.approx(b["benign"].value, rel=1e-12)
@@ -117,7 +118,8 @@ def test_isotropic_and_monte_carlo_methods(capsys, tmp_path):
                         "--eps", "5")
     assert code == 0
     df = pd.read_csv(out_csv)
-    iso = df[(df.quantity == "risk") & (df.source == "theory")]["value"].iloc[0]
+    iso = df[(df.quantity == "risk") & (df.source == "theory") & (df.start == "pretrained")]
+    iso = iso["value"].item()
     assert iso == pytest.approx(2.0 * (1 - 4 / d) * d)  # s²(1 − n/d)‖Δ‖², spec §2.3
     iso_task = LinearTask(Covariance.from_matrix(2.0 * np.eye(d)), np.zeros(d), np.ones(d))
     n_star = sample_complexity(iso_task, 5.0, method="isotropic").n

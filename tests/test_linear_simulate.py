@@ -217,9 +217,11 @@ def test_curve_matches_exact_isotropic_risk():
     ns = [4, 15, 30, 60]
     df = simulate_curve(task, ns, seeds=600, rng=11, theory_method="isotropic")
     s = summarize_curve(df)
+    s = s[s.start == "pretrained"]
     for n in ns:
-        emp = s[(s.quantity == "risk") & (s.source == "empirical") & (s.n == n)].iloc[0]
-        th = s[(s.quantity == "risk") & (s.source == "theory") & (s.n == n)].iloc[0]
+        (emp,) = s[(s.quantity == "risk") & (s.source == "empirical") & (s.n == n)].itertuples()
+        (th,) = s[(s.quantity == "risk") & (s.source == "theory") & (s.n == n)].itertuples()
+        emp, th = emp._asdict(), th._asdict()
         assert abs(emp["mean"] - th["mean"]) <= 4 * emp["stderr"], (n, emp["mean"], th["mean"])
         assert emp["count"] == 600 and th["count"] == 1
 
@@ -298,14 +300,15 @@ def test_empirical_sample_complexity():
     task = spectrum_task(60, "power_law", delta_profile="head", seed=2)
     df = simulate_curve(task, [5, 20, 40, 59, 80], seeds=20, rng=1)
     s = summarize_curve(df)
-    means = s[(s.quantity == "risk") & (s.source == "empirical") & (s.method == "closed_form")]
+    means = s[(s.quantity == "risk") & (s.source == "empirical") & (s.method == "closed_form")
+              & (s.start == "pretrained")]
     means = means.set_index("n")["mean"]
     eps = float(means[40]) * 1.01  # reached first at n = 40 (risk decreases in n)
     res = empirical_sample_complexity(df, eps)
     assert res.reachable and res.n == 40 and res.previous_n == 20
     assert res.mean_risk == pytest.approx(means[40])
     at40 = df[(df.quantity == "risk") & (df.source == "empirical") & (df.method == "closed_form")
-              & (df.n == 40)]["value"].to_numpy()
+              & (df.start == "pretrained") & (df.n == 40)]["value"].to_numpy()
     assert res.stderr == pytest.approx(np.std(at40, ddof=1) / math.sqrt(at40.size))
     single = empirical_sample_complexity(df[df.seed <= 0], eps)  # one seed: no spread known
     assert single.stderr == math.inf
@@ -325,7 +328,8 @@ def test_empirical_sample_complexity_noise_peak():
     task = spectrum_task(40, "flat", delta_profile="random", noise_variance=0.05, seed=0)
     df = simulate_curve(task, [10, 30, 39, 42, 400], seeds=30, rng=2, theory=False)
     s = summarize_curve(df)
-    m = s[(s.quantity == "risk") & (s.method == "closed_form")].set_index("n")["mean"]
+    m = s[(s.quantity == "risk") & (s.method == "closed_form") & (s.start == "pretrained")]
+    m = m.set_index("n")["mean"]
     assert m[39] > m[30] and m[400] < m[39]
     res = empirical_sample_complexity(df, float(m[30]) * 1.001)
     assert res.n == 30

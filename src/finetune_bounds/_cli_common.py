@@ -319,7 +319,7 @@ def summary_of(frame: Any, index: Sequence[str]) -> Any:
     (mean, standard error over seeds, count; a single theory row keeps its own ``stderr``)."""
     from .records import summarize
 
-    keys = [c for c in ("quantity", "source", "method", *index) if c in frame.columns]
+    keys = [c for c in ("quantity", "source", "method", "start", *index) if c in frame.columns]
     return summarize(frame, by=keys)
 
 
@@ -334,6 +334,7 @@ class Column:
     method: str | None = None
     errors: bool = True  # show "± stderr"
     percent: bool = False  # a 0/1 quantity's mean as a percentage
+    start: str | None = None  # the rows' ``start`` field (pretrained | scratch), if any
 
 
 def _index_text(v: Any) -> str:
@@ -349,7 +350,17 @@ def _index_text(v: Any) -> str:
 
 
 def _method(v: Any) -> Any:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+    """A method/start field as a key: None when missing (NaN/NA in a frame)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
 
 
 def _lines(
@@ -379,12 +390,12 @@ def render_table(summary: Any, index: Sequence[str], columns: Sequence[Column]) 
     cells: dict[tuple[Any, ...], Any] = {}
     for row in summary.to_dict(orient="records"):
         key = (row["quantity"], row["source"], _method(row.get("method")),
-               *(row[k] for k in index))
+               _method(row.get("start")), *(row[k] for k in index))
         cells[key] = row
     points = sorted({tuple(r[k] for k in index) for r in summary.to_dict(orient="records")})
 
     def text(col: Column, point: tuple[Any, ...]) -> str | None:
-        row = cells.get((col.quantity, col.source, col.method, *point))
+        row = cells.get((col.quantity, col.source, col.method, col.start, *point))
         if row is None:
             return None
         if col.percent:
@@ -404,9 +415,14 @@ def render_pivot(summary: Any, column: str, quantities: Callable[[str], bool]) -
     if not rows:
         return []
     values = sorted({r[column] for r in rows})
-    labels = sorted({(r["quantity"], r["source"], _method(r.get("method")) or "") for r in rows})
-    cells = {(r["quantity"], r["source"], _method(r.get("method")) or "", r[column]): r
-             for r in rows}
+
+    def label(r: Mapping[str, Any]) -> tuple[str, str, str]:
+        start = _method(r.get("start"))
+        name = str(r["quantity"]) + (f" [{start}]" if start else "")
+        return (name, str(r["source"]), _method(r.get("method")) or "")
+
+    labels = sorted({label(r) for r in rows})
+    cells = {(*label(r), r[column]): r for r in rows}
     body = []
     for lab in labels:
         line = list(lab)

@@ -94,17 +94,17 @@ def _constants(items: Sequence[str]) -> dict[str, float]:
 def _columns(method: str) -> list[Column]:
     """theory | bound | empirical | references (columns without values are left out)."""
     return [
-        Column("risk", "theory", "risk", "theory", method),
+        Column("risk", "theory", "risk", "theory", method, start="pretrained"),
         Column("bias", "theory", "bias", "theory", method, errors=False),
         Column("variance", "theory", "variance", "theory", method, errors=False),
-        Column("naive", "bound", "risk", "bound", "naive"),
-        Column("benign", "bound", "risk", "bound", "benign"),
-        Column("head_tail", "bound", "risk", "bound", "head_tail"),
-        Column("risk", "empirical", "risk", "empirical", "closed_form"),
-        Column("GD risk", "empirical", "risk", "empirical", "gd"),
+        Column("naive", "bound", "risk", "bound", "naive", start="pretrained"),
+        Column("benign", "bound", "risk", "bound", "benign", start="pretrained"),
+        Column("head_tail", "bound", "risk", "bound", "head_tail", start="pretrained"),
+        Column("risk", "empirical", "risk", "empirical", "closed_form", start="pretrained"),
+        Column("GD risk", "empirical", "risk", "empirical", "gd", start="pretrained"),
         Column("GD conv.", "empirical", "converged", "empirical", "gd", percent=True),
         Column("zero-shot", "theory", "zero_shot", "theory", "closed_form"),
-        Column("from scratch", "theory", "from_scratch", "theory", method, errors=False),
+        Column("from scratch", "theory", "risk", "theory", method, errors=False, start="scratch"),
     ]
 
 

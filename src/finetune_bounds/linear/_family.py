@@ -36,22 +36,15 @@ import numpy as np
 
 from .._task_files import FILE_PARAMS, Digest, FileName, cached_task, load_linear_files
 from .._task_files import resolve_files as _resolve_files
-from .._validation import positive_int
+from .._validation import FloatArray, positive_int
 from ..errors import ConfigError, InvalidInputError
 from ..families import Boolean, Constraint, Family, Interval, Options, axis_values
 from ..problems import LinearTask
 from ..records import record
-from .simulate import (
-    SPECTRA,
-    _draw,
-    _empirical_records,
-    _theory_records,
-    simulate_batch,
-    spectrum_task,
-)
-from .theory import measure_correlation_study
+from .simulate import SPECTRA, _draw, simulate_batch, spectrum_task
+from .theory import bounds, expected_risk, measure_correlation_study
 
-__all__ = ["EXAMPLES", "FAMILY", "MEASURES", "build_task"]
+__all__ = ["EXAMPLES", "FAMILY", "MEASURES", "build_task", "empirical_records", "theory_records"]
 
 _DEFAULTS: dict[str, Any] = {
     # the task (fixed per cell by task_seed)
@@ -213,12 +206,82 @@ def _dim_field(params: Mapping[str, Any], task: LinearTask) -> dict[str, Any]:
     return {"d": task.dim} if params["spectrum"] == "digits" else {}
 
 
+# ---------------------------------------------------------------------------------------------
+# records: the one place where the linear family's rows are built (also used by simulate_curve)
+# ---------------------------------------------------------------------------------------------
+def theory_records(
+    task: LinearTask,
+    n: int,
+    *,
+    method: str = "deterministic",
+    bound_constants: Mapping[str, float] | None = None,
+    rng: np.random.Generator | int | None = None,
+    n_draws: int = 200,
+    extra_isotropic: bool = False,
+) -> list[dict[str, Any]]:
+    """Theory and bound rows at one n (no seed): risk (``start = "pretrained"``) with its bias and
+    variance, the risk from scratch (``start = "scratch"``), zero-shot, and the three §2.4 bound
+    families (quantity ``risk``, source ``bound``, method = bound name)."""
+    rows: list[dict[str, Any]] = []
+    methods = [method] + (["isotropic"] if extra_isotropic and method != "isotropic" else [])
+    for m in methods:
+        kw: dict[str, Any] = {"rng": rng, "n_draws": n_draws} if m == "monte_carlo" else {}
+        r = expected_risk(task, n, m, **kw)  # type: ignore[arg-type]
+        extra: dict[str, Any] = {}
+        if r.stderr is not None:
+            extra["stderr"] = float(r.stderr)
+        rows.append(record("risk", r.risk, "theory", n=n, method=m, start="pretrained", **extra))
+        for q in ("bias", "variance"):
+            rows.append(record(q, getattr(r, q), "theory", n=n, method=m, **extra))
+        fs = expected_risk(task.from_scratch(), n, m, **kw)  # type: ignore[arg-type]
+        se = {} if fs.stderr is None else {"stderr": float(fs.stderr)}
+        rows.append(record("risk", fs.risk, "theory", n=n, method=m, start="scratch", **se))
+    rows.append(
+        record("zero_shot", float(task.covariance.quadratic_form(task.delta)), "theory", n=n,
+               method="closed_form")
+    )
+    if n >= 1:
+        for name, b in bounds(task, n, constants=bound_constants).items():
+            extra = {} if b.argmin_k is None else {"argmin_k": b.argmin_k}
+            rows.append(record("risk", b.value, "bound", n=n, method=name, constant=b.constant,
+                               start="pretrained", **extra))
+    return rows
+
+
+def empirical_records(
+    n: int, arrays: Mapping[str, FloatArray], gd: bool, *, converged_field: bool = True
+) -> list[dict[str, Any]]:
+    """Empirical rows of one batch. GD convergence is a ``converged`` field on the GD rows
+    (``converged_field=True``, for :func:`simulate_curve`) or a 0/1 quantity ``converged``
+    (for the sweep, where a field varying across seeds would split a curve in two)."""
+    rows: list[dict[str, Any]] = []
+    s_ = len(arrays["risk"])
+    for i in range(s_):
+        base = {"n": n, "seed": i}
+        rows.append(record("risk", arrays["risk"][i], "empirical", method="closed_form",
+                           start="pretrained", **base))
+        for q in ("bias", "variance"):
+            rows.append(record(q, arrays[q][i], "empirical", method="closed_form", **base))
+        rows.append(record("risk", arrays["from_scratch"][i], "empirical", method="closed_form",
+                           start="scratch", **base))
+        if gd:
+            c = bool(arrays["converged"][i])
+            flag = {"converged": c} if converged_field else {}
+            rows.append(record("risk", arrays["risk_gd"][i], "empirical", method="gd",
+                               start="pretrained", **flag, **base))
+            for q in ("gd_vs_closed_form", "iterations"):
+                rows.append(record(q, arrays[q][i], "empirical", method="gd", **flag, **base))
+            if not converged_field:
+                rows.append(record("converged", float(c), "empirical", method="gd", **base))
+    return rows
+
+
 def _theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     task = build_task(params)
     extra = _dim_field(params, task)
     rows: list[dict[str, Any]] = []
     for n in axis_values(params, "n"):
-        rows += _theory_records(
+        rows += theory_records(
             task,
             int(n),
             method=params["theory_method"],
@@ -250,7 +313,7 @@ def _simulate(
             task, x_all[:, :n], xi_all[:, :n], gd=gd, tol=float(params["gd_tol"]),
             max_iter=int(params["gd_max_iter"]),
         )
-        rows += _empirical_records(n, arrays, gd, converged_field=False)
+        rows += empirical_records(n, arrays, gd, converged_field=False)
     return [{**r, **extra} for r in rows]
 
 

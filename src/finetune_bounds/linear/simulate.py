@@ -39,8 +39,6 @@ from .._numerics import (
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int, readonly
 from ..errors import ConvergenceError, InvalidInputError, NotReachableError
 from ..problems import Covariance, LinearTask
-from ..records import record
-from .theory import bounds, expected_risk
 
 __all__ = [
     "SPECTRA",
@@ -467,65 +465,6 @@ def _draw(
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _theory_records(
-    task: LinearTask,
-    n: int,
-    *,
-    method: str = "deterministic",
-    bound_constants: Mapping[str, float] | None = None,
-    rng: np.random.Generator | int | None = None,
-    n_draws: int = 200,
-    extra_isotropic: bool = False,
-) -> list[dict[str, Any]]:
-    """Theory and bound rows at one n (no seed): risk/bias/variance, zero-shot, from-scratch and
-    the three §2.4 bound families (quantity ``risk``, source ``bound``, method = bound name)."""
-    rows: list[dict[str, Any]] = []
-    methods = [method] + (["isotropic"] if extra_isotropic and method != "isotropic" else [])
-    for m in methods:
-        kw: dict[str, Any] = {"rng": rng, "n_draws": n_draws} if m == "monte_carlo" else {}
-        r = expected_risk(task, n, m, **kw)  # type: ignore[arg-type]
-        extra: dict[str, Any] = {}
-        if r.stderr is not None:
-            extra["stderr"] = float(r.stderr)
-        for q in ("risk", "bias", "variance"):
-            rows.append(record(q, getattr(r, q), "theory", n=n, method=m, **extra))
-        fs = expected_risk(task.from_scratch(), n, m, **kw)  # type: ignore[arg-type]
-        rows.append(record("from_scratch", fs.risk, "theory", n=n, method=m))
-    rows.append(
-        record("zero_shot", float(task.covariance.quadratic_form(task.delta)), "theory", n=n,
-               method="closed_form")
-    )
-    if n >= 1:
-        for name, b in bounds(task, n, constants=bound_constants).items():
-            extra = {} if b.argmin_k is None else {"argmin_k": b.argmin_k}
-            rows.append(record("risk", b.value, "bound", n=n, method=name, constant=b.constant,
-                               **extra))
-    return rows
-
-
-def _empirical_records(
-    n: int, arrays: Mapping[str, FloatArray], gd: bool, *, converged_field: bool = True
-) -> list[dict[str, Any]]:
-    """Empirical rows of one batch. GD convergence is a ``converged`` field on the GD rows
-    (``converged_field=True``, for :func:`simulate_curve`) or a 0/1 quantity ``converged``
-    (for the sweep, where a field varying across seeds would split a curve in two)."""
-    rows: list[dict[str, Any]] = []
-    s_ = len(arrays["risk"])
-    for i in range(s_):
-        base = {"n": n, "seed": i}
-        for q in ("risk", "bias", "variance", "from_scratch"):
-            rows.append(record(q, arrays[q][i], "empirical", method="closed_form", **base))
-        if gd:
-            c = bool(arrays["converged"][i])
-            flag = {"converged": c} if converged_field else {}
-            for q, key in (("risk", "risk_gd"), ("gd_vs_closed_form", "gd_vs_closed_form"),
-                           ("iterations", "iterations")):
-                rows.append(record(q, arrays[key][i], "empirical", method="gd", **flag, **base))
-            if not converged_field:
-                rows.append(record("converged", float(c), "empirical", method="gd", **base))
-    return rows
-
-
 def simulate_curve(
     task: LinearTask,
     ns: Sequence[int] | ArrayLike,
@@ -583,11 +522,15 @@ def simulate_curve(
     -------
     pandas.DataFrame
         Tidy: ``quantity, source, method, n, seed, value`` and ``converged`` (GD rows),
-        ``stderr`` (Monte Carlo theory rows), ``constant``/``argmin_k`` (bound rows).
-        Empirical quantities: ``risk`` (closed_form and gd), ``bias``, ``variance`` (given X,
-        averaged over the noise), ``from_scratch``, ``gd_vs_closed_form``, ``iterations``.
-        Theory: ``risk``, ``bias``, ``variance``, ``from_scratch``, ``zero_shot``. Bounds:
-        quantity ``risk`` with ``method`` = ``naive``/``benign``/``head_tail``.
+        ``stderr`` (Monte Carlo theory rows), ``constant``/``argmin_k`` (bound rows), ``start``
+        (risk rows: ``pretrained`` for fine-tuning from θ_S, ``scratch`` for the same fit
+        started at 0). Empirical quantities: ``risk`` (closed_form and gd), ``bias``,
+        ``variance`` (given X, averaged over the noise), ``gd_vs_closed_form``, ``iterations``.
+        Theory: ``risk``, ``bias``, ``variance``, ``zero_shot``. Bounds: quantity ``risk`` with
+        ``method`` = ``naive``/``benign``/``head_tail``. The rows are built by the ``linear``
+        family's record builders (:func:`finetune_bounds.linear._family.theory_records`), the
+        same as in sweeps; for runner seeding and a store, use ``finetune_bounds.run("linear",
+        params={"spectrum": "files", ...})`` instead.
 
     Examples
     --------
@@ -613,16 +556,18 @@ def simulate_curve(
         theory_rng if isinstance(theory_rng, np.random.Generator)
         else np.random.default_rng(0 if theory_rng is None else int(theory_rng))
     )
+    from ._family import empirical_records, theory_records  # the family's one record builder
+
     rows: list[dict[str, Any]] = []
     for n in n_list:
         if gens is not None:
             x, xi = _draw(task, n, seeds, gens, sampler)
             arrays = simulate_batch(task, x, xi, gd=gd, step=step, tol=tol, max_iter=max_iter)
-            rows += _empirical_records(n, arrays, gd)
+            rows += empirical_records(n, arrays, gd)
         if theory:
-            for r in _theory_records(task, n, method=theory_method,
-                                     bound_constants=bound_constants, rng=t_rng,
-                                     n_draws=theory_draws):
+            for r in theory_records(task, n, method=theory_method,
+                                    bound_constants=bound_constants, rng=t_rng,
+                                    n_draws=theory_draws):
                 rows.append({**r, "seed": -1})
     df = pd.DataFrame(rows)
     lead = ["quantity", "source", "method", "n", "seed", "value"]
@@ -693,6 +638,7 @@ def empirical_sample_complexity(
     method: str = "closed_form",
     quantity: str = "risk",
     strict: bool = False,
+    start: str = "pretrained",
 ) -> EmpiricalSampleComplexity:
     """The first n on the grid whose mean empirical ``quantity`` is ≤ ε.
 
@@ -710,12 +656,17 @@ def empirical_sample_complexity(
     strict : bool
         Raise :class:`~finetune_bounds.errors.NotReachableError` instead of returning
         ``reachable=False``.
+    start : {"pretrained", "scratch"}
+        Fine-tuning from θ_S (default) or training from scratch (rows whose ``start`` field is
+        set; rows without one always count).
     """
     eps = nonneg_float(eps, "eps")
     sel = frame[
         (frame["source"] == "empirical") & (frame["quantity"] == quantity)
         & (frame["method"] == method)
     ]
+    if "start" in sel.columns:
+        sel = sel[sel["start"].isna() | (sel["start"] == start)]
     if sel.empty:
         raise InvalidInputError(
             f"no empirical {quantity!r} rows with method {method!r} in the frame"
