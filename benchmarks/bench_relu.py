@@ -43,18 +43,16 @@ def main() -> None:
     task = synthetic_task(d, delta_norm=0.5, rng=0)
 
     t0 = time.perf_counter()
-    rows = theory_curve(task, ns, draws=seeds, n_test=n_test)
+    theory = theory_curve(task, ns, draws=seeds, n_test=n_test)
     t_theory = time.perf_counter() - t0
-    kernel = {r["n"]: r["value"] for r in rows
-              if r["quantity"] == "mae" and r["method"] == "ntk_limit"}
+    kernel = {int(n): float(v) for n, v in zip(theory.n, theory.pretrained.mae, strict=True)}
 
     t0 = time.perf_counter()
     net: dict[int, float] = {}
     for n in ns:
         gens = [np.random.default_rng(s) for s in np.random.SeedSequence([1, n]).spawn(seeds)]
         sim = simulate_cell(task, n, width, gens, n_test=n_test)
-        vals = [r["value"] for r in sim if r["quantity"] == "mae" and r["method"] == "network"]
-        net[n] = float(np.mean(vals))
+        net[n] = float(np.mean(sim.pretrained.mae))
     t_train = time.perf_counter() - t0
 
     print(f"ReLU NTK, d = {d}, n = {ns}, {seeds} designs/seeds, width m = {width}, "

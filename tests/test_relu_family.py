@@ -12,8 +12,15 @@ import pytest
 from finetune_bounds.cli import main
 from finetune_bounds.errors import ConfigError, InvalidInputError
 from finetune_bounds.families import get_family
-from finetune_bounds.relu import digits_task, theory_curve, theory_sample_complexity
-from finetune_bounds.relu._family import DEFAULTS, FAMILY
+from finetune_bounds.relu import (
+    MEASURES,
+    digits_task,
+    simulate_cell,
+    simulate_measures,
+    theory_curve,
+    theory_sample_complexity,
+)
+from finetune_bounds.relu._family import DEFAULTS, FAMILY, curve_records, task_from_params
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("relu_*.toml"))
 SMALL = {"d": 8, "n": 10, "width": 200, "n_test": 100, "theory_draws": 2, "n_max": 80}
@@ -78,10 +85,9 @@ def test_theory_value_at_n_does_not_depend_on_other_ns() -> None:
     from finetune_bounds.relu import synthetic_task
 
     task = synthetic_task(6, rng=0)
-    one = {(r["quantity"], r["source"], r["method"]): r["value"]
-           for r in theory_curve(task, [12], draws=2, n_test=50)}
-    many = {(r["quantity"], r["source"], r["method"]): r["value"]
-            for r in theory_curve(task, [3, 12, 30], draws=2, n_test=50) if r["n"] == 12}
+    one = _by_key(curve_records(theory_curve(task, [12], draws=2, n_test=50)))
+    many = _by_key([r for r in curve_records(theory_curve(task, [3, 12, 30], draws=2, n_test=50))
+                    if r["n"] == 12])
     assert one.keys() == many.keys()
     for k, v in one.items():
         assert v == pytest.approx(many[k], rel=1e-9, abs=1e-12), k
@@ -91,11 +97,133 @@ def test_sample_complexity_fine_tuning_needs_fewer_samples() -> None:
     from finetune_bounds.relu import synthetic_task
 
     task = synthetic_task(10, source_norm=1.0, delta_norm=0.2, rng=0)
-    rows = theory_sample_complexity(task, [0.6], n_max=300, draws=1, n_test=100)
-    val = {(r["quantity"], r["method"], r["start"]): r["value"] for r in rows}
-    assert val[("sample_complexity", "data_dependent", "pretrained")] < val[
-        ("sample_complexity", "data_dependent", "scratch")]
-    assert val[("sample_complexity", "rate", "pretrained")] == math.ceil(8 * 0.04 / 0.36)
+    table = theory_sample_complexity(task, [0.6], n_max=300, draws=1, n_test=100)
+    assert table.pretrained.data_dependent[0] < table.scratch.data_dependent[0]
+    assert table.pretrained.rate[0] == math.ceil(8 * 0.04 / 0.36)
+
+
+# ---------------------------------------------------------------------------------------------
+# records: the family's rows are exactly the typed results, field by field
+# ---------------------------------------------------------------------------------------------
+def _by_key(rows: list[dict]) -> dict[tuple, float]:
+    """{(every field but value, sorted): value}; fails on two rows with the same fields."""
+    out = {tuple(sorted((k, v) for k, v in r.items() if k != "value")): r["value"] for r in rows}
+    assert len(out) == len(rows), "two rows with the same fields"
+    return out
+
+
+def _expect(rows: list[dict], q: str, src: str, vals: np.ndarray, **fields: object) -> None:
+    """Append one expected row per entry of ``vals``; ``fields`` may hold per-entry lists."""
+    for i, v in enumerate(vals):
+        f = {k: (x[i] if isinstance(x, list) else x) for k, x in fields.items()}
+        rows.append({"quantity": q, "source": src, "value": float(v), **f})
+
+
+def _assert_same_rows(got: list[dict], expected: list[dict]) -> None:
+    g, e = _by_key(got), _by_key(expected)
+    assert g.keys() == e.keys(), (sorted(set(g) - set(e))[:3], sorted(set(e) - set(g))[:3])
+    for k, v in e.items():
+        assert g[k] == v, k  # bit for bit
+        assert type(g[k]) is float
+
+
+def test_curve_rows_are_the_theory_curve() -> None:
+    params = FAMILY.resolve({**SMALL, "n": [4, 9]}, axes=("n",))
+    rows = FAMILY.theory(params, np.random.default_rng(0))
+    curve = theory_curve(task_from_params(params), [4, 9], draws=2, seed=0, n_test=100)
+    ns = [4, 9]
+    exp: list[dict] = []
+    _expect(exp, "lambda_min", "theory", curve.lambda_min, method="exact", n=ns)
+    _expect(exp, "mae", "theory", curve.zero_shot, method="zero_shot", n=ns)
+    assert curve.complexity_ratio is not None
+    _expect(exp, "complexity_ratio", "theory", curve.complexity_ratio, method="data_dependent",
+            n=ns)
+    for st in ("pretrained", "scratch"):
+        c = curve.start(st)
+        for q, src, method, vals in (
+            ("mae", "theory", "ntk_limit", c.mae), ("mse", "theory", "ntk_limit", c.mse),
+            ("complexity", "theory", "data_dependent", c.complexity),
+            ("mae", "bound", "data_dependent", c.bound),
+            ("complexity", "bound", "worst_case", c.worst_case_complexity),
+            ("complexity", "bound", "worst_case_norm", c.worst_case_norm_complexity),
+            ("mae", "bound", "worst_case", c.worst_case_bound),
+            ("mae", "bound", "worst_case_norm", c.worst_case_norm_bound),
+        ):
+            assert vals is not None
+            _expect(exp, q, src, vals, method=method, n=ns, start=st)
+    _expect(exp, "pretrain_error", "theory", [math.sqrt(2 / 200)] * 2, method="binomial", n=ns)
+    _assert_same_rows(rows, exp)
+    assert len(rows) == 2 * (3 + 2 * 8 + 1)
+
+
+def test_sample_complexity_rows_are_the_table() -> None:
+    params = FAMILY.resolve({**SMALL, "mode": "sample_complexity", "eps": [0.4, 0.7]},
+                            axes=("eps",))
+    rows = FAMILY.theory(params, np.random.default_rng(0))
+    table = theory_sample_complexity(task_from_params(params), [0.4, 0.7], n_max=80, draws=2,
+                                     seed=0, n_test=100)
+    exp: list[dict] = []
+    for st in ("pretrained", "scratch"):
+        t = table.start(st)
+        assert t.worst_case is not None
+        for method, vals in (("data_dependent", t.data_dependent), ("worst_case", t.worst_case),
+                             ("rate", t.rate)):
+            _expect(exp, "sample_complexity", "bound", vals, method=method, start=st,
+                    eps=[0.4, 0.7], n_max=80)
+        _expect(exp, "sample_complexity", "theory", t.ntk_limit, method="ntk_limit", start=st,
+                eps=[0.4, 0.7], n_max=80)
+    _assert_same_rows(rows, exp)
+
+
+def test_simulate_rows_are_the_cell_measurements() -> None:
+    params = FAMILY.resolve({**SMALL, "width": 40, "n_test": 50})
+    rows = FAMILY.simulate(params, [np.random.default_rng(i) for i in range(2)])
+    cell = simulate_cell(task_from_params(params), 10, 40,
+                         [np.random.default_rng(i) for i in range(2)], n_test=50)
+    exp: list[dict] = []
+    seeds = [0, 1]
+    for st, m in cell.starts():
+        f = {"n": 10, "width": 40, "seed": seeds, "start": st}
+        for q, method, vals in (
+            ("mae", "network", m.mae), ("mse", "network", m.mse),
+            ("mae", "ntk_limit", m.ntk_limit_mae), ("mse", "ntk_limit", m.ntk_limit_mse),
+            ("kernel_gap", "analytic", m.kernel_gap),
+            ("kernel_gap", "empirical_ntk", m.kernel_gap_empirical_ntk),
+            ("kernel_gap_scaled", "analytic", m.kernel_gap_scaled),
+            ("iterations", "gd", m.iterations), ("converged", "gd", m.converged),
+        ):
+            _expect(exp, q, "empirical", vals, method=method, **f)
+        _expect(exp, "bound_ratio", "empirical", m.bound_ratio, **f)
+        _expect(exp, "complexity_term_ratio", "empirical", m.complexity_term_ratio, **f)
+        if st == "pretrained":
+            assert m.pretrain_error is not None
+            _expect(exp, "pretrain_error", "empirical", m.pretrain_error, **f)
+    _assert_same_rows(rows, exp)
+    assert len(rows) == 2 * (12 + 11)
+
+
+def test_measures_rows_are_the_measures_result() -> None:
+    params = FAMILY.resolve({**SMALL, "mode": "measures", "instances": 4, "width": 40,
+                             "n_test": 50, "delta_spread": 1.0})
+    rows = FAMILY.simulate(params, [np.random.default_rng(i) for i in range(2)])
+    res = simulate_measures(8, 10, 40, [np.random.default_rng(i) for i in range(2)],
+                            instances=4, n_test=50, delta_range=(0.5, 0.5))
+    exp: list[dict] = []
+    for i in range(2):
+        f = {"seed": i, "n": 10, "width": 40}
+        for a, name in enumerate(MEASURES):
+            for b, against in enumerate(("mae", "mse")):
+                if name in ("delta_norm", "projected"):  # ‖Δ‖ fixed and n > d: P_XΔ = Δ
+                    assert not res.defined[i, a, b]  # constant measure: no correlation row
+                    continue
+                assert res.defined[i, a, b]
+                for q in ("spearman", "pearson"):
+                    _expect(exp, q, "empirical", [getattr(res, q)[i, a, b]], measure=name,
+                            against=against, **f)
+        _expect(exp, "bound_ratio_min", "empirical", [res.bound_ratio_min[i]], **f)
+        _expect(exp, "bound_ratio_median", "empirical", [res.bound_ratio_median[i]], **f)
+    _assert_same_rows(rows, exp)
+    assert len(rows) == 2 * (3 * 2 * 2 + 2)
 
 
 def test_digits_task() -> None:

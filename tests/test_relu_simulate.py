@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from finetune_bounds._numerics import SolverStatus
 from finetune_bounds.errors import ConvergenceError, InvalidInputError, SolverError
 from finetune_bounds.relu import (
+    MEASURES,
     ReluNetwork,
     antisymmetric_init,
     closed_form_pretrain,
@@ -154,10 +154,6 @@ def test_gd_pretraining_implements_the_source_teacher() -> None:
     assert net.status is SolverStatus.MAX_ITERATIONS  # a fixed budget (tol = 0), not a solve
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
-
-
 def test_network_approaches_kernel_prediction_like_inverse_sqrt_width() -> None:
     """Gap between the trained network and the kernel prediction after the same number of steps
     shrinks monotonically over widths 250 → 1000 → 4000 and ≈ c·m^{-1/2}: gap·√m agrees across
@@ -165,13 +161,17 @@ def test_network_approaches_kernel_prediction_like_inverse_sqrt_width() -> None:
     task = synthetic_task(10, delta_norm=0.5, rng=1)
     means, scaled = [], []
     for m in (250, 1000, 4000):
-        df = _frame(simulate_cell(task, 20, m, rngs(4, 7), n_test=300))
-        gap = df[(df.quantity == "kernel_gap") & (df.method == "analytic")]["value"]
+        cell = simulate_cell(task, 20, m, rngs(4, 7), n_test=300)
+        assert cell.scratch is not None
+        gap = np.concatenate([cell.pretrained.kernel_gap, cell.scratch.kernel_gap])
         means.append(gap.mean())
         scaled.append(gap.mean() * math.sqrt(m))
         # the empirical NTK at the starting weights is closer still
-        emp = df[(df.quantity == "kernel_gap") & (df.method == "empirical_ntk")]["value"]
+        emp = np.concatenate([cell.pretrained.kernel_gap_empirical_ntk,
+                              cell.scratch.kernel_gap_empirical_ntk])
         assert emp.mean() < gap.mean()
+        np.testing.assert_allclose(cell.pretrained.kernel_gap_scaled,
+                                   cell.pretrained.kernel_gap * math.sqrt(m), rtol=1e-15)
     assert means[0] > means[1] > means[2]
     assert max(scaled) / min(scaled) < 2.0, scaled
 
@@ -179,47 +179,66 @@ def test_network_approaches_kernel_prediction_like_inverse_sqrt_width() -> None:
 def test_bound_above_measured_risk_and_network_near_kernel_limit() -> None:
     task = synthetic_task(12, delta_norm=0.5, rng=2)
     for n in (5, 30, 90):
-        df = _frame(simulate_cell(task, n, 1000, rngs(3, n), n_test=400))
-        ratio = df[df.quantity.str.startswith("bound_ratio")]["value"]
-        assert np.all(ratio >= 1.0), ratio.min()
-        assert df[df.quantity.str.startswith("converged")]["value"].min() == 1.0
-        net = df[(df.quantity == "mae") & (df.method == "network")]["value"].to_numpy()
-        ker = df[(df.quantity == "mae") & (df.method == "ntk_limit")]["value"].to_numpy()
-        # m = 1000: relative gap of the learned correction ≈ 1.6/√m ≈ 5 %, risks closer still
-        assert np.allclose(net, ker, rtol=0.15)
+        cell = simulate_cell(task, n, 1000, rngs(3, n), n_test=400)
+        assert (cell.n, cell.width, cell.seeds) == (n, 1000, 3)
+        for _, meas in cell.starts():
+            assert np.all(meas.bound_ratio >= 1.0), meas.bound_ratio.min()
+            assert np.all(meas.complexity_term_ratio <= meas.bound_ratio)
+            np.testing.assert_allclose(meas.bound_ratio, meas.bound / meas.mae, rtol=1e-15)
+            assert meas.converged.all() and meas.converged.dtype == bool
+            assert np.all(meas.iterations >= 1)
+            # m = 1000: relative gap of the learned correction ≈ 1.6/√m ≈ 5 %, risks closer still
+            assert np.allclose(meas.mae, meas.ntk_limit_mae, rtol=0.15)
 
 
 def test_fine_tuning_beats_scratch_when_tasks_are_close() -> None:
     task = synthetic_task(10, source_norm=1.0, delta_norm=0.2, rng=4)
-    df = _frame(simulate_cell(task, 20, 1000, rngs(3), n_test=300))
-    net = df[(df.quantity == "mae") & (df.method == "network")]
-    ft = net[net.start == "pretrained"]["value"].mean()
-    sc = net[net.start == "scratch"]["value"].mean()
-    assert ft < 0.5 * sc
+    cell = simulate_cell(task, 20, 1000, rngs(3), n_test=300)
+    assert cell.scratch is not None and cell.scratch.pretrain_error is None
+    assert cell.pretrained.pretrain_error is not None
+    assert np.all(cell.pretrained.pretrain_error < 0.2)  # ≈ √(2/m) ≈ 0.045
+    assert cell.pretrained.mae.mean() < 0.5 * cell.scratch.mae.mean()
+    alone = simulate_cell(task, 20, 1000, rngs(3), n_test=300, scratch=False)
+    assert alone.scratch is None and [s for s, _ in alone.starts()] == ["pretrained"]
+    np.testing.assert_array_equal(alone.pretrained.mae, cell.pretrained.mae)
 
 
 def test_seed_results_do_not_depend_on_batch() -> None:
     task = synthetic_task(6, rng=0)
-    both = _frame(simulate_cell(task, 10, 200, rngs(2), n_test=50))
-    alone = _frame(simulate_cell(task, 10, 200, rngs(2)[1:], n_test=50))
-    a = both[both.seed == 1].reset_index(drop=True)["value"].to_numpy()
-    b = alone[alone.seed == 0].reset_index(drop=True)["value"].to_numpy()
-    assert np.allclose(a, b, rtol=1e-9, atol=1e-12)
+    both = simulate_cell(task, 10, 200, rngs(2), n_test=50)
+    alone = simulate_cell(task, 10, 200, rngs(2)[1:], n_test=50)
+    for (_, a), (_, b) in zip(both.starts(), alone.starts(), strict=True):
+        for name in ("mae", "mse", "ntk_limit_mae", "kernel_gap", "kernel_gap_empirical_ntk",
+                     "bound", "bound_ratio", "iterations"):
+            assert np.allclose(getattr(a, name)[1:], getattr(b, name), rtol=1e-9, atol=1e-12)
 
 
-def test_measures_rows() -> None:
-    rows = simulate_measures(10, 15, 300, rngs(1), instances=6, n_test=100)
-    df = _frame(rows)
-    assert set(df.measure.dropna()) == {"complexity", "projected", "delta_norm", "zero_shot",
-                                        "bound"}
-    corr = df[df.quantity.isin(["spearman", "pearson"])]["value"]
-    assert corr.between(-1, 1).all()
-    assert df[df.quantity == "bound_ratio_min"]["value"].iloc[0] >= 1.0
+def test_simulate_cell_without_generators_is_empty() -> None:
+    cell = simulate_cell(synthetic_task(6, rng=0), 10, 200, [])
+    assert cell.seeds == 0 and cell.scratch is not None and cell.scratch.seeds == 0
+    assert cell.pretrained.pretrain_error is not None and cell.scratch.pretrain_error is None
+
+
+def test_measures_result() -> None:
+    res = simulate_measures(10, 15, 300, rngs(1), instances=6, n_test=100)
+    assert (res.n, res.width, res.seeds) == (15, 300, 1)
+    assert res.complexity.shape == res.mae.shape == (1, 6)
+    assert res.spearman.shape == res.pearson.shape == res.defined.shape == (1, 5, 2)
+    assert res.defined.all()
+    assert np.all(np.abs(res.spearman) <= 1) and np.all(np.abs(res.pearson) <= 1)
+    assert res.bound_ratio_min[0] >= 1.0
+    assert res.bound_ratio_min[0] == pytest.approx(np.min(res.bound[0] / res.mae[0]))
+    np.testing.assert_array_equal(res.measure("delta_norm"), res.delta_norm)
+    with pytest.raises(InvalidInputError):
+        res.measure("nope")
     with pytest.raises(InvalidInputError):
         simulate_measures(10, 15, 300, rngs(1), instances=2)
-    fixed = _frame(simulate_measures(10, 15, 100, rngs(1), instances=4, n_test=50,
-                                     delta_range=(0.5, 0.5)))
-    assert "delta_norm" not in set(fixed.measure.dropna())  # constant: no correlation row
+    fixed = simulate_measures(10, 15, 100, rngs(1), instances=4, n_test=50,
+                              delta_range=(0.5, 0.5))
+    assert MEASURES == ("complexity", "projected", "delta_norm", "zero_shot", "bound")
+    d_norm = MEASURES.index("delta_norm")
+    assert not fixed.defined[0, d_norm].any()  # constant: no correlation (no row)
+    assert np.isnan(fixed.spearman[0, d_norm]).all()
 
 
 def test_non_finite_inputs_are_rejected_not_propagated() -> None:

@@ -327,3 +327,96 @@ def test_task_drivers_validate_ridge(ridge: float) -> None:
         theory_curve(task, [3, 6], draws=2, n_test=10, ridge=ridge)
     with pytest.raises(InvalidInputError, match="ridge"):
         theory_sample_complexity(task, [0.5], n_max=20, draws=1, n_test=10, ridge=ridge)
+
+
+# ---------------------------------------------------------------------------------------------
+# task-level results: TheoryCurve and SampleComplexityTable against the per-design functions
+# ---------------------------------------------------------------------------------------------
+def _draw(seed: int, i: int = 0) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(i + 1)[i])
+
+
+def test_theory_curve_one_draw_matches_the_design_functions() -> None:
+    from finetune_bounds.relu import StartCurve, TheoryCurve, synthetic_task, theory_curve
+
+    task = synthetic_task(6, delta_norm=0.4, rng=3)
+    ns = [4, 9, 15]
+    curve = theory_curve(task, ns, draws=1, seed=5, n_test=40)
+    assert isinstance(curve, TheoryCurve) and isinstance(curve.pretrained, StartCurve)
+    assert curve.draws == 1 and curve.linear_labels and list(curve.n) == ns
+    s = task.nested_split(15, 40, _draw(5))
+    for name, resid, off, vec in (
+        ("pretrained", s.y - s.source, s.source_test, task.delta),
+        ("scratch", s.y, np.zeros_like(s.y_test), task.target),
+    ):
+        c = curve.start(name)
+        assert c.worst_case_complexity is not None and c.worst_case_norm_bound is not None
+        for j, n in enumerate(ns):
+            b = generalization_bound(s.x[:n], resid[:n])
+            wc = worst_case_complexity(s.x[:n], vec)
+            pred = kernel_predict(s.x[:n], resid[:n], s.x_test, offset_test=off)
+            assert c.complexity[j] == pytest.approx(b.complexity, rel=1e-9)
+            assert c.bound[j] == pytest.approx(b.value, rel=1e-9)
+            assert c.mae[j] == pytest.approx(clipped_abs_loss(pred.prediction, s.y_test).mean(),
+                                             rel=1e-9)
+            assert c.worst_case_complexity[j] == pytest.approx(wc.projected, rel=1e-9)
+            assert c.worst_case_norm_bound[j] == pytest.approx(
+                math.sqrt(2 * wc.euclidean / n) + b.confidence_term, rel=1e-9)
+            if name == "pretrained":
+                assert curve.complexity_ratio is not None
+                assert curve.complexity_ratio[j] == pytest.approx(wc.ratio, rel=1e-9)
+                assert curve.lambda_min[j] == pytest.approx(b.lambda_min, rel=1e-9, abs=1e-12)
+    zero_shot = clipped_abs_loss(s.source_test, s.y_test).mean()
+    np.testing.assert_allclose(curve.zero_shot, zero_shot, rtol=1e-12)
+
+
+def test_theory_curve_is_the_mean_over_draws_and_empty_without_n() -> None:
+    from finetune_bounds.relu import synthetic_task, theory_curve
+
+    task = synthetic_task(5, rng=1)
+    both = theory_curve(task, [6, 10], draws=2, seed=2, n_test=30)
+    assert both.draws == 2
+    # draw i is child i of SeedSequence(seed), whatever the number of draws
+    first = theory_curve(task, [6, 10], draws=1, seed=2, n_test=30)
+    s = task.nested_split(10, 30, _draw(2, 1))
+    second = kernel_learning_curve(s.x, s.y - s.source, s.x_test, s.y_test,
+                                   offset_test=s.source_test, ns=np.array([6, 10]))
+    np.testing.assert_allclose(both.pretrained.mae, (first.pretrained.mae + second.mae) / 2,
+                               rtol=1e-12)
+    empty = theory_curve(task, [], draws=2)
+    assert empty.n.size == 0 and empty.draws == 0 and empty.pretrained.mae.size == 0
+
+
+def test_theory_curve_without_linear_labels_has_no_worst_case() -> None:
+    from finetune_bounds.relu import digits_task, theory_curve
+
+    curve = theory_curve(digits_task("value", "parity", labels="direct"), [5], draws=1,
+                         n_test=20)
+    assert not curve.linear_labels and curve.complexity_ratio is None
+    for c in (curve.pretrained, curve.scratch):
+        assert c.worst_case_complexity is None and c.worst_case_bound is None
+        assert c.mae.shape == c.bound.shape == (1,)
+
+
+def test_theory_sample_complexity_matches_the_design_functions() -> None:
+    from finetune_bounds.relu import SampleComplexityTable, synthetic_task
+    from finetune_bounds.relu.theory import theory_sample_complexity
+
+    task = synthetic_task(6, delta_norm=0.3, rng=0)
+    eps = [0.5, 0.8]
+    table = theory_sample_complexity(task, eps, n_max=80, draws=1, seed=4, n_test=40)
+    assert isinstance(table, SampleComplexityTable) and table.linear_labels
+    assert list(table.eps) == eps and table.n_max == 80 and table.draws == 1
+    s = task.nested_split(80, 40, _draw(4))
+    for name, resid, vec in (("pretrained", s.y - s.source, task.delta),
+                             ("scratch", s.y, task.target)):
+        t = table.start(name)
+        assert t.worst_case is not None
+        for j, e in enumerate(eps):
+            dd = bound_sample_complexity(s.x, resid, e)
+            assert t.data_dependent[j] == (dd.n if dd.reachable else math.inf)
+            wc = bound_sample_complexity(s.x, resid, e, worst_case_norm2=float(vec @ vec))
+            assert t.worst_case[j] == (wc.n if wc.reachable else math.inf)
+            assert t.rate[j] == rate_sample_complexity(float(vec @ vec), e)
+    empty = theory_sample_complexity(task, [])
+    assert empty.eps.size == 0 and empty.pretrained.rate.size == 0

@@ -4,11 +4,21 @@ Spec ``linear-teachers.md`` §4 (theory, simulation) and §5 (digits). Theory: t
 NTK Gram matrix, the data-dependent complexity rᵀH⁻¹r, the Arora et al. generalisation bound and
 its worst-case form, the kernel-regression limit of fine-tuning, sample complexities. Simulation:
 numpy training of the network from an antisymmetric initialisation, batched over seeds.
+
+The task-level functions return typed results (:class:`TheoryCurve`,
+:class:`SampleComplexityTable`, :class:`CellMeasurements`, :class:`MeasuresResult`); the family
+(``relu._family``: ``curve_records`` …) turns them into tidy records, and
+``finetune_bounds.run("relu", ...)`` gives them as a frame.
 """
 
 from ._tasks import LABEL_FUNCTIONS, ReluTask, Split, digits_task, random_instance, synthetic_task
 from .simulate import (
+    MEASURES,
+    RISKS,
+    CellMeasurements,
+    MeasuresResult,
     ReluNetwork,
+    StartMeasurements,
     TrainResult,
     antisymmetric_init,
     closed_form_pretrain,
@@ -27,6 +37,10 @@ from .theory import (
     KernelPrediction,
     NTKBound,
     NTKSampleComplexity,
+    SampleComplexityTable,
+    StartCurve,
+    StartSampleComplexity,
+    TheoryCurve,
     WorstCaseComplexity,
     bound_sample_complexity,
     clipped_abs_loss,
@@ -47,15 +61,24 @@ __all__ = [
     "DEFAULT_CONSTANT",
     "DEFAULT_DELTA",
     "LABEL_FUNCTIONS",
+    "MEASURES",
+    "RISKS",
+    "CellMeasurements",
     "Complexity",
     "GramSystem",
     "KernelCurve",
     "KernelPrediction",
+    "MeasuresResult",
     "NTKBound",
     "NTKSampleComplexity",
     "ReluNetwork",
     "ReluTask",
+    "SampleComplexityTable",
     "Split",
+    "StartCurve",
+    "StartMeasurements",
+    "StartSampleComplexity",
+    "TheoryCurve",
     "TrainResult",
     "WorstCaseComplexity",
     "antisymmetric_init",

@@ -20,6 +20,12 @@ The task: ``data = "synthetic"`` (random teacher directions from ``task_seed``),
 (label functions) or ``"files"`` (θ_S, θ_T and optionally Σ from .npy/.csv files:
 ``source_file``, ``target_file``, ``covariance_file``; ``files_sha256`` is filled in from their
 contents). ``EXAMPLES`` holds the ``--example`` tasks of the CLI as parameters.
+
+The mathematics returns typed results (:class:`~.theory.TheoryCurve`,
+:class:`~.theory.SampleComplexityTable`, :class:`~.simulate.CellMeasurements`,
+:class:`~.simulate.MeasuresResult`); this module is the one place where the family's records are
+built from them (:func:`curve_records`, :func:`sample_complexity_records`, :func:`cell_records`,
+:func:`measures_records`).
 """
 
 from __future__ import annotations
@@ -36,10 +42,35 @@ from ..errors import ConfigError
 from ..families import Constraint, Family, Interval, Options, axis_values
 from ..records import record
 from ._tasks import LABEL_FUNCTIONS, ReluTask, digits_task, synthetic_task
-from .simulate import simulate_cell, simulate_measures
-from .theory import DEFAULT_CONSTANT, DEFAULT_DELTA, theory_curve, theory_sample_complexity
+from .simulate import (
+    MEASURES,
+    RISKS,
+    CellMeasurements,
+    MeasuresResult,
+    simulate_cell,
+    simulate_measures,
+)
+from .theory import (
+    DEFAULT_CONSTANT,
+    DEFAULT_DELTA,
+    SAMPLE_COMPLEXITY_METHODS,
+    STARTS,
+    SampleComplexityTable,
+    TheoryCurve,
+    theory_curve,
+    theory_sample_complexity,
+)
 
-__all__ = ["DEFAULTS", "EXAMPLES", "FAMILY", "task_from_params"]
+__all__ = [
+    "DEFAULTS",
+    "EXAMPLES",
+    "FAMILY",
+    "cell_records",
+    "curve_records",
+    "measures_records",
+    "sample_complexity_records",
+    "task_from_params",
+]
 
 #: every parameter of the family, with its default
 DEFAULTS: dict[str, Any] = {
@@ -188,6 +219,123 @@ def task_from_params(params: Mapping[str, Any]) -> ReluTask:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# records: the one place where the relu family's rows are built from the typed results
+# ---------------------------------------------------------------------------------------------
+def curve_records(curve: TheoryCurve) -> list[dict[str, Any]]:
+    """Rows of a :class:`~.theory.TheoryCurve` (no seed), one per n of every array.
+
+    ``lambda_min`` (theory, ``exact``), ``mae`` (theory, ``zero_shot``), then per ``start``
+    (``pretrained``, ``scratch``): ``mae``/``mse`` (theory, ``ntk_limit``), ``complexity``
+    (theory, ``data_dependent``), ``mae`` (bound, ``data_dependent``) and, for linear labels,
+    ``complexity`` and ``mae`` (bound, ``worst_case`` and ``worst_case_norm``) and
+    ``complexity_ratio`` (theory, ``data_dependent``, no ``start``). Every row carries ``n``.
+    """
+    series: list[tuple[str, str, str, str | None, Any]] = [
+        ("lambda_min", "theory", "exact", None, curve.lambda_min),
+        ("mae", "theory", "zero_shot", None, curve.zero_shot),
+    ]
+    for st in STARTS:
+        c = curve.start(st)
+        series += [
+            ("mae", "theory", "ntk_limit", st, c.mae),
+            ("mse", "theory", "ntk_limit", st, c.mse),
+            ("complexity", "theory", "data_dependent", st, c.complexity),
+            ("mae", "bound", "data_dependent", st, c.bound),
+        ]
+        if curve.linear_labels:
+            series += [
+                ("complexity", "bound", "worst_case", st, c.worst_case_complexity),
+                ("complexity", "bound", "worst_case_norm", st, c.worst_case_norm_complexity),
+                ("mae", "bound", "worst_case", st, c.worst_case_bound),
+                ("mae", "bound", "worst_case_norm", st, c.worst_case_norm_bound),
+            ]
+            if st == "pretrained":
+                series.append(("complexity_ratio", "theory", "data_dependent", None,
+                                curve.complexity_ratio))
+    rows = []
+    for q, src, method, start, vals in series:
+        extra = {} if start is None else {"start": start}
+        for k, v in zip(curve.n, vals, strict=True):
+            rows.append(record(q, float(v), src, method=method, n=int(k), **extra))
+    return rows
+
+
+def sample_complexity_records(table: SampleComplexityTable) -> list[dict[str, Any]]:
+    """Rows of a :class:`~.theory.SampleComplexityTable` (no seed): quantity
+    ``sample_complexity`` with fields ``method``, ``start``, ``eps`` and ``n_max``; source
+    ``theory`` for method ``ntk_limit``, else ``bound``."""
+    rows = []
+    for st in STARTS:
+        t = table.start(st)
+        for j, e in enumerate(table.eps):
+            for method in SAMPLE_COMPLEXITY_METHODS:
+                vals = getattr(t, method)
+                if vals is None:  # worst_case: linear labels only
+                    continue
+                src = "theory" if method == "ntk_limit" else "bound"
+                rows.append(record("sample_complexity", float(vals[j]), src, method=method,
+                                   start=st, eps=float(e), n_max=table.n_max))
+    return rows
+
+
+#: (quantity, method or None, StartMeasurements field) of every per-seed row, in row order
+_CELL_SERIES: tuple[tuple[str, str | None, str], ...] = (
+    ("mae", "network", "mae"),
+    ("mse", "network", "mse"),
+    ("mae", "ntk_limit", "ntk_limit_mae"),
+    ("mse", "ntk_limit", "ntk_limit_mse"),
+    ("kernel_gap", "analytic", "kernel_gap"),
+    ("kernel_gap", "empirical_ntk", "kernel_gap_empirical_ntk"),
+    ("kernel_gap_scaled", "analytic", "kernel_gap_scaled"),
+    ("bound_ratio", None, "bound_ratio"),
+    ("complexity_term_ratio", None, "complexity_term_ratio"),
+    ("iterations", "gd", "iterations"),
+    ("converged", "gd", "converged"),
+    ("pretrain_error", None, "pretrain_error"),
+)
+
+
+def cell_records(cell: CellMeasurements) -> list[dict[str, Any]]:
+    """Rows of a :class:`~.simulate.CellMeasurements` (source ``empirical``): per ``start`` and
+    seed i, every quantity of :data:`_CELL_SERIES` with fields ``n``, ``width``, ``seed = i``,
+    ``start`` (``pretrain_error`` only for ``pretrained``; ``converged`` as 0/1)."""
+    rows = []
+    for st, meas in cell.starts():
+        for i in range(meas.seeds):
+            f = {"n": cell.n, "width": cell.width, "seed": i, "start": st}
+            for q, method, name in _CELL_SERIES:
+                vals = getattr(meas, name)
+                if vals is None:  # pretrain_error: pretrained only
+                    continue
+                m = {} if method is None else {"method": method}
+                rows.append(record(q, float(vals[i]), "empirical", **m, **f))
+    return rows
+
+
+def measures_records(result: MeasuresResult) -> list[dict[str, Any]]:
+    """Rows of a :class:`~.simulate.MeasuresResult` (source ``empirical``, fields ``seed``,
+    ``n``, ``width``): ``spearman`` and ``pearson`` with fields ``measure`` and ``against`` where
+    defined, then ``bound_ratio_min`` and ``bound_ratio_median``."""
+    rows = []
+    for i in range(result.seeds):
+        f = {"seed": i, "n": result.n, "width": result.width}
+        for a, name in enumerate(MEASURES):
+            for b, against in enumerate(RISKS):
+                if not result.defined[i, a, b]:
+                    continue  # a correlation with a constant is undefined: no row, not NaN
+                for q in ("spearman", "pearson"):
+                    rows.append(record(q, float(getattr(result, q)[i, a, b]), "empirical",
+                                       measure=name, against=against, **f))
+        rows.append(record("bound_ratio_min", float(result.bound_ratio_min[i]), "empirical", **f))
+        rows.append(record("bound_ratio_median", float(result.bound_ratio_median[i]),
+                           "empirical", **f))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the family's faces
+# ---------------------------------------------------------------------------------------------
 def _theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     mode = params["mode"]
     if mode == "measures":
@@ -203,9 +351,10 @@ def _theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[st
     }
     if mode == "sample_complexity":
         eps = [float(e) for e in axis_values(params, "eps")]
-        return theory_sample_complexity(task, eps, n_max=int(params["n_max"]), **common)
+        table = theory_sample_complexity(task, eps, n_max=int(params["n_max"]), **common)
+        return sample_complexity_records(table)
     ns, width = [int(n) for n in axis_values(params, "n")], int(params["width"])
-    rows = theory_curve(task, ns, **common)  # one curve on nested designs
+    rows = curve_records(theory_curve(task, ns, **common))  # one curve on nested designs
     if params["pretrain"] == "closed_form":  # √(2/m) is the closed form's error, not GD's
         rows += [
             record("pretrain_error", math.sqrt(2.0 / width), "theory", method="binomial", n=n)
@@ -231,17 +380,17 @@ def _simulate(
     if mode == "measures":
         if len(ns) > 1:
             raise ConfigError("relu: mode 'measures' takes one n per cell (use [grid] for n)")
-        return simulate_measures(
+        return measures_records(simulate_measures(
             int(params["d"]), ns[0], width, rngs, instances=int(params["instances"]),
             source_norm=float(params["source_norm"]),
             delta_range=(float(params["delta_norm"]) / float(params["delta_spread"]),
                          float(params["delta_norm"])),
             **common,
-        )
+        ))
     task = task_from_params(params)
     rows: list[dict[str, Any]] = []
     for n in ns:  # each seed's generator serves the whole axis, one n after the other
-        rows += simulate_cell(
+        rows += cell_records(simulate_cell(
             task,
             n,
             width,
@@ -252,7 +401,7 @@ def _simulate(
             lr_scale=float(params["lr_scale"]),
             ridge=float(params["ridge"]),
             **common,
-        )
+        ))
     return rows
 
 

@@ -32,7 +32,6 @@ from numpy.typing import ArrayLike
 from .._numerics import HasStatus, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
 from ..errors import InvalidInputError, SolverError
-from ..records import record
 from ._tasks import ReluTask, Split, random_instance
 from .theory import (
     DEFAULT_CONSTANT,
@@ -45,7 +44,12 @@ from .theory import (
 )
 
 __all__ = [
+    "MEASURES",
+    "RISKS",
+    "CellMeasurements",
+    "MeasuresResult",
     "ReluNetwork",
+    "StartMeasurements",
     "TrainResult",
     "antisymmetric_init",
     "closed_form_pretrain",
@@ -190,7 +194,6 @@ class TrainResult(HasStatus):
     info: SolverInfo
 
 
-
 def train(
     net: ReluNetwork,
     x: ArrayLike,
@@ -227,17 +230,7 @@ def train(
     ConvergenceError
         Only with ``strict=True``.
     """
-    xa = _batched_inputs(x, net.batch, net.dim)
-    ya = np.asarray(y, dtype=np.float64)
-    if ya.ndim == 1:
-        ya = np.broadcast_to(ya, (net.batch, ya.shape[0]))
-    if ya.shape != xa.shape[:2]:
-        raise InvalidInputError(f"y must have shape {xa.shape[:2]}, got {np.shape(y)}")
-    if not np.all(np.isfinite(ya)):
-        raise InvalidInputError("y contains NaN or inf")
-    eta = np.broadcast_to(np.asarray(lr, dtype=np.float64), (net.batch,)).copy()
-    if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
-        raise InvalidInputError(f"lr must be positive and finite, got {lr!r}")
+    xa, ya, eta = _train_inputs(net, x, y, lr)
     tol = nonneg_float(tol, "tol")
     max_steps = positive_int(max_steps, "max_steps", allow_zero=True)
     w = net.weights.copy()
@@ -268,15 +261,7 @@ def train(
         w -= (eta * active)[:, None, None] * grad
         steps += active
     converged = ~active
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(r0 > 0, norms / np.where(r0 > 0, r0, 1.0), 0.0)
-    info = SolverInfo(
-        SolverStatus.CONVERGED if converged.all() else SolverStatus.MAX_ITERATIONS,
-        iterations=int(steps.max(initial=0)),
-        residual=float(rel.max(initial=0.0)),
-        tolerance=tol,
-        extra={"converged": int(converged.sum()), "slices": int(net.batch)},
-    )
+    info = _train_info(converged, steps, norms, r0, tol)
     check_converged(info, "ReLU network gradient descent", strict=strict)
     return TrainResult(
         ReluNetwork(w, net.readout),
@@ -287,6 +272,39 @@ def train(
         eta,
         np.asarray(hist),
         info,
+    )
+
+
+def _train_inputs(
+    net: ReluNetwork, x: ArrayLike, y: ArrayLike, lr: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Inputs (B, n, d), labels (B, n) and step sizes (B,) of :func:`train`, validated."""
+    xa = _batched_inputs(x, net.batch, net.dim)
+    ya = np.asarray(y, dtype=np.float64)
+    if ya.ndim == 1:
+        ya = np.broadcast_to(ya, (net.batch, ya.shape[0]))
+    if ya.shape != xa.shape[:2]:
+        raise InvalidInputError(f"y must have shape {xa.shape[:2]}, got {np.shape(y)}")
+    if not np.all(np.isfinite(ya)):
+        raise InvalidInputError("y contains NaN or inf")
+    eta = np.broadcast_to(np.asarray(lr, dtype=np.float64), (net.batch,)).copy()
+    if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
+        raise InvalidInputError(f"lr must be positive and finite, got {lr!r}")
+    return xa, ya, eta
+
+
+def _train_info(
+    converged: np.ndarray, steps: np.ndarray, norms: FloatArray, r0: FloatArray, tol: float
+) -> SolverInfo:
+    """The run as a whole (see :class:`TrainResult`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(r0 > 0, norms / np.where(r0 > 0, r0, 1.0), 0.0)
+    return SolverInfo(
+        SolverStatus.CONVERGED if converged.all() else SolverStatus.MAX_ITERATIONS,
+        iterations=int(steps.max(initial=0)),
+        residual=float(rel.max(initial=0.0)),
+        tolerance=tol,
+        extra={"converged": int(converged.sum()), "slices": int(converged.shape[0])},
     )
 
 
@@ -332,7 +350,7 @@ def empirical_ntk(net: ReluNetwork, x: ArrayLike, z: ArrayLike | None = None) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# one cell: fine-tune and train from scratch, compare with the kernel limit
+# one cell: fine-tune and train from scratch, compare with the kernel limit (rows: relu._family)
 # ---------------------------------------------------------------------------------------------
 def _rel(num: FloatArray, den: FloatArray) -> float:
     d = float(np.linalg.norm(den))
@@ -360,6 +378,123 @@ def _empirical_system(k: FloatArray, x: FloatArray, ridge: float) -> GramSystem:
     return GramSystem(x, k, evals, evecs, ridge, 0.0)
 
 
+@dataclass(frozen=True)
+class StartMeasurements:
+    """Trained network versus its kernel limit, one entry per seed, for one starting point.
+
+    Every array has shape (S,), entry i from generator ``rngs[i]`` (rows: ``seed = i``, source
+    ``empirical``, field ``start``). MAE is the mean clipped absolute error min(|f − y|, 1) on
+    the test inputs, the loss the bound covers.
+
+    Attributes
+    ----------
+    mae, mse : ndarray
+        Test risk of the trained network (quantities ``mae``/``mse``, method ``network``).
+    ntk_limit_mae, ntk_limit_mse : ndarray
+        Test risk of the converged kernel prediction on the same data,
+        f_0(x) + k(x, X)H⁻¹(y − f_0(X)) with the actual starting network f_0 (method
+        ``ntk_limit``).
+    kernel_gap : ndarray
+        ‖f_net − f_ker‖/‖f_ker − f_0‖ on the test inputs, f_ker the kernel-regime prediction of
+        the analytic H after the *same* number of steps (``kernel_gap``, method ``analytic``).
+    kernel_gap_empirical_ntk : ndarray
+        The same with the empirical NTK at the starting weights (method ``empirical_ntk``).
+    kernel_gap_scaled : ndarray
+        ``kernel_gap`` · √m (``kernel_gap_scaled``, method ``analytic``; flat when the gap
+        shrinks like m^{-1/2}).
+    bound : ndarray
+        Data-dependent bound √(2rᵀH⁻¹r/n) + C√(log(n/(λ₀δ))/n) on this design, r = y − f_0(X).
+    complexity_term : ndarray
+        Its first term √(2rᵀH⁻¹r/n).
+    bound_ratio : ndarray
+        ``bound`` / ``mae`` (inf when ``mae`` = 0; quantity ``bound_ratio``, no method).
+    complexity_term_ratio : ndarray
+        ``complexity_term`` / ``mae`` (inf when ``mae`` = 0; ``complexity_term_ratio``).
+    iterations : ndarray of int
+        Gradient-descent steps taken (``iterations``, method ``gd``).
+    converged : ndarray of bool
+        Whether training reached ``tol`` (``converged`` as 0/1, method ``gd``).
+    pretrain_error : ndarray or None
+        ‖f_S − θ_Sᵀx‖/‖θ_Sᵀx‖ on the test inputs (≈ √(2/m) for the closed form;
+        ``pretrain_error``, no method); None for ``start = "scratch"``.
+    """
+
+    mae: FloatArray
+    mse: FloatArray
+    ntk_limit_mae: FloatArray
+    ntk_limit_mse: FloatArray
+    kernel_gap: FloatArray
+    kernel_gap_empirical_ntk: FloatArray
+    kernel_gap_scaled: FloatArray
+    bound: FloatArray
+    complexity_term: FloatArray
+    bound_ratio: FloatArray
+    complexity_term_ratio: FloatArray
+    iterations: np.ndarray
+    converged: np.ndarray
+    pretrain_error: FloatArray | None
+
+    @property
+    def seeds(self) -> int:
+        """Number of seeds S."""
+        return int(self.mae.shape[0])
+
+
+#: the per-seed float measurements of :class:`StartMeasurements`, in field order
+_START_FLOATS: tuple[str, ...] = (
+    "mae", "mse", "ntk_limit_mae", "ntk_limit_mse", "kernel_gap", "kernel_gap_empirical_ntk",
+    "kernel_gap_scaled", "bound", "complexity_term", "bound_ratio", "complexity_term_ratio",
+)
+
+
+@dataclass(frozen=True)
+class CellMeasurements:
+    """The result of :func:`simulate_cell`: one n, one width, per-seed arrays per start.
+
+    ``relu._family.cell_records`` turns it into the family's rows.
+
+    Attributes
+    ----------
+    n : int
+        Target samples.
+    width : int
+        Hidden width m.
+    pretrained : StartMeasurements
+        Fine-tuning from the pretrained weights (field ``start = "pretrained"``).
+    scratch : StartMeasurements or None
+        Training from the antisymmetric initialisation, f ≡ 0 (``start = "scratch"``); None
+        when :func:`simulate_cell` ran with ``scratch=False``.
+    """
+
+    n: int
+    width: int
+    pretrained: StartMeasurements
+    scratch: StartMeasurements | None
+
+    @property
+    def seeds(self) -> int:
+        """Number of seeds S."""
+        return self.pretrained.seeds
+
+    def starts(self) -> list[tuple[str, StartMeasurements]]:
+        """``(start, measurements)`` for ``pretrained`` and, if it ran, ``scratch``."""
+        out = [("pretrained", self.pretrained)]
+        return out if self.scratch is None else [*out, ("scratch", self.scratch)]
+
+
+@dataclass(frozen=True)
+class _CellData:
+    """The target designs of every seed, their Gram systems, step sizes and test kernels."""
+
+    splits: list[Split]
+    systems: list[GramSystem]
+    x: FloatArray
+    y: FloatArray
+    x_test: FloatArray
+    lr: FloatArray
+    k_test: list[FloatArray]
+
+
 def simulate_cell(
     task: ReluTask,
     n: int,
@@ -377,33 +512,42 @@ def simulate_cell(
     constant: float = DEFAULT_CONSTANT,
     ridge: float = 0.0,
     scratch: bool = True,
-) -> list[dict[str, Any]]:
+) -> CellMeasurements:
     """Train the network on n target samples from the pretrained weights and from scratch,
     once per generator, and measure it against the kernel limit (spec §4).
 
-    Per seed i (all rows carry ``seed = i``, ``n``, ``width``, source ``empirical``):
-
-    - ``mae``, ``mse`` (method ``network``): test risk of the fine-tuned network; ``mae`` is the
-      mean clipped absolute error min(|f − y|, 1), the loss the bound covers;
-    - ``mae``, ``mse`` (method ``ntk_limit``): the converged kernel prediction on the same data,
-      f_S(x) + k(x, X)H⁻¹(y − f_S(X)) with the actual pretrained network f_S;
-    - ``kernel_gap`` (methods ``analytic``, ``empirical_ntk``): ‖f_net − f_ker‖/‖f_ker − f_S‖ on
-      the test inputs, f_ker the kernel-regime prediction after the *same* number of steps with
-      the analytic H or with the empirical NTK at the starting weights; ``kernel_gap_scaled``
-      = gap·√m (flat when the gap shrinks like m^{-1/2});
-    - ``bound_ratio``: data-dependent bound on this design / measured ``mae`` (≥ 1 when the bound
-      holds); ``complexity_term_ratio``: √(2rᵀH⁻¹r/n) alone / measured ``mae`` (how loose the
-      bound is without its confidence term); ``pretrain_error``: ‖f_S − θ_Sᵀx‖/‖θ_Sᵀx‖ on the
-      test inputs (≈ √(2/m));
-    - ``iterations`` (GD steps), ``converged`` (0/1);
-    - every row carries ``start``: ``pretrained`` (from the pretrained weights) or ``scratch``
-      (training from the antisymmetric init, f ≡ 0; with ``scratch=True``).
+    Per seed i: draw the target design and test set from ``rngs[i]``, then the antisymmetric
+    initialisation, then (``pretrain = "gd"``) the source data; train by full-batch GD with
+    η = ``lr_scale``/λ_max(H) to ``tol`` from the pretrained weights and, with ``scratch=True``,
+    from the initialisation (f ≡ 0). Seeds never interact: entry i depends on ``rngs[i]`` only.
 
     Parameters
     ----------
+    task : ReluTask
+    n, width : int
+        Target samples and hidden width m (even).
+    rngs : sequence of numpy.random.Generator
+        One per seed.
+    n_test : int
+        Test inputs per seed.
     pretrain : {"closed_form", "gd"}
         W_S = W₀ + 2aθ_Sᵀ/√m, or ``pretrain_steps`` GD steps on ``pretrain_samples`` (default
         100·d) source-teacher samples.
+    tol, max_steps : float, int
+        Relative training residual at which GD stops, and its budget.
+    lr_scale : float
+        Step η = lr_scale / λ_max(H), in (0, 2).
+    delta, constant : float
+        Confidence δ and constant C of the bound.
+    ridge : float
+        Explicit Gram regularisation (0 = none).
+    scratch : bool
+        Also train from scratch.
+
+    Returns
+    -------
+    CellMeasurements
+        Per-seed arrays (length 0 for no generator).
     """
     n = positive_int(n, "n")
     width = positive_int(width, "width")
@@ -414,77 +558,187 @@ def simulate_cell(
         raise InvalidInputError(f"lr_scale must be < 2 (stability), got {lr_scale}")
     gens = list(rngs)
     if not gens:
-        return []
+        empty = _empty_start
+        return CellMeasurements(n, width, empty(True), empty(False) if scratch else None)
+    data = _cell_data(task, n, n_test, gens, ridge, lr_scale)
+    net0 = antisymmetric_init(width, task.dim, gens)
+    net_s = _pretrained(net0, task, gens, pretrain, pretrain_samples, pretrain_steps, lr_scale)
+    opts: dict[str, Any] = {"tol": tol, "max_steps": max_steps, "delta": delta,
+                            "constant": constant, "ridge": ridge}
+    return CellMeasurements(
+        n=n,
+        width=width,
+        pretrained=_measure_start(data, net_s, pretrained=True, **opts),
+        scratch=_measure_start(data, net0, pretrained=False, **opts) if scratch else None,
+    )
+
+
+def _pretrained(
+    net0: ReluNetwork,
+    task: ReluTask,
+    gens: list[np.random.Generator],
+    pretrain: str,
+    pretrain_samples: int | None,
+    pretrain_steps: int,
+    lr_scale: float,
+) -> ReluNetwork:
+    """The pretrained networks: the closed form, or GD on source data drawn from ``gens``."""
+    if pretrain == "closed_form":
+        return closed_form_pretrain(net0, task.source)
+    n_src = pretrain_samples if pretrain_samples else 100 * task.dim
+    src = [task.split(n_src, 1, g) for g in gens]
+    return gd_pretrain(
+        net0,
+        np.stack([s.x for s in src]),
+        np.stack([s.source for s in src]),
+        steps=pretrain_steps,
+        lr_scale=lr_scale,
+    ).network
+
+
+def _cell_data(
+    task: ReluTask,
+    n: int,
+    n_test: int,
+    gens: list[np.random.Generator],
+    ridge: float,
+    lr_scale: float,
+) -> _CellData:
     splits: list[Split] = [task.split(n, n_test, g) for g in gens]
     systems = [gram_system(s.x, ridge=ridge) for s in splits]
-    x = np.stack([s.x for s in splits])
-    y = np.stack([s.y for s in splits])
     x_test = np.stack([s.x_test for s in splits])
-    lr = lr_scale / np.array([s.lambda_max for s in systems])
-    net0 = antisymmetric_init(width, task.dim, gens)
-    k_test = [_arccos_kernel(xt @ s.inputs.T) for xt, s in zip(x_test, systems, strict=True)]
+    return _CellData(
+        splits=splits,
+        systems=systems,
+        x=np.stack([s.x for s in splits]),
+        y=np.stack([s.y for s in splits]),
+        x_test=x_test,
+        lr=lr_scale / np.array([s.lambda_max for s in systems]),
+        k_test=[_arccos_kernel(xt @ s.inputs.T) for xt, s in zip(x_test, systems, strict=True)],
+    )
 
-    starts: list[tuple[str, ReluNetwork]] = []
-    if pretrain == "closed_form":
-        net_s = closed_form_pretrain(net0, task.source)
-    else:
-        n_src = pretrain_samples if pretrain_samples else 100 * task.dim
-        src = [task.split(n_src, 1, g) for g in gens]
-        net_s = gd_pretrain(
-            net0,
-            np.stack([s.x for s in src]),
-            np.stack([s.source for s in src]),
-            steps=pretrain_steps,
-            lr_scale=lr_scale,
-        ).network
-    starts.append(("pretrained", net_s))
-    if scratch:
-        starts.append(("scratch", net0))
 
-    rows: list[dict[str, Any]] = []
-    base_fields = {"n": n, "width": width}
-    for start_name, start in starts:
-        f0_train = start(x)
-        f0_test = start(x_test)
-        res = train(start, x, y, lr=lr, tol=tol, max_steps=max_steps)
-        f_test = res.network(x_test)
-        k_emp_train = empirical_ntk(start, x)
-        k_emp_test = empirical_ntk(start, x_test, x)
-        for i, s in enumerate(splits):
-            f = {**base_fields, "seed": i, "start": start_name}
-            r = s.y - f0_train[i]
-            mae, mse = _risks(f_test[i], s.y_test)
-            t, eta = float(res.steps[i]), float(lr[i])
-            ker_t = _gd_kernel_prediction(systems[i], k_test[i], r, f0_test[i], t, eta)
-            ker_inf = _gd_kernel_prediction(systems[i], k_test[i], r, f0_test[i], math.inf, eta)
-            emp_sys = _empirical_system(k_emp_train[i], s.x, ridge)
-            ker_emp = f0_test[i] + k_emp_test[i] @ emp_sys.gd_coefficients(r, t, eta)
-            kmae, kmse = _risks(ker_inf, s.y_test)
-            gap = _rel(f_test[i] - ker_t, ker_t - f0_test[i])
-            gap_emp = _rel(f_test[i] - ker_emp, ker_emp - f0_test[i])
-            bnd = generalization_bound(systems[i], r, delta=delta, constant=constant)
-            bound = bnd.value
-            rows += [
-                record("mae", mae, "empirical", method="network", **f),
-                record("mse", mse, "empirical", method="network", **f),
-                record("mae", kmae, "empirical", method="ntk_limit", **f),
-                record("mse", kmse, "empirical", method="ntk_limit", **f),
-                record("kernel_gap", gap, "empirical", method="analytic", **f),
-                record("kernel_gap", gap_emp, "empirical", method="empirical_ntk", **f),
-                record("kernel_gap_scaled", gap * math.sqrt(width), "empirical",
-                       method="analytic", **f),
-                record("bound_ratio", bound / mae if mae > 0 else math.inf, "empirical", **f),
-                record("complexity_term_ratio",
-                       bnd.complexity_term / mae if mae > 0 else math.inf, "empirical", **f),
-                record("iterations", float(res.steps[i]), "empirical", method="gd", **f),
-                record("converged", float(res.converged[i]), "empirical", method="gd", **f),
-            ]
-            if start_name == "pretrained":
-                rows.append(
-                    record("pretrain_error", _rel(f0_test[i] - s.source_test, s.source_test),
-                           "empirical", **f)
-                )
-    return rows
+def _empty_start(pretrained: bool) -> StartMeasurements:
+    z = np.zeros(0)
+    return StartMeasurements(
+        **{k: z for k in _START_FLOATS},
+        iterations=np.zeros(0, dtype=int),
+        converged=np.zeros(0, dtype=bool),
+        pretrain_error=z if pretrained else None,
+    )
+
+
+def _measure_start(
+    data: _CellData,
+    start: ReluNetwork,
+    *,
+    pretrained: bool,
+    tol: float,
+    max_steps: int,
+    delta: float,
+    constant: float,
+    ridge: float,
+) -> StartMeasurements:
+    """Train every seed from ``start`` and measure it against the kernel limit."""
+    f0_train = start(data.x)
+    f0_test = start(data.x_test)
+    res = train(start, data.x, data.y, lr=data.lr, tol=tol, max_steps=max_steps)
+    f_test = res.network(data.x_test)
+    k_emp_train = empirical_ntk(start, data.x)
+    k_emp_test = empirical_ntk(start, data.x_test, data.x)
+    cols: dict[str, list[float]] = {k: [] for k in (*_START_FLOATS, "pretrain_error")}
+    for i, s in enumerate(data.splits):
+        r = s.y - f0_train[i]
+        mae, mse = _risks(f_test[i], s.y_test)
+        t, eta = float(res.steps[i]), float(data.lr[i])
+        sys_, k_t = data.systems[i], data.k_test[i]
+        ker_t = _gd_kernel_prediction(sys_, k_t, r, f0_test[i], t, eta)
+        ker_inf = _gd_kernel_prediction(sys_, k_t, r, f0_test[i], math.inf, eta)
+        emp_sys = _empirical_system(k_emp_train[i], s.x, ridge)
+        ker_emp = f0_test[i] + k_emp_test[i] @ emp_sys.gd_coefficients(r, t, eta)
+        kmae, kmse = _risks(ker_inf, s.y_test)
+        gap = _rel(f_test[i] - ker_t, ker_t - f0_test[i])
+        bnd = generalization_bound(sys_, r, delta=delta, constant=constant)
+        vals = {
+            "mae": mae, "mse": mse, "ntk_limit_mae": kmae, "ntk_limit_mse": kmse,
+            "kernel_gap": gap,
+            "kernel_gap_empirical_ntk": _rel(f_test[i] - ker_emp, ker_emp - f0_test[i]),
+            "kernel_gap_scaled": gap * math.sqrt(start.width),
+            "bound": bnd.value, "complexity_term": bnd.complexity_term,
+            "bound_ratio": bnd.value / mae if mae > 0 else math.inf,
+            "complexity_term_ratio": bnd.complexity_term / mae if mae > 0 else math.inf,
+            "pretrain_error": _rel(f0_test[i] - s.source_test, s.source_test),
+        }
+        for k, v in vals.items():
+            cols[k].append(v)
+    return StartMeasurements(
+        **{k: np.array(cols[k], dtype=np.float64) for k in _START_FLOATS},
+        iterations=np.array(res.steps, dtype=int),
+        converged=np.array(res.converged, dtype=bool),
+        pretrain_error=np.array(cols["pretrain_error"], dtype=np.float64) if pretrained else None,
+    )
+
+
+#: the similarity measures of :func:`simulate_measures`, in the order of its arrays
+MEASURES: tuple[str, ...] = ("complexity", "projected", "delta_norm", "zero_shot", "bound")
+#: the measured risks they are correlated with
+RISKS: tuple[str, ...] = ("mae", "mse")
+
+
+@dataclass(frozen=True)
+class MeasuresResult:
+    """The result of :func:`simulate_measures`: per seed, per-instance measures and risks and
+    their correlations (spec §2.4 [paper] → §4).
+
+    ``relu._family.measures_records`` turns it into the family's rows (source ``empirical``,
+    ``seed = i``).
+
+    Attributes
+    ----------
+    n, width : int
+        Target samples and hidden width of every instance.
+    complexity, projected, delta_norm, zero_shot, bound : ndarray, shape (S, I)
+        The measures of :data:`MEASURES` per seed and instance: rᵀH⁻¹r (r = y − f_S(X)),
+        ‖P_XΔ‖², ‖Δ‖², the zero-shot risk mean (Δᵀx)² on the test inputs, the data-dependent
+        bound.
+    mae, mse : ndarray, shape (S, I)
+        Measured test risks of the fine-tuned network (:data:`RISKS`).
+    spearman, pearson : ndarray, shape (S, len(MEASURES), len(RISKS))
+        Correlation across a seed's instances of a measure with a risk (quantities
+        ``spearman``/``pearson``, fields ``measure``, ``against``); NaN where ``defined`` is
+        False.
+    defined : ndarray of bool, shape (S, len(MEASURES), len(RISKS))
+        False when the measure or the risk is constant up to rounding over the seed's
+        instances (a correlation with a constant is undefined: no row).
+    bound_ratio_min, bound_ratio_median : ndarray, shape (S,)
+        Minimum and median over the instances of bound / measured mae.
+    """
+
+    n: int
+    width: int
+    complexity: FloatArray
+    projected: FloatArray
+    delta_norm: FloatArray
+    zero_shot: FloatArray
+    bound: FloatArray
+    mae: FloatArray
+    mse: FloatArray
+    spearman: FloatArray
+    pearson: FloatArray
+    defined: np.ndarray
+    bound_ratio_min: FloatArray
+    bound_ratio_median: FloatArray
+
+    @property
+    def seeds(self) -> int:
+        """Number of seeds S."""
+        return int(self.bound_ratio_min.shape[0])
+
+    def measure(self, name: str) -> FloatArray:
+        """The (S, I) array of a measure or risk by name."""
+        if name not in MEASURES + RISKS:
+            raise InvalidInputError(f"unknown measure {name!r}; known: {MEASURES + RISKS}")
+        return np.asarray(getattr(self, name))
 
 
 def simulate_measures(
@@ -501,71 +755,130 @@ def simulate_measures(
     max_steps: int = 4000,
     delta: float = DEFAULT_DELTA,
     constant: float = DEFAULT_CONSTANT,
-) -> list[dict[str, Any]]:
+) -> MeasuresResult:
     """Which similarity measure tracks the measured fine-tuning risk? (spec §2.4 [paper] → §4)
 
     Per seed: ``instances`` random tasks (:func:`random_instance`: power-law inputs, Δ on a
     random part of the spectrum, ‖Δ‖ log-uniform in ``delta_range``; equal ends fix ‖Δ‖, and
-    rows of the then constant ``delta_norm`` measure are omitted), one design and one network each
+    then the ``delta_norm`` correlations are undefined), one design and one network each
     (closed-form pretraining, then fine-tuning on n samples); measured risk = test ``mae`` and
-    ``mse`` of the network. Measures: ``complexity`` rᵀH⁻¹r (r = y − f_S(X)), ``projected``
-    ‖P_XΔ‖², ``delta_norm`` ‖Δ‖², ``zero_shot`` E(Δᵀx)², ``bound``.
+    ``mse`` of the network. Measures (:data:`MEASURES`): ``complexity`` rᵀH⁻¹r
+    (r = y − f_S(X)), ``projected`` ‖P_XΔ‖², ``delta_norm`` ‖Δ‖², ``zero_shot`` E(Δᵀx)²,
+    ``bound``.
 
-    Rows (source ``empirical``, ``seed = i``): ``spearman`` and ``pearson`` with fields
-    ``measure`` and ``against`` (``mae``/``mse``), correlations across this seed's instances;
-    ``bound_ratio_min`` / ``bound_ratio_median`` (bound / measured mae over the instances).
+    Parameters
+    ----------
+    d, n, width : int
+        Input dimension, target samples, hidden width.
+    rngs : sequence of numpy.random.Generator
+        One per seed; seed i's instances are ``rngs[i].spawn(instances)``.
+    instances : int
+        Random tasks per seed (≥ 3).
+    source_norm : float
+        ‖θ_S‖.
+    delta_range : (float, float)
+        Range of ‖Δ‖.
+    n_test, tol, max_steps : int, float, int
+        Test inputs, training tolerance and budget.
+    delta, constant : float
+        Confidence δ and constant C of the bound.
+
+    Returns
+    -------
+    MeasuresResult
+        Per-seed correlations of each measure with each risk, and bound / risk ratios.
     """
-    from scipy import stats
-
     d = positive_int(d, "d")
     instances = positive_int(instances, "instances")
     if instances < 3:
         raise InvalidInputError("instances must be ≥ 3 to compute a correlation")
-    rows: list[dict[str, Any]] = []
-    for i, g in enumerate(rngs):
-        inst_rngs = g.spawn(instances)
-        tasks = [random_instance(d, ig, source_norm=source_norm, delta_range=delta_range)
-                 for ig in inst_rngs]
-        splits = [t.split(n, n_test, ig) for t, ig in zip(tasks, inst_rngs, strict=True)]
-        systems = [gram_system(s.x) for s in splits]
-        net0 = antisymmetric_init(width, d, inst_rngs)
-        net_s = closed_form_pretrain(net0, np.stack([t.source for t in tasks]))
-        x = np.stack([s.x for s in splits])
-        y = np.stack([s.y for s in splits])
-        lr = 1.0 / np.array([s.lambda_max for s in systems])
-        f_s = net_s(x)
-        res = train(net_s, x, y, lr=lr, tol=tol, max_steps=max_steps)
-        f_test = res.network(np.stack([s.x_test for s in splits]))
-        meas: dict[str, list[float]] = {
-            k: [] for k in ("complexity", "projected", "delta_norm", "zero_shot", "bound")
-        }
-        risk: dict[str, list[float]] = {"mae": [], "mse": []}
-        for j, (t, s, sy) in enumerate(zip(tasks, splits, systems, strict=True)):
-            r = s.y - f_s[j]
-            b = generalization_bound(sy, r, delta=delta, constant=constant)
-            meas["complexity"].append(b.complexity)
-            meas["projected"].append(_projected_norm2(s.x, t.delta))
-            meas["delta_norm"].append(float(t.delta @ t.delta))
-            meas["zero_shot"].append(float(np.mean((s.x_test @ t.delta) ** 2)))
-            meas["bound"].append(b.value)
-            mae, mse = _risks(f_test[j], s.y_test)
-            risk["mae"].append(mae)
-            risk["mse"].append(mse)
-        f = {"seed": i, "n": n, "width": width}
-        for name, vals in meas.items():
-            for against, rv in risk.items():
-                if _constant(vals) or _constant(rv):
-                    continue  # a correlation with a constant is undefined: no row, not NaN
-                rho = float(stats.spearmanr(vals, rv)[0])
-                pr = float(stats.pearsonr(vals, rv)[0])
-                rows.append(record("spearman", rho, "empirical", measure=name,
-                                   against=against, **f))
-                rows.append(record("pearson", pr, "empirical", measure=name,
-                                   against=against, **f))
-        ratio = np.array(meas["bound"]) / np.maximum(np.array(risk["mae"]), 1e-300)
-        rows.append(record("bound_ratio_min", float(ratio.min()), "empirical", **f))
-        rows.append(record("bound_ratio_median", float(np.median(ratio)), "empirical", **f))
-    return rows
+    per_seed = [
+        _measures_seed(d, n, width, g, instances=instances, source_norm=source_norm,
+                       delta_range=delta_range, n_test=n_test, tol=tol, max_steps=max_steps,
+                       delta=delta, constant=constant)
+        for g in rngs
+    ]
+    return _measures_result(n, width, instances, per_seed)
+
+
+def _measures_seed(
+    d: int,
+    n: int,
+    width: int,
+    g: np.random.Generator,
+    *,
+    instances: int,
+    source_norm: float,
+    delta_range: tuple[float, float],
+    n_test: int,
+    tol: float,
+    max_steps: int,
+    delta: float,
+    constant: float,
+) -> dict[str, list[float]]:
+    """Measures and risks of one seed's instances, by name (:data:`MEASURES`, :data:`RISKS`)."""
+    inst_rngs = g.spawn(instances)
+    tasks = [random_instance(d, ig, source_norm=source_norm, delta_range=delta_range)
+             for ig in inst_rngs]
+    splits = [t.split(n, n_test, ig) for t, ig in zip(tasks, inst_rngs, strict=True)]
+    systems = [gram_system(s.x) for s in splits]
+    net0 = antisymmetric_init(width, d, inst_rngs)
+    net_s = closed_form_pretrain(net0, np.stack([t.source for t in tasks]))
+    x = np.stack([s.x for s in splits])
+    y = np.stack([s.y for s in splits])
+    lr = 1.0 / np.array([s.lambda_max for s in systems])
+    f_s = net_s(x)
+    res = train(net_s, x, y, lr=lr, tol=tol, max_steps=max_steps)
+    f_test = res.network(np.stack([s.x_test for s in splits]))
+    out: dict[str, list[float]] = {k: [] for k in MEASURES + RISKS}
+    for j, (t, s, sy) in enumerate(zip(tasks, splits, systems, strict=True)):
+        b = generalization_bound(sy, s.y - f_s[j], delta=delta, constant=constant)
+        out["complexity"].append(b.complexity)
+        out["projected"].append(_projected_norm2(s.x, t.delta))
+        out["delta_norm"].append(float(t.delta @ t.delta))
+        out["zero_shot"].append(float(np.mean((s.x_test @ t.delta) ** 2)))
+        out["bound"].append(b.value)
+        mae, mse = _risks(f_test[j], s.y_test)
+        out["mae"].append(mae)
+        out["mse"].append(mse)
+    return out
+
+
+def _measures_result(
+    n: int, width: int, instances: int, per_seed: list[dict[str, list[float]]]
+) -> MeasuresResult:
+    """Correlations and bound ratios of every seed, stacked into a :class:`MeasuresResult`."""
+    from scipy import stats
+
+    shape = (len(per_seed), len(MEASURES), len(RISKS))
+    spearman, pearson = np.full(shape, np.nan), np.full(shape, np.nan)
+    defined = np.zeros(shape, dtype=bool)
+    ratio_min, ratio_median = [], []
+    for i, vals in enumerate(per_seed):
+        for a, name in enumerate(MEASURES):
+            for b, against in enumerate(RISKS):
+                if _constant(vals[name]) or _constant(vals[against]):
+                    continue  # a correlation with a constant is undefined
+                defined[i, a, b] = True
+                spearman[i, a, b] = float(stats.spearmanr(vals[name], vals[against])[0])
+                pearson[i, a, b] = float(stats.pearsonr(vals[name], vals[against])[0])
+        ratio = np.array(vals["bound"]) / np.maximum(np.array(vals["mae"]), 1e-300)
+        ratio_min.append(float(ratio.min()))
+        ratio_median.append(float(np.median(ratio)))
+
+    def stacked(name: str) -> FloatArray:
+        return np.array([v[name] for v in per_seed], dtype=np.float64).reshape(-1, instances)
+
+    return MeasuresResult(
+        n=n,
+        width=width,
+        **{k: stacked(k) for k in MEASURES + RISKS},
+        spearman=spearman,
+        pearson=pearson,
+        defined=defined,
+        bound_ratio_min=np.array(ratio_min, dtype=np.float64),
+        bound_ratio_median=np.array(ratio_median, dtype=np.float64),
+    )
 
 
 def _constant(v: list[float]) -> bool:

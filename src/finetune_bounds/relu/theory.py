@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg as sla
@@ -40,12 +40,14 @@ from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, p
 from ..errors import InvalidInputError, NotReachableError
 
 if TYPE_CHECKING:
-    from ._tasks import ReluTask
+    from ._tasks import ReluTask, Split
 
 __all__ = [
     "DEFAULT_CONSTANT",
     "DEFAULT_DELTA",
     "DEFAULT_RCOND",
+    "SAMPLE_COMPLEXITY_METHODS",
+    "STARTS",
     "UNIT_ATOL",
     "Complexity",
     "GramSystem",
@@ -53,6 +55,10 @@ __all__ = [
     "KernelPrediction",
     "NTKBound",
     "NTKSampleComplexity",
+    "SampleComplexityTable",
+    "StartCurve",
+    "StartSampleComplexity",
+    "TheoryCurve",
     "WorstCaseComplexity",
     "bound_sample_complexity",
     "clipped_abs_loss",
@@ -912,12 +918,133 @@ def bound_sample_complexity(
 
 
 # ---------------------------------------------------------------------------------------------
-# task-level drivers: averaged theory rows for the family, the CLI and the report
+# task-level drivers: averaged theory curves and sample complexities (rows: relu._family)
 # ---------------------------------------------------------------------------------------------
 def _draw_rngs(seed: int, draws: int) -> list[np.random.Generator]:
     """Generators of the theory draws (child i of SeedSequence(seed), whatever ``draws`` is)."""
     seed = positive_int(seed, "seed", allow_zero=True)
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(draws)]
+
+
+#: the starting points of fine-tuning, in the order every result lists them
+STARTS: tuple[str, str] = ("pretrained", "scratch")
+
+
+@dataclass(frozen=True)
+class StartCurve:
+    """Kernel-limit risks, complexities and bounds versus n for one starting point (spec §4).
+
+    Every array has one entry per requested n (shape (k,)) and is the mean over the draws. For
+    ``start = "pretrained"`` the residual is r = y − Xθ_S and v = Δ; for ``"scratch"`` r = y and
+    v = θ_T. The ``worst_case*`` arrays need linear labels (else None).
+
+    Attributes
+    ----------
+    mae, mse : ndarray
+        Test mean clipped absolute error and squared error of the converged kernel prediction
+        (quantities ``mae``/``mse``, source ``theory``, method ``ntk_limit``).
+    complexity : ndarray
+        r[:n]ᵀH⁻¹r[:n] (``complexity``, ``theory``, ``data_dependent``).
+    bound : ndarray
+        √(2rᵀH⁻¹r/n) + C√(log(n/(λ₀δ))/n) (``mae``, ``bound``, ``data_dependent``).
+    worst_case_complexity : ndarray or None
+        4‖P_Xv‖² (``complexity``, ``bound``, ``worst_case``).
+    worst_case_norm_complexity : ndarray or None
+        4‖v‖² (``complexity``, ``bound``, ``worst_case_norm``).
+    worst_case_bound : ndarray or None
+        √(8‖P_Xv‖²/n) + C√(log(n/(λ₀δ))/n) (``mae``, ``bound``, ``worst_case``).
+    worst_case_norm_bound : ndarray or None
+        √(8‖v‖²/n) + C√(log(n/(λ₀δ))/n) (``mae``, ``bound``, ``worst_case_norm``).
+    """
+
+    mae: FloatArray
+    mse: FloatArray
+    complexity: FloatArray
+    bound: FloatArray
+    worst_case_complexity: FloatArray | None
+    worst_case_norm_complexity: FloatArray | None
+    worst_case_bound: FloatArray | None
+    worst_case_norm_bound: FloatArray | None
+
+
+@dataclass(frozen=True)
+class TheoryCurve:
+    """Kernel-limit learning curve, bounds and complexities versus n, mean over random designs.
+
+    The result of :func:`theory_curve` (spec §4); ``relu._family.curve_records`` turns it into
+    the family's rows.
+
+    Attributes
+    ----------
+    n : ndarray of int, shape (k,)
+        The sample sizes, in the order requested.
+    draws : int
+        Number of nested designs averaged (0 when no n was requested).
+    lambda_min : ndarray, shape (k,)
+        λ₀ = λ_min(H[:n, :n]) (quantity ``lambda_min``, source ``theory``, method ``exact``).
+    zero_shot : ndarray, shape (k,)
+        Test ``mae`` of θ_S left unchanged (``mae``, ``theory``, method ``zero_shot``; the same
+        value at every n of a draw).
+    pretrained, scratch : StartCurve
+        Fine-tuning from the source teacher and training from scratch (field ``start``).
+    complexity_ratio : ndarray or None, shape (k,)
+        rᵀH⁻¹r / ‖P_XΔ‖² of the fine-tuning residual, 0 where P_XΔ = 0 (``complexity_ratio``,
+        ``theory``, ``data_dependent``); None unless the labels are linear.
+    delta, constant, ridge : float
+        Confidence δ, constant C and Gram regularisation used.
+    """
+
+    n: np.ndarray
+    draws: int
+    lambda_min: FloatArray
+    zero_shot: FloatArray
+    pretrained: StartCurve
+    scratch: StartCurve
+    complexity_ratio: FloatArray | None
+    delta: float
+    constant: float
+    ridge: float
+
+    @property
+    def linear_labels(self) -> bool:
+        """Whether the worst-case arrays (linear labels only) are present."""
+        return self.complexity_ratio is not None
+
+    def start(self, name: str) -> StartCurve:
+        """The curve of ``start = name`` (``"pretrained"`` or ``"scratch"``)."""
+        return {"pretrained": self.pretrained, "scratch": self.scratch}[name]
+
+
+class _DrawSums:
+    """Per-n arrays summed over draws (one addition per draw, in draw order), then averaged."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.sums: dict[tuple[str, str | None], FloatArray] = {}
+
+    def add(self, name: str, start: str | None, vals: ArrayLike) -> None:
+        key = (name, start)
+        prev = self.sums.get(key, np.zeros(self.size))
+        self.sums[key] = prev + np.asarray(vals, dtype=np.float64)
+
+    def mean(self, name: str, start: str | None, draws: int) -> FloatArray:
+        tot = self.sums.get((name, start), np.zeros(self.size))  # absent only without draws
+        return np.asarray(tot / max(draws, 1))
+
+    def start_curve(self, start: str, draws: int, linear: bool) -> StartCurve:
+        def opt(name: str) -> FloatArray | None:
+            return self.mean(name, start, draws) if linear else None
+
+        return StartCurve(
+            mae=self.mean("mae", start, draws),
+            mse=self.mean("mse", start, draws),
+            complexity=self.mean("complexity", start, draws),
+            bound=self.mean("bound", start, draws),
+            worst_case_complexity=opt("worst_case_complexity"),
+            worst_case_norm_complexity=opt("worst_case_norm_complexity"),
+            worst_case_bound=opt("worst_case_bound"),
+            worst_case_norm_bound=opt("worst_case_norm_bound"),
+        )
 
 
 def theory_curve(
@@ -930,85 +1057,128 @@ def theory_curve(
     delta: float = DEFAULT_DELTA,
     constant: float = DEFAULT_CONSTANT,
     ridge: float = 0.0,
-) -> list[dict[str, Any]]:
+) -> TheoryCurve:
     """Kernel-limit risks, bounds and complexities versus n, averaged over random designs.
 
     Spec §4. For each of ``draws`` nested designs (child ``i`` of ``SeedSequence(seed)``, test
     set drawn first, so the value at n does not depend on the other ns requested) and each n:
+    the test risk of the converged kernel prediction θ_Sᵀx + k(x, X)H⁻¹(y − Xθ_S) (idealised
+    pretraining, spec §1) and, from scratch, k(x, X)H⁻¹y; the zero-shot risk of θ_S; the
+    data-dependent bound √(2rᵀH⁻¹r/n) + C√(log(n/(λ₀δ))/n) and, for linear labels, its
+    worst-case forms with 4‖P_XΔ‖² and 4‖Δ‖² (θ_T in place of Δ from scratch); rᵀH⁻¹r, the
+    ratio rᵀH⁻¹r/‖P_XΔ‖² and λ₀.
 
-    - ``mae``/``mse`` (source ``theory``, method ``ntk_limit``): test risk of the converged
-      kernel prediction θ_Sᵀx + k(x, X)H⁻¹(y − Xθ_S) (idealised pretraining, spec §1);
-      rows with ``start = "scratch"``: k(x, X)H⁻¹y (``start = "pretrained"`` for the
-      fine-tuned ones); ``mae`` method ``zero_shot``: θ_S unchanged;
-    - ``mae`` (source ``bound``): method ``data_dependent`` √(2rᵀH⁻¹r/n) + C√(log(n/(λ₀δ))/n);
-      for linear labels also ``worst_case`` (4‖P_XΔ‖² in place of rᵀH⁻¹r) and ``worst_case_norm``
-      (4‖Δ‖²); the same with ``start = "scratch"`` with r = y, θ_T in place of Δ;
-    - ``complexity`` (theory, ``data_dependent``; bound, ``worst_case``
-      and ``worst_case_norm``), ``complexity_ratio`` rᵀH⁻¹r/‖P_XΔ‖² (linear labels),
-      ``lambda_min`` λ₀.
+    Parameters
+    ----------
+    task : ReluTask
+    ns : sequence of int
+        Sample sizes (each ≥ 1); the designs are the prefixes of one draw of max(ns) inputs.
+    draws : int
+        Number of random nested designs averaged.
+    seed : int
+        Seed of the designs (≥ 0).
+    n_test : int
+        Test inputs per draw.
+    delta, constant : float
+        Confidence δ ∈ (0, 1) and constant C of the bound.
+    ridge : float
+        Explicit Gram regularisation (0 = none).
 
-    Every row is the mean over the draws and carries ``n``.
+    Returns
+    -------
+    TheoryCurve
+        Every array is the mean over the draws, one entry per n (empty arrays for no n).
+
+    Raises
+    ------
+    InvalidInputError
+        Bad arguments, or a numerically singular Gram matrix in some draw (pass ridge > 0).
     """
-    from ..records import record
-
     n_arr = np.array([positive_int(v, "n") for v in ns], dtype=int)
+    linear = task.linear_labels
+    sums = _DrawSums(n_arr.size)
     if n_arr.size == 0:
-        return []
+        return _curve_from_sums(sums, n_arr, 0, linear, delta, constant, ridge)
     draws = positive_int(draws, "draws")
     delta = _check_delta(delta)
     constant = nonneg_float(constant, "constant")
     ridge = nonneg_float(ridge, "ridge")
     big_n = int(n_arr.max())
-    acc: dict[tuple[str, str, str, str | None], FloatArray] = {}
-
-    def add(q: str, src: str, method: str, vals: ArrayLike, start: str | None = None) -> None:
-        key = (q, src, method, start)
-        acc[key] = acc.get(key, np.zeros(n_arr.size)) + np.asarray(vals, dtype=np.float64)
-
-    linear = task.linear_labels
     for g in _draw_rngs(seed, draws):
         s = task.nested_split(big_n, n_test, g)
-        h = _arccos_kernel(s.x @ s.x.T)
-        lam0 = np.array([_lambda_min(h[:k, :k]) for k in n_arr])
-        if np.any(lam0 + ridge <= DEFAULT_RCOND * 0.5):
-            raise InvalidInputError(
-                f"an NTK Gram matrix of the draw is numerically singular (λ_min = {lam0.min():.3g})"
-                "; pass ridge > 0"
-            )
-        conf = np.array(
-            [_confidence_term(int(k), float(l0) + ridge, delta, constant)
-             for k, l0 in zip(n_arr, lam0, strict=True)]
+        _curve_draw(task, s, n_arr, sums, delta=delta, constant=constant, ridge=ridge)
+    return _curve_from_sums(sums, n_arr, draws, linear, delta, constant, ridge)
+
+
+def _curve_from_sums(
+    sums: _DrawSums,
+    n_arr: np.ndarray,
+    draws: int,
+    linear: bool,
+    delta: float,
+    constant: float,
+    ridge: float,
+) -> TheoryCurve:
+    return TheoryCurve(
+        n=n_arr,
+        draws=draws,
+        lambda_min=sums.mean("lambda_min", None, draws),
+        zero_shot=sums.mean("zero_shot", None, draws),
+        pretrained=sums.start_curve("pretrained", draws, linear),
+        scratch=sums.start_curve("scratch", draws, linear),
+        complexity_ratio=sums.mean("complexity_ratio", None, draws) if linear else None,
+        delta=float(delta),
+        constant=float(constant),
+        ridge=float(ridge),
+    )
+
+
+def _curve_draw(
+    task: ReluTask,
+    s: Split,
+    n_arr: np.ndarray,
+    sums: _DrawSums,
+    *,
+    delta: float,
+    constant: float,
+    ridge: float,
+) -> None:
+    """Add one nested design's per-n values to ``sums``."""
+    h = _arccos_kernel(s.x @ s.x.T)
+    lam0 = np.array([_lambda_min(h[:k, :k]) for k in n_arr])
+    if np.any(lam0 + ridge <= DEFAULT_RCOND * 0.5):
+        raise InvalidInputError(
+            f"an NTK Gram matrix of the draw is numerically singular (λ_min = {lam0.min():.3g})"
+            "; pass ridge > 0"
         )
-        add("lambda_min", "theory", "exact", lam0)
-        zero_shot = np.mean(np.minimum(np.abs(s.source_test - s.y_test), 1.0))
-        add("mae", "theory", "zero_shot", np.full(n_arr.size, zero_shot))
-        for st, resid, off, vec in (
-            ("pretrained", s.y - s.source, s.source_test, task.delta),
-            ("scratch", s.y, np.zeros_like(s.y_test), task.target),
-        ):
-            curve = kernel_learning_curve(
-                s.x, resid, s.x_test, s.y_test, offset_test=off, ns=n_arr, ridge=ridge
-            )
-            add("mae", "theory", "ntk_limit", curve.mae, st)
-            add("mse", "theory", "ntk_limit", curve.mse, st)
-            add("complexity", "theory", "data_dependent", curve.complexity, st)
-            add("mae", "bound", "data_dependent", np.sqrt(2 * curve.complexity / n_arr) + conf, st)
-            if linear:
-                proj = np.array([_projected_norm2(s.x[:k], vec) for k in n_arr])
-                eucl = float(vec @ vec)
-                add("complexity", "bound", "worst_case", 4 * proj, st)
-                add("complexity", "bound", "worst_case_norm", np.full(n_arr.size, 4 * eucl), st)
-                add("mae", "bound", "worst_case", np.sqrt(8 * proj / n_arr) + conf, st)
-                add("mae", "bound", "worst_case_norm", np.sqrt(8 * eucl / n_arr) + conf, st)
-                if st == "pretrained":
-                    ratio = np.where(proj > 0, curve.complexity / np.where(proj > 0, proj, 1), 0)
-                    add("complexity_ratio", "theory", "data_dependent", ratio)
-    rows = []
-    for (q, src, method, start), tot in acc.items():
-        extra = {} if start is None else {"start": start}
-        for k, v in zip(n_arr, tot / draws, strict=True):
-            rows.append(record(q, float(v), src, method=method, n=int(k), **extra))
-    return rows
+    conf = np.array(
+        [_confidence_term(int(k), float(l0) + ridge, delta, constant)
+         for k, l0 in zip(n_arr, lam0, strict=True)]
+    )
+    sums.add("lambda_min", None, lam0)
+    zero_shot = np.mean(np.minimum(np.abs(s.source_test - s.y_test), 1.0))
+    sums.add("zero_shot", None, np.full(n_arr.size, zero_shot))
+    for st, resid, off, vec in (
+        ("pretrained", s.y - s.source, s.source_test, task.delta),
+        ("scratch", s.y, np.zeros_like(s.y_test), task.target),
+    ):
+        curve = kernel_learning_curve(
+            s.x, resid, s.x_test, s.y_test, offset_test=off, ns=n_arr, ridge=ridge
+        )
+        sums.add("mae", st, curve.mae)
+        sums.add("mse", st, curve.mse)
+        sums.add("complexity", st, curve.complexity)
+        sums.add("bound", st, np.sqrt(2 * curve.complexity / n_arr) + conf)
+        if task.linear_labels:
+            proj = np.array([_projected_norm2(s.x[:k], vec) for k in n_arr])
+            eucl = float(vec @ vec)
+            sums.add("worst_case_complexity", st, 4 * proj)
+            sums.add("worst_case_norm_complexity", st, np.full(n_arr.size, 4 * eucl))
+            sums.add("worst_case_bound", st, np.sqrt(8 * proj / n_arr) + conf)
+            sums.add("worst_case_norm_bound", st, np.sqrt(8 * eucl / n_arr) + conf)
+            if st == "pretrained":
+                ratio = np.where(proj > 0, curve.complexity / np.where(proj > 0, proj, 1), 0)
+                sums.add("complexity_ratio", None, ratio)
 
 
 def _projection(x: FloatArray, v: FloatArray) -> tuple[float, int]:
@@ -1025,6 +1195,72 @@ def _projected_norm2(x: FloatArray, v: FloatArray) -> float:
     return _projection(x, v)[0]
 
 
+@dataclass(frozen=True)
+class StartSampleComplexity:
+    """n*(ε) for one starting point, one entry per ε, mean over the draws (spec §4).
+
+    An entry is ``inf`` when some draw does not reach ε within ``n_max``. For
+    ``start = "pretrained"`` v = Δ (residual y − Xθ_S), for ``"scratch"`` v = θ_T (residual y).
+
+    Attributes
+    ----------
+    data_dependent : ndarray, shape (k,)
+        First n with the data-dependent bound ≤ ε (:func:`bound_sample_complexity`; quantity
+        ``sample_complexity``, source ``bound``, method ``data_dependent``).
+    ntk_limit : ndarray, shape (k,)
+        First n at which the converged kernel prediction's test ``mae`` is ≤ ε (source
+        ``theory``, method ``ntk_limit``).
+    worst_case : ndarray or None, shape (k,)
+        The bound's n*(ε) with 4‖v‖² in place of rᵀH⁻¹r (``bound``, ``worst_case``); None
+        unless the labels are linear.
+    rate : ndarray, shape (k,)
+        ⌈8‖v‖²/ε²⌉, the complexity term alone (``bound``, ``rate``).
+    """
+
+    data_dependent: FloatArray
+    ntk_limit: FloatArray
+    worst_case: FloatArray | None
+    rate: FloatArray
+
+
+@dataclass(frozen=True)
+class SampleComplexityTable:
+    """n*(ε) from the source teacher and from scratch (spec §4): :func:`theory_sample_complexity`.
+
+    ``relu._family.sample_complexity_records`` turns it into the family's rows.
+
+    Attributes
+    ----------
+    eps : ndarray, shape (k,)
+        The targets ε, in the order requested.
+    n_max : int
+        Size of the nested designs searched (0 when no ε was requested).
+    draws : int
+        Number of designs averaged (0 when no ε was requested).
+    pretrained, scratch : StartSampleComplexity
+        Fine-tuning (field ``start = "pretrained"``) and training from scratch.
+    """
+
+    eps: FloatArray
+    n_max: int
+    draws: int
+    pretrained: StartSampleComplexity
+    scratch: StartSampleComplexity
+
+    @property
+    def linear_labels(self) -> bool:
+        """Whether the ``worst_case`` arrays (linear labels only) are present."""
+        return self.pretrained.worst_case is not None
+
+    def start(self, name: str) -> StartSampleComplexity:
+        """The table of ``start = name`` (``"pretrained"`` or ``"scratch"``)."""
+        return {"pretrained": self.pretrained, "scratch": self.scratch}[name]
+
+
+#: the routes of n*(ε), in the order every table lists them
+SAMPLE_COMPLEXITY_METHODS: tuple[str, ...] = ("data_dependent", "ntk_limit", "worst_case", "rate")
+
+
 def theory_sample_complexity(
     task: ReluTask,
     eps: Sequence[float],
@@ -1037,35 +1273,48 @@ def theory_sample_complexity(
     constant: float = DEFAULT_CONSTANT,
     ridge: float = 0.0,
     grid_points: int = 24,
-) -> list[dict[str, Any]]:
+) -> SampleComplexityTable:
     """n*(ε) from scratch (r = y) and from the source teacher (r = y − Xθ_S), spec §4.
 
-    Rows (quantity ``sample_complexity``, field ``start`` = ``pretrained`` for fine-tuning or
-    ``scratch`` from scratch; field ``eps``; mean over ``draws`` nested designs of size
-    ``n_max``, ``inf`` when a draw does not reach ε within ``n_max``):
+    For each of ``draws`` nested designs of size ``n_max`` (child ``i`` of
+    ``SeedSequence(seed)``) and each ε: the first n with the data-dependent bound ≤ ε
+    (:func:`bound_sample_complexity`), the same with 4‖Δ‖² (4‖θ_T‖²) in place of rᵀH⁻¹r (linear
+    labels only), the rate ⌈8‖Δ‖²/ε²⌉ (⌈8‖θ_T‖²/ε²⌉) and the first n at which the converged
+    kernel prediction's test ``mae`` is ≤ ε (the infinite-width network's own learning curve).
 
-    - source ``bound``, method ``data_dependent``: first n with the data-dependent bound ≤ ε
-      (:func:`bound_sample_complexity`);
-    - source ``bound``, method ``worst_case``: the same with 4‖Δ‖² (4‖θ_T‖²) in place of rᵀH⁻¹r
-      (linear labels only);
-    - source ``bound``, method ``rate``: ⌈8‖Δ‖²/ε²⌉ (⌈8‖θ_T‖²/ε²⌉), the complexity term alone;
-    - source ``theory``, method ``ntk_limit``: first n at which the converged kernel prediction's
-      test ``mae`` is ≤ ε (the infinite-width network's own learning curve).
+    Parameters
+    ----------
+    task : ReluTask
+    eps : sequence of float
+        Targets ε > 0 (one entry of every array each).
+    n_max : int
+        Largest n searched (size of the nested designs).
+    draws, seed, n_test : int
+        Designs averaged, their seed, test inputs per draw.
+    delta, constant, ridge : float
+        Confidence δ, constant C and Gram regularisation of the bound.
+    grid_points : int
+        Exact bound evaluations on a geometric grid before bisection.
+
+    Returns
+    -------
+    SampleComplexityTable
+        Means over the draws; ``inf`` where a draw does not reach ε within ``n_max``.
     """
-    from ..records import record
-
     eps_arr = [nonneg_float(e, "eps", positive=True) for e in eps]
+    linear = task.linear_labels
     if not eps_arr:
-        return []
+        return _sample_complexity_table([], {}, 0, 0, linear)
     n_max = positive_int(n_max, "n_max")
     draws = positive_int(draws, "draws")
     delta = _check_delta(delta)
     constant = nonneg_float(constant, "constant")
     ridge = nonneg_float(ridge, "ridge")
-    found: dict[tuple[str, str, float], list[float]] = {}
+    found: dict[tuple[str, str], list[list[float]]] = {}
 
-    def add(st: str, method: str, e: float, v: int | None) -> None:
-        found.setdefault((st, method, e), []).append(math.inf if v is None else float(v))
+    def add(st: str, method: str, j: int, v: int | None) -> None:
+        cols = found.setdefault((st, method), [[] for _ in eps_arr])
+        cols[j].append(math.inf if v is None else float(v))
 
     for g in _draw_rngs(seed, draws):
         s = task.nested_split(n_max, n_test, g)
@@ -1078,16 +1327,39 @@ def theory_sample_complexity(
             comp = _prefix_complexity(h, resid, ridge, DEFAULT_RCOND)
             curve = kernel_learning_curve(s.x, resid, s.x_test, s.y_test, offset_test=off,
                                           ridge=ridge)
-            for e in eps_arr:
-                add(q, "data_dependent", e, nb.first_crossing(comp, e, 1, grid_points)[0])
-                add(q, "ntk_limit", e, curve.first_below(e))
-                if task.linear_labels:
+            for j, e in enumerate(eps_arr):
+                add(q, "data_dependent", j, nb.first_crossing(comp, e, 1, grid_points)[0])
+                add(q, "ntk_limit", j, curve.first_below(e))
+                if linear:
                     wc = np.full(n_max, 4.0 * float(vec @ vec))
-                    add(q, "worst_case", e, nb.first_crossing(wc, e, 1, grid_points)[0])
-                add(q, "rate", e, rate_sample_complexity(float(vec @ vec), e))
-    rows = []
-    for (st, method, e), vals in found.items():
-        src = "theory" if method == "ntk_limit" else "bound"
-        rows.append(record("sample_complexity", float(np.mean(vals)), src, method=method,
-                           start=st, eps=e, n_max=n_max))
-    return rows
+                    add(q, "worst_case", j, nb.first_crossing(wc, e, 1, grid_points)[0])
+                add(q, "rate", j, rate_sample_complexity(float(vec @ vec), e))
+    return _sample_complexity_table(eps_arr, found, n_max, draws, linear)
+
+
+def _sample_complexity_table(
+    eps: list[float],
+    found: dict[tuple[str, str], list[list[float]]],
+    n_max: int,
+    draws: int,
+    linear: bool,
+) -> SampleComplexityTable:
+    def means(st: str, method: str) -> FloatArray:
+        cols = found.get((st, method), [])
+        return np.array([float(np.mean(vals)) for vals in cols], dtype=np.float64)
+
+    def start(st: str) -> StartSampleComplexity:
+        return StartSampleComplexity(
+            data_dependent=means(st, "data_dependent"),
+            ntk_limit=means(st, "ntk_limit"),
+            worst_case=means(st, "worst_case") if linear else None,
+            rate=means(st, "rate"),
+        )
+
+    return SampleComplexityTable(
+        eps=np.array(eps, dtype=np.float64),
+        n_max=n_max,
+        draws=draws,
+        pretrained=start("pretrained"),
+        scratch=start("scratch"),
+    )
