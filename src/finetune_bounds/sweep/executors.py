@@ -237,6 +237,26 @@ class ProcessExecutor(Executor):
 
 
 # ---------------------------------------------------------------------- dask
+def _check_address(address: str) -> None:
+    """Reject a malformed scheduler address before ``distributed.Client`` tries it: a Client
+    whose start fails inside its constructor can hang in its own ``__del__`` (seen with
+    distributed 2026.8), so the address is parsed here with distributed's own parser."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        if not isinstance(address, str) or not address.strip():
+            raise ValueError("empty address")
+        scheme, loc = parse_address(address, strict=False)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(loc)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"invalid dask scheduler address {address!r} (expected e.g. tcp://host:8786): {exc}"
+        ) from None
+
+
 class DaskExecutor(Executor):
     """Runs tasks on a dask.distributed cluster.
 
@@ -279,6 +299,7 @@ class DaskExecutor(Executor):
         if client is not None:
             self._client = client
         elif address is not None:
+            _check_address(address)  # before any Client exists (a failed start can deadlock)
             try:
                 self._client = distributed.Client(address, timeout=f"{timeout}s")
             except (OSError, TimeoutError) as exc:
