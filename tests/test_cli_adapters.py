@@ -20,7 +20,7 @@ import pytest
 import finetune_bounds.sweep as sweep
 from finetune_bounds.cli import main
 from finetune_bounds.errors import ConfigError
-from finetune_bounds.sweep._cli_run import write_records
+from finetune_bounds.sweep.store import write_records
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:

@@ -412,3 +412,12 @@ def test_quick_report_draws_a_contoured_heatmap_and_a_regime_map(tmp_path: Path)
     assert "band" in band.alt.lower()
     html = result.html.read_text(encoding="utf-8")
     assert "Transfer gain" in html and "Regimes" in html
+
+
+def test_cli_run_quantities_selects_the_printed_table(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "linear", "--set", "d=30", "--set", "gd=false", "--axis", "n=5,10"]
+    assert cli_main([*argv, "--quantities", "zero_shot"]) == 0
+    out = capsys.readouterr().out
+    assert "closed_form" in out and "deterministic" not in out  # zero_shot rows only
+    assert cli_main([*argv, "--quantities", "nosuch"]) == 2
+    assert "no quantity ['nosuch']" in capsys.readouterr().err

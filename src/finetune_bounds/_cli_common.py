@@ -285,7 +285,7 @@ def finish(results: Any, output: Path | None) -> int:
     and raise the runner's SweepError for the first run with failed cells (after the tables of
     the cells that succeeded were printed)."""
     from .sweep import SweepError
-    from .sweep._cli_run import write_records
+    from .sweep.store import write_records
 
     runs = list(results) if isinstance(results, list | tuple) else [results]
     if output is not None:

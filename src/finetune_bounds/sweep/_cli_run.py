@@ -8,8 +8,6 @@ the report would print for it. No mathematics here.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
     p.add_argument("--store", type=Path, default=None,
                    help="keep results in this folder's results.sqlite (resumable; default: memory)")
+    p.add_argument("--quantities", default=None, metavar="Q1,Q2",
+                   help="only these quantities in the printed table (all are in --output)")
     p.add_argument("--output", type=Path, default=None, metavar="FILE",
                    help="also write the tidy records (.csv, .json or .parquet)")
     p.add_argument("--params", action="store_true",
@@ -91,46 +91,12 @@ def _print_params(name: str) -> None:
         print(text + (f"; {rule.describe()}" if rule else "") + axis)
 
 
-def write_records(frame: Any, path: Path) -> Path:
-    """The tidy frame to ``.csv``/``.parquet`` (as ``sweep --export``) or ``.json`` (a list of
-    records; NaN and missing values as null, ±inf as the strings "inf"/"-inf")."""
-    from .store import write_frame
-
-    suffix = path.suffix.lower()
-    if suffix not in _OUTPUT_SUFFIXES:
-        raise InvalidInputError(f"--output must end in .csv, .json or .parquet, got {path.name!r}")
-    if not path.parent.exists():
-        raise InvalidInputError(f"output folder does not exist: {path.parent}")
-    if suffix != ".json":
-        return write_frame(frame, path)
-
-    def clean(v: Any) -> Any:
-        if v is None:
-            return None
-        if isinstance(v, float):
-            if math.isnan(v):
-                return None
-            if math.isinf(v):
-                return "inf" if v > 0 else "-inf"
-        try:
-            import pandas as pd
-
-            if pd.isna(v):
-                return None
-        except (TypeError, ValueError):
-            pass
-        return v.item() if hasattr(v, "item") else v
-
-    rows = [{k: clean(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
-    path.write_text(json.dumps(rows, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    return path
-
-
 def main(args: argparse.Namespace) -> int:
     """Run the family, print the table; failed cells → exit 2 after printing what succeeded."""
     from ..report.tables import build_table
     from .run import SweepError
     from .runner import default_table, run_config
+    from .store import write_records
 
     if args.params:
         _print_params(args.family)
@@ -155,7 +121,10 @@ def main(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     if len(result.frame):
-        table = build_table(result.frame, default_table(config), where=f"run {args.family}")
+        spec = default_table(config)
+        if args.quantities:
+            spec["quantities"] = [q.strip() for q in args.quantities.split(",") if q.strip()]
+        table = build_table(result.frame, spec, where=f"run {args.family}")
         print(table.to_text())
         for note in table.notes:
             print(note)

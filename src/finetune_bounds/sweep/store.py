@@ -30,13 +30,22 @@ from ..errors import ConfigError, InvalidInputError
 from ..records import CORE_COLUMNS
 from .grid import Cell, canonical_json
 
-__all__ = ["DEFAULT_FILENAME", "RESULT_SCHEMA_VERSION", "Store", "StoredRow"]
+__all__ = [
+    "DEFAULT_FILENAME",
+    "RESULT_SCHEMA_VERSION",
+    "Store",
+    "StoredRow",
+    "write_frame",
+    "write_records",
+]
 
 #: bump when the meaning or layout of stored records changes; older rows are then ignored
 RESULT_SCHEMA_VERSION = 1
 #: file name of the store inside an output folder
 DEFAULT_FILENAME = "results.sqlite"
 _STORE_FORMAT = "1"
+#: file types :func:`write_records` writes
+_OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -394,6 +403,40 @@ def write_frame(frame: Any, path: str | Path) -> Path:
             ) from None
         frame.to_parquet(p, index=False, engine="pyarrow")
     return p
+
+
+def write_records(frame: Any, path: str | Path) -> Path:
+    """The tidy frame to ``.csv``/``.parquet`` (as ``sweep --export``) or ``.json`` (a list of
+    records; NaN and missing values as null, ±inf as the strings "inf"/"-inf")."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _OUTPUT_SUFFIXES:
+        raise InvalidInputError(f"--output must end in .csv, .json or .parquet, got {path.name!r}")
+    if not path.parent.exists():
+        raise InvalidInputError(f"output folder does not exist: {path.parent}")
+    if suffix != ".json":
+        return write_frame(frame, path)
+
+    def clean(v: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, float):
+            if math.isnan(v):
+                return None
+            if math.isinf(v):
+                return "inf" if v > 0 else "-inf"
+        try:
+            import pandas as pd
+
+            if pd.isna(v):
+                return None
+        except (TypeError, ValueError):
+            pass
+        return v.item() if hasattr(v, "item") else v
+
+    rows = [{k: clean(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
+    path.write_text(json.dumps(rows, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return path
 
 
 def _sort_key(v: Any) -> tuple[int, Any]:
