@@ -248,7 +248,7 @@ def test_configs_load_and_resolve(path: Path) -> None:
     assert cfg.family == "relu" and cfg.name == path.stem
     for c in (cfg, cfg.quick()):
         for cell in c.cells():
-            FAMILY.resolve({k: v for k, v in cell.items() if k in DEFAULTS})
+            FAMILY.resolve({k: v for k, v in cell.items() if k in DEFAULTS}, axes=tuple(c.axes))
 
 
 @pytest.mark.slow

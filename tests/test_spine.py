@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from _toy_family import register
 from finetune_bounds import families
@@ -421,3 +423,40 @@ def test_cli_run_quantities_selects_the_printed_table(capsys: pytest.CaptureFixt
     assert "closed_form" in out and "deterministic" not in out  # zero_shot rows only
     assert cli_main([*argv, "--quantities", "nosuch"]) == 2
     assert "no quantity ['nosuch']" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- properties
+_finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+@given(lo=_finite, width=st.floats(0, 1e6), x=_finite,
+       closed=st.sampled_from(["both", "left", "right", "neither"]))
+def test_interval_accepts_exactly_its_points(
+    lo: float, width: float, x: float, closed: str
+) -> None:
+    hi = lo + width
+    rule = Interval("float", lo, hi, closed=closed)
+    left = x >= lo if closed in ("both", "left") else x > lo
+    right = x <= hi if closed in ("both", "right") else x < hi
+    assert rule.accepts(x) == (left and right)
+    assert rule.accepts(int(x)) == rule.accepts(float(int(x)))  # an int is a number too
+
+
+@given(values=st.lists(st.integers(-5, 40), min_size=1, max_size=6, unique=True))
+def test_an_axis_is_accepted_iff_every_value_is(values: list[int]) -> None:
+    data = {"name": "c", "family": "toy_curve", "axes": {"n": values}}
+    if all(v >= 1 for v in values):
+        cfg = SweepConfig.from_dict(data)
+        assert len(cfg.cell_specs()) == 1 and cfg.cells()[0]["n"] == values
+    else:
+        bad = next(v for v in values if v < 1)
+        with pytest.raises(ConfigError, match=f"n = {bad}: expected an integer in"):
+            SweepConfig.from_dict(data)
+
+
+@given(seeds=st.integers(1, 5), extra=st.integers(1, 3))
+def test_seed_streams_do_not_depend_on_the_seed_count(seeds: int, extra: int) -> None:
+    key = _curve().cell_specs()[0].key
+    few = [g.standard_normal(3) for g in cell_rngs(key, seeds)]
+    more = [g.standard_normal(3) for g in cell_rngs(key, seeds + extra)]
+    assert all(np.array_equal(a, b) for a, b in zip(few, more, strict=False))

@@ -160,7 +160,7 @@ _FIXED = ("files", "linear_example")  # teachers that also fix Σ
 
 
 def _load_example(files: Mapping[str, str]) -> Any:
-    from ..linear.simulate import example_task
+    from ..linear import example_task
 
     return example_task(files["linear_example"])
 

@@ -4,16 +4,15 @@ Theory (closed forms, deterministic equivalent, bounds) and simulation (gradient
 sampled data) for the linear family.
 """
 
+from ._tasks import example_task, spectrum_task
 from .simulate import (
     EmpiricalSampleComplexity,
     GDResult,
     closed_form_batch,
     empirical_sample_complexity,
-    example_task,
     gradient_descent,
     simulate_batch,
     simulate_curve,
-    spectrum_task,
     summarize_curve,
 )
 from .theory import (

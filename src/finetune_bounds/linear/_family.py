@@ -41,7 +41,8 @@ from ..errors import ConfigError, InvalidInputError
 from ..families import Boolean, Constraint, Family, Interval, Options, axis_values
 from ..problems import LinearTask
 from ..records import record
-from .simulate import SPECTRA, _draw, simulate_batch, spectrum_task
+from ._tasks import SPECTRA, spectrum_task
+from .simulate import _draw, simulate_batch
 from .theory import bounds, expected_risk, measure_correlation_study
 
 __all__ = ["EXAMPLES", "FAMILY", "MEASURES", "build_task", "empirical_records", "theory_records"]
