@@ -289,3 +289,20 @@ def test_theory_with_its_own_stderr_shows_plus_minus() -> None:
     assert (
         build_table(one, {"index": ["n"], "columns": ["source"]}).to_frame().iloc[0, 1] == "1 ± 0.5"
     )
+
+
+def test_table_where_filters_rows_before_pivoting() -> None:
+    from finetune_bounds.errors import ConfigError
+    from finetune_bounds.records import record, to_frame
+    from finetune_bounds.report import build_table
+
+    rows = [record("risk", v, "theory", n=n, start=s, method="closed_form")
+            for n, s, v in ((1, "pretrained", 1.0), (1, "scratch", 2.0),
+                            (2, "pretrained", 0.5), (2, "scratch", 1.5))]
+    frame = to_frame(rows)
+    table = build_table(frame, {"index": ["n"], "where": {"start": "pretrained"}})
+    out = table.to_frame()
+    assert "start" not in table.auto_index and len(out) == 2
+    assert "1.5" not in table.to_text() and "0.5" in table.to_text()
+    with pytest.raises(ConfigError, match="keeps no row"):
+        build_table(frame, {"index": ["n"], "where": {"start": "fresh"}})

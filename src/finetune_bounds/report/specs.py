@@ -168,6 +168,9 @@ class TableSpec:
         File stem of the outputs (default: a slug of the title).
     digits : int
         Significant digits of the mean (the standard error gets two).
+    where : tuple
+        Row filter ``{column = value | [values]}`` applied before the table is built (as for
+        figures), e.g. ``where = {start = "pretrained"}``.
     """
 
     title: str
@@ -176,8 +179,11 @@ class TableSpec:
     columns: tuple[str, ...] = ("source", "method")
     name: str = ""
     digits: int = 4
+    where: Filters = ()
 
-    KEYS: ClassVar[tuple[str, ...]] = ("title", "quantities", "index", "columns", "name", "digits")
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "title", "quantities", "index", "columns", "name", "digits", "where"
+    )
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any], where: str = "table") -> TableSpec:
@@ -202,6 +208,7 @@ class TableSpec:
             columns=columns,
             name=_str(entry, "name", where, "") or "",
             digits=digits,
+            where=_filters(entry, where),
         )
 
 

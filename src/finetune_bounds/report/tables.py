@@ -23,7 +23,15 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records import summarize
-from ._frame import check_frame, display_key, norm, select, sort_rank, splitting_columns
+from ._frame import (
+    apply_filters,
+    check_frame,
+    display_key,
+    norm,
+    select,
+    sort_rank,
+    splitting_columns,
+)
 from .specs import TableSpec
 
 __all__ = ["Table", "TableCell", "build_table", "latex_escape", "write_table_files"]
@@ -327,6 +335,8 @@ def build_table(frame: Any, spec: TableSpec | Mapping[str, Any], where: str = "t
     if not isinstance(spec, TableSpec):
         spec = TableSpec.from_dict(spec, where)
     check_frame(frame, where)
+    if spec.where:
+        frame = apply_filters(frame, spec.where, where)
     sub = select(frame, spec.quantities, [*spec.index, *spec.columns], where)
     col_keys = ("quantity", *spec.columns)
     keys = [*spec.index, *col_keys]
