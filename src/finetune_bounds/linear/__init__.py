@@ -5,6 +5,7 @@ sampled data) for the linear family.
 """
 
 from ._tasks import example_task, spectrum_task
+from ._weights import RiskWeights, WeightedRisk, risk_weights
 from .simulate import (
     EmpiricalSampleComplexity,
     GDResult,
@@ -42,8 +43,10 @@ __all__ = [
     "GDResult",
     "KappaSolution",
     "RiskResult",
+    "RiskWeights",
     "SampleComplexity",
     "SampleRisk",
+    "WeightedRisk",
     "benign_bound",
     "bounds",
     "closed_form_batch",
@@ -57,6 +60,7 @@ __all__ = [
     "naive_bound",
     "random_task",
     "risk_curve",
+    "risk_weights",
     "row_space_projector",
     "sample_complexity",
     "sample_risk",

@@ -1,0 +1,333 @@
+"""Exact-in-expectation Monte Carlo for the expected fine-tuning risk: per-coordinate weights.
+
+Spec ``linear-teachers.md`` §2.2–2.3, regime: Gaussian designs x ~ N(0, Σ), the GD limit
+w = θ_S + X⁺(y − Xθ_S), any 1 ≤ n (issue 9, step 1).
+
+**The symmetry.** Write Σ = V Λ Vᵀ and work in the eigenbasis restricted to range Σ: the design
+is Z = X V_+ with independent rows z ~ N(0, Λ_+), and the fine-tuned error is
+w − θ_T = −(I − P_Z)Δ̃ + Z⁺ξ (Δ̃ = V_+ᵀ(θ_T − θ_S)). Its risk is
+
+    R = Δ̃ᵀ M(Z) Δ̃ + ξᵀ Z⁺ᵀ Λ Z⁺ ξ,     M(Z) = (I − P_Z) Λ (I − P_Z).
+
+For a diagonal sign matrix D (D_ii = ±1), ZD has the same law as Z (each coordinate of z is
+an independent centred Gaussian), P_{ZD} = D P_Z D, and Λ commutes with D, so M(ZD) = D M(Z) D.
+Hence E[M] = D E[M] D for every D, i.e. E[M]_ij = −E[M]_ij whenever i ≠ j: **E[M] is diagonal.**
+So E[bias] = Σ_i w_i(n) Δ̃_i² with w_i(n) = E[M(Z)_ii], weights that depend on Λ and n only, not on
+the task; and E[variance] = σ² v(n), v(n) = E tr(Λ Z⁺Z⁺ᵀ). Averaging diag M per draw (instead of
+Δ̃ᵀMΔ̃) drops the off-diagonal terms, whose mean is zero but whose spread is not.
+
+**Estimator.** Per draw, with Z = U S Wᵀ (thin SVD, the shared rank cut-off) and B = WᵀΛW:
+diag M = λ − 2λ ⊙ diag(WWᵀ) + rowsum((WB) ⊙ W) and tr(ΛZ⁺Z⁺ᵀ) = Σ_k B_kk / s_k². Designs are
+nested: each draw of n_max rows serves every n of the grid (its first n rows). Past the rank
+(n ≥ r) everything is exact: w = 0 and v = r/(n − r − 1) (inverse Wishart; inf for n ∈ {r, r+1}).
+At n = r − 1 the variance factor is infinite too (E[1/λ_min] of an n × r Wishart diverges when
+r − n ≤ 1), so it is set to inf, not estimated; for r − n ≤ 3 its Monte Carlo estimate has an
+infinite variance (E[1/λ_min²] diverges), so the stopping rule watches only the bias there and
+the reported standard error of a noisy task is not trustworthy (flagged in ``heavy_tail``).
+
+**Standard errors** come from batch means: the draws are grouped in equal blocks (at most 64;
+blocks are merged pairwise as they accumulate), so the standard error of any task's estimate —
+a linear function of the weights — is the spread of its block means over √blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._numerics import Solved, SolverInfo, SolverStatus, check_converged, rank_mask
+from .._validation import FloatArray, as_generator, nonneg_float, positive_int, readonly
+from ..errors import InvalidInputError
+from ..problems import Covariance, LinearTask
+
+__all__ = ["RiskWeights", "WeightedRisk", "risk_weights"]
+
+#: at most this many blocks of draws are kept for the batch-means standard error
+_MAX_BLOCKS = 64
+
+
+@dataclass(frozen=True)
+class WeightedRisk:
+    """Expected risk of one task on the grid of a :class:`RiskWeights` (arrays over ``ns``).
+
+    Attributes
+    ----------
+    ns : ndarray of int
+    risk, bias, variance : ndarray
+        Monte Carlo estimates of E[R], E[bias], E[variance] (exact past the rank).
+    stderr : ndarray
+        Standard error of ``risk`` (0 where exact; inf where the variance diverges).
+    """
+
+    ns: NDArray[np.int64]
+    risk: FloatArray
+    bias: FloatArray
+    variance: FloatArray
+    stderr: FloatArray
+
+
+@dataclass(frozen=True)
+class RiskWeights(Solved):
+    """Per-coordinate bias weights w_i(n) and the variance factor v(n) of a covariance.
+
+    Build with :func:`risk_weights`; evaluate tasks with :meth:`expected_risk` (O(r) per task
+    and n) and :meth:`sample_complexity`.
+
+    Attributes
+    ----------
+    covariance : Covariance
+    ns : ndarray of int
+        The grid of sample sizes.
+    weights : ndarray, shape (len(ns), r)
+        w_i(n) for the r positive eigenvalues (in the covariance's eigen order).
+    variance_factor : ndarray, shape (len(ns),)
+        v(n) = E tr(Λ Z⁺Z⁺ᵀ) (inf for n ∈ {r, r + 1}).
+    block_weights, block_variance : ndarray
+        Block means (blocks × len(ns) × r, blocks × len(ns)) behind the standard errors.
+    draws : int
+        Designs drawn (each of max(ns) rows, nested).
+    heavy_tail : ndarray of bool
+        n where the variance estimate has an infinite variance (n < r ≤ n + 3): a noisy task's
+        standard error there understates the uncertainty.
+    info : SolverInfo
+        ``converged`` when the requested relative tolerance was met on the probe, else
+        ``max_iterations``; ``exact`` when every n is past the rank.
+    """
+
+    covariance: Covariance
+    ns: NDArray[np.int64]
+    weights: FloatArray
+    variance_factor: FloatArray
+    block_weights: FloatArray
+    block_variance: FloatArray
+    draws: int
+    info: SolverInfo
+    heavy_tail: NDArray[np.bool_]
+
+    @property
+    def rank(self) -> int:
+        return int(self.weights.shape[1])
+
+    def _coefficients(self, task: LinearTask) -> tuple[FloatArray, float]:
+        if not isinstance(task, LinearTask):
+            raise InvalidInputError(f"expected a LinearTask, got {type(task).__name__}")
+        if task.covariance is not self.covariance and not np.array_equal(
+            task.covariance.eigenvalues, self.covariance.eigenvalues
+        ):
+            raise InvalidInputError("the task's covariance is not the one of these weights")
+        pos = self.covariance.eigenvalues > 0
+        d2 = np.asarray(task.delta_eig, dtype=np.float64)[pos] ** 2
+        return d2, float(task.noise_variance)
+
+    def expected_risk(self, task: LinearTask) -> WeightedRisk:
+        """E[R] of ``task`` at every n of the grid, with its standard error."""
+        d2, s2 = self._coefficients(task)
+        bias = self.weights @ d2
+        with np.errstate(invalid="ignore"):
+            variance = s2 * self.variance_factor if s2 > 0 else np.zeros_like(bias)
+        risk = bias + variance
+        blocks = self.block_weights @ d2 + (s2 * self.block_variance if s2 > 0 else 0.0)
+        se = _block_stderr(blocks)
+        exact = self.ns >= self.rank
+        se = np.where(exact, 0.0, se)
+        se = np.where(np.isfinite(risk), se, np.inf)
+        return WeightedRisk(self.ns, readonly(risk), readonly(bias), readonly(variance),
+                            readonly(se))
+
+    def sample_complexity(self, task: LinearTask, eps: float) -> int | None:
+        """The first n of the grid whose estimated E[R] ≤ ε (None if none is)."""
+        e = nonneg_float(eps, "eps", positive=True)
+        risk = self.expected_risk(task).risk
+        hit = np.flatnonzero(risk <= e)
+        return int(self.ns[hit[0]]) if hit.size else None
+
+
+def _block_stderr(blocks: FloatArray) -> FloatArray:
+    """Batch-means standard error over axis 0 (inf with fewer than two blocks)."""
+    k = blocks.shape[0]
+    if k < 2:
+        return np.full(blocks.shape[1:], np.inf)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.std(blocks, axis=0, ddof=1) / math.sqrt(k))
+
+
+def _draw_terms(
+    lam: FloatArray, ns: Sequence[int], g: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """diag M (b, len(ns), r) and tr(ΛZ⁺Z⁺ᵀ) (b, len(ns)) for standard normal g (b, n_max, r)."""
+    b, _, r = g.shape
+    z_all = g * np.sqrt(lam)
+    diag = np.empty((b, len(ns), r))
+    trace = np.empty((b, len(ns)))
+    for j, n in enumerate(ns):
+        z = z_all[:, :n]
+        _, s, vt = np.linalg.svd(z, full_matrices=False)  # vt: (b, k, r), k = min(n, r)
+        keep = rank_mask(s, z.shape)
+        vt = vt * keep[:, :, None]
+        bmat = (vt * lam) @ np.swapaxes(vt, -1, -2)  # WᵀΛW, (b, k, k)
+        p_ii = np.sum(vt * vt, axis=1)  # (b, r)
+        plp = np.sum((np.swapaxes(vt, -1, -2) @ bmat) * np.swapaxes(vt, -1, -2), axis=2)
+        diag[:, j] = lam - 2.0 * lam * p_ii + plp
+        inv_s2 = np.where(keep, 1.0 / np.where(keep, s, 1.0) ** 2, 0.0)
+        trace[:, j] = np.sum(np.diagonal(bmat, axis1=1, axis2=2) * inv_s2, axis=1)
+    return diag, trace
+
+
+def risk_weights(
+    covariance: Covariance,
+    ns: ArrayLike,
+    *,
+    rel_tol: float = 0.01,
+    probe: Sequence[LinearTask] | LinearTask | None = None,
+    min_draws: int = 128,
+    max_draws: int = 20_000,
+    block: int = 16,
+    rng: Any = None,
+    strict: bool = False,
+) -> RiskWeights:
+    """Estimate the weights w_i(n) and v(n) of a covariance by nested Gaussian designs.
+
+    Parameters
+    ----------
+    covariance : Covariance
+    ns : sequence of int
+        Sample sizes (each ≥ 1; distinct; any order — sorted in the result).
+    rel_tol : float
+        Stop when the standard error of the probe risk is ≤ ``rel_tol`` × its value at every n
+        below the rank (default 1 %).
+    probe : LinearTask or sequence of them, optional
+        Tasks whose risk the stopping rule watches (default: Δ̃ isotropic in range Σ, i.e. the
+        sum of the weights, without noise).
+    min_draws, max_draws, block : int
+        Draw at least ``min_draws`` and at most ``max_draws`` designs, ``block`` at a time.
+    rng : Generator, int or None
+        Randomness (None: seed 0, reproducible).
+    strict : bool
+        Raise :class:`~finetune_bounds.errors.ConvergenceError` when ``max_draws`` is reached
+        before the tolerance.
+
+    Returns
+    -------
+    RiskWeights
+    """
+    if not isinstance(covariance, Covariance):
+        raise InvalidInputError(f"covariance must be a Covariance, got {type(covariance).__name__}")
+    grid = np.unique(np.asarray([positive_int(v, "n") for v in np.atleast_1d(ns)], dtype=np.int64))
+    if grid.size == 0:
+        raise InvalidInputError("ns must contain at least one sample size")
+    tol = nonneg_float(rel_tol, "rel_tol", positive=True)
+    block = positive_int(block, "block")
+    min_draws = positive_int(min_draws, "min_draws")
+    max_draws = positive_int(max_draws, "max_draws")
+    if max_draws < max(min_draws, 2 * block):
+        raise InvalidInputError("max_draws must be ≥ min_draws and ≥ 2 blocks")
+    gen = as_generator(rng)
+    lam = np.asarray(covariance.eigenvalues, dtype=np.float64)
+    lam = lam[lam > 0]
+    r = lam.size
+    below = [int(n) for n in grid if n < r]
+    probes = [probe] if isinstance(probe, LinearTask) else list(probe or [])
+    return _estimate(covariance, grid, lam, below, probes, tol, min_draws, max_draws, block,
+                     gen, strict)
+
+
+def _estimate(
+    covariance: Covariance, grid: NDArray[np.int64], lam: FloatArray, below: list[int],
+    probes: list[LinearTask], tol: float, min_draws: int, max_draws: int, block: int,
+    gen: np.random.Generator, strict: bool,
+) -> RiskWeights:
+    r, m = lam.size, len(below)
+    sums_w, sums_v = np.zeros((m, r)), np.zeros(m)
+    blocks_w: list[FloatArray] = []
+    blocks_v: list[FloatArray] = []
+    size, draws, status = block, 0, SolverStatus.EXACT if not below else SolverStatus.MAX_ITERATIONS
+    pos = covariance.eigenvalues > 0
+    coefs = [(np.asarray(t.delta_eig)[pos] ** 2, float(t.noise_variance)) for t in probes] or [
+        (np.ones(r), 0.0)
+    ]
+    cur_w, cur_v, cur_n = np.zeros((m, r)), np.zeros(m), 0
+    rel = math.inf
+    while below and draws < max_draws:
+        g = gen.standard_normal((block, max(below), r))
+        diag, trace = _draw_terms(lam, below, g)
+        sums_w += diag.sum(axis=0)
+        sums_v += trace.sum(axis=0)
+        cur_w += diag.sum(axis=0)
+        cur_v += trace.sum(axis=0)
+        cur_n += block
+        draws += block
+        if cur_n == size:
+            blocks_w.append(cur_w / size)
+            blocks_v.append(cur_v / size)
+            cur_w, cur_v, cur_n = np.zeros((m, r)), np.zeros(m), 0
+            if len(blocks_w) >= _MAX_BLOCKS:
+                blocks_w = [(a + b) / 2 for a, b in zip(blocks_w[::2], blocks_w[1::2], strict=True)]
+                blocks_v = [(a + b) / 2 for a, b in zip(blocks_v[::2], blocks_v[1::2], strict=True)]
+                size *= 2
+        if draws >= min_draws and len(blocks_w) >= 2:
+            rel = _worst_relative_error(sums_w / draws, sums_v / draws, blocks_w, blocks_v, coefs,
+                                        np.asarray(below) < r - 3)
+            if rel <= tol:
+                status = SolverStatus.CONVERGED
+                break
+    return _assemble(covariance, grid, lam, below, sums_w, sums_v, blocks_w, blocks_v, draws,
+                     SolverInfo(status, draws, rel if below else 0.0, tol), strict)
+
+
+def _worst_relative_error(
+    w: FloatArray, v: FloatArray, blocks_w: list[FloatArray], blocks_v: list[FloatArray],
+    coefs: list[tuple[FloatArray, float]], light: NDArray[np.bool_],
+) -> float:
+    """Worst relative standard error of the probes (the variance term only where its estimate
+    has a finite variance, ``light``)."""
+    bw, bv = np.stack(blocks_w), np.stack(blocks_v)
+    worst = 0.0
+    for d2, s2 in coefs:
+        s2v = np.where(light, s2, 0.0)
+        value = w @ d2 + s2v * v
+        se = _block_stderr(bw @ d2 + s2v * bv)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(value > 0, se / np.abs(value), np.where(se > 0, np.inf, 0.0))
+        worst = max(worst, float(np.max(ratio)))
+    return worst
+
+
+def _assemble(
+    covariance: Covariance, grid: NDArray[np.int64], lam: FloatArray, below: list[int],
+    sums_w: FloatArray, sums_v: FloatArray, blocks_w: list[FloatArray],
+    blocks_v: list[FloatArray], draws: int, info: SolverInfo, strict: bool,
+) -> RiskWeights:
+    r, k = lam.size, max(len(blocks_w), 1)
+    weights = np.zeros((grid.size, r))
+    vfac = np.zeros(grid.size)
+    bw = np.zeros((k, grid.size, r))
+    bv = np.zeros((k, grid.size))
+    for j, n in enumerate(grid):
+        if n == r - 1:  # E tr(ΛZ⁺Z⁺ᵀ) diverges at r − n = 1
+            i = below.index(int(n))
+            weights[j] = sums_w[i] / draws
+            vfac[j] = math.inf
+            if blocks_w:
+                bw[:, j] = np.stack(blocks_w)[:, i]
+            bv[:, j] = math.inf
+        elif n < r:
+            i = below.index(int(n))
+            weights[j] = sums_w[i] / draws
+            vfac[j] = sums_v[i] / draws
+            if blocks_w:
+                bw[:, j] = np.stack(blocks_w)[:, i]
+                bv[:, j] = np.stack(blocks_v)[:, i]
+        else:  # past the rank: P_Z = I on range Σ, inverse-Wishart trace
+            vfac[j] = r / (n - r - 1) if n > r + 1 else math.inf
+            bv[:, j] = vfac[j]
+    check_converged(info, "risk_weights Monte Carlo", strict=strict)
+    heavy = np.asarray((grid < r) & (grid >= r - 3))
+    heavy.setflags(write=False)
+    grid.setflags(write=False)
+    return RiskWeights(covariance, grid, readonly(weights), readonly(vfac),
+                       readonly(bw), readonly(bv), draws, info, heavy)
