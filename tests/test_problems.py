@@ -247,3 +247,27 @@ def test_errors_hierarchy() -> None:
         assert issubclass(cls, fb.FinetuneBoundsError)
     assert issubclass(fb.InvalidInputError, ValueError)
     assert issubclass(fb.ConvergenceError, fb.SolverError)
+
+
+def test_diagonal_covariance_stays_o_of_d() -> None:
+    """from_spectrum without eigenvectors keeps the axes as a permutation: eigenbasis
+    coordinates, quadratic forms and sampling agree with the dense route, and no (d, d) array is
+    built unless asked for (issue 9, item 5)."""
+    lam = np.array([0.5, 3.0, 0.0, 1.0, 2.0])  # unsorted, with a zero
+    cov = Covariance.from_spectrum(lam)
+    dense = Covariance(cov.eigenvalues, cov.eigenvectors)  # the same Σ held densely
+    assert np.array_equal(cov.eigenvalues, [3.0, 2.0, 1.0, 0.5, 0.0])
+    v = np.arange(10.0).reshape(2, 5)
+    np.testing.assert_array_equal(cov.to_eigenbasis(v), dense.to_eigenbasis(v))
+    np.testing.assert_allclose(cov.quadratic_form(v), v**2 @ lam)
+    np.testing.assert_allclose(cov.matrix, np.diag(lam))
+    a = cov.sample(4, np.random.default_rng(3), batch=(2,))
+    b = dense.sample(4, np.random.default_rng(3), batch=(2,))
+    np.testing.assert_allclose(a, b, atol=1e-15)
+    assert np.all(a[..., 2] == 0)  # the zero-variance axis stays exactly zero
+    big = Covariance.from_spectrum(1.0 / np.arange(1, 200_001))
+    task = LinearTask(big, np.zeros(200_000), np.full(200_000, 1e-3))
+    from finetune_bounds.linear import expected_risk
+
+    assert expected_risk(task, 1000).risk > 0
+    assert "eigenvectors" not in big.__dict__ and "matrix" not in big.__dict__

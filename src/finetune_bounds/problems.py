@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import (
     FloatArray,
@@ -65,38 +65,57 @@ class Covariance:
     condition number beyond ``1/tol`` therefore lose their smallest eigenvalues; pass a smaller
     ``tol`` if they matter.
 
+    A diagonal Σ (:meth:`from_spectrum` without eigenvectors, :meth:`isotropic`) is held in O(d):
+    its eigenvectors are coordinate axes, kept as a permutation, and the dense (d, d) matrices
+    (``eigenvectors``, ``matrix``, ``sqrt_matrix``) are built only when asked for — every theory
+    path (eigenbasis coordinates, quadratic forms, sampling) stays O(d) per vector.
+
     Attributes
     ----------
     eigenvalues : ndarray, shape (d,)
         λ_1 ≥ … ≥ λ_d ≥ 0.
     eigenvectors : ndarray, shape (d, d)
-        Orthonormal columns.
+        Orthonormal columns (built on first access for a diagonal Σ).
     tol : float
         Relative tolerance for the rank and PSD decisions.
     """
 
     eigenvalues: FloatArray
-    eigenvectors: FloatArray
     tol: float = DEFAULT_TOL
+    #: dense eigenvectors, or None for a diagonal Σ (then ``_perm`` says which axis is which)
+    _dense: FloatArray | None = field(default=None, repr=False)
+    #: diagonal Σ: eigenvector i is the coordinate axis ``_perm[i]``
+    _perm: NDArray[np.int64] | None = field(default=None, repr=False)
     _is_diagonal: bool = field(default=False, repr=False)
-    _trusted: bool = field(default=False, repr=False)
 
-    def __post_init__(self) -> None:
-        # The constructors below hand over validated, read-only arrays (``_trusted``); a direct
-        # ``Covariance(eigenvalues, eigenvectors)`` call is validated here like from_spectrum.
-        if self._trusted:
-            return
-        tol = _check_tol(self.tol)
-        lam = as_vector(self.eigenvalues, "eigenvalues")
-        vec = _check_eigenvectors(self.eigenvectors, lam.shape[0])
+    def __init__(
+        self, eigenvalues: ArrayLike, eigenvectors: ArrayLike, tol: float = DEFAULT_TOL
+    ) -> None:
+        """``Covariance(eigenvalues, eigenvectors)``: validated like :meth:`from_spectrum`, with
+        the eigenvalues already in decreasing order."""
+        tol = _check_tol(tol)
+        lam = as_vector(eigenvalues, "eigenvalues")
+        vec = _check_eigenvectors(eigenvectors, lam.shape[0])
         if np.any(np.diff(lam) > 0):
             raise InvalidInputError(
                 "eigenvalues must be in decreasing order when Covariance is built directly "
                 "(use Covariance.from_spectrum to sort them)"
             )
         ref = Covariance._from_eig(lam, vec, tol=tol, diagonal=False)
-        for name in ("eigenvalues", "eigenvectors", "tol", "_is_diagonal", "_trusted"):
+        for name in ("eigenvalues", "tol", "_dense", "_perm", "_is_diagonal"):
             object.__setattr__(self, name, getattr(ref, name))
+
+    @classmethod
+    def _trusted(
+        cls, evals: FloatArray, tol: float, dense: FloatArray | None,
+        perm: NDArray[np.int64] | None, diagonal: bool,
+    ) -> Covariance:
+        """An instance from already validated, read-only parts (no checks)."""
+        obj = object.__new__(cls)
+        for name, value in (("eigenvalues", evals), ("tol", tol), ("_dense", dense),
+                            ("_perm", perm), ("_is_diagonal", diagonal)):
+            object.__setattr__(obj, name, value)
+        return obj
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -141,26 +160,23 @@ class Covariance:
         """
         tol = _check_tol(tol)
         lam = as_vector(eigenvalues, "eigenvalues")
-        d = lam.shape[0]
-        if eigenvectors is None:
-            vec = np.eye(d)
-            diagonal = True
-        else:
-            vec = _check_eigenvectors(eigenvectors, d)
-            diagonal = False
-        return cls._from_eig(lam, vec, tol=tol, diagonal=diagonal)
+        if eigenvectors is None:  # coordinate axes: O(d), no dense identity
+            return cls._from_eig(lam, None, tol=tol, diagonal=True)
+        vec = _check_eigenvectors(eigenvectors, lam.shape[0])
+        return cls._from_eig(lam, vec, tol=tol, diagonal=False)
 
     @classmethod
     def isotropic(cls, dim: int, scale: float = 1.0) -> Covariance:
         """Σ = scale · I_d (``scale`` ≥ 0; 0 gives the zero covariance, rank 0)."""
         d = positive_int(dim, "dim")
         s = nonneg_float(scale, "scale")
-        return cls._from_eig(np.full(d, s), np.eye(d), tol=DEFAULT_TOL, diagonal=True)
+        return cls._from_eig(np.full(d, s), None, tol=DEFAULT_TOL, diagonal=True)
 
     @classmethod
     def _from_eig(
-        cls, evals: FloatArray, evecs: FloatArray, *, tol: float, diagonal: bool
+        cls, evals: FloatArray, evecs: FloatArray | None, *, tol: float, diagonal: bool
     ) -> Covariance:
+        """Sort, clip and threshold the eigenvalues; ``evecs`` None means coordinate axes."""
         # Scale-invariant PSD decision: an eigenvalue below -tol·max|λ| means indefinite; the
         # ones in [-tol·max|λ|, tol·max|λ|] are rounding noise and become exact zeros (rank).
         lam_max = float(np.max(np.abs(evals))) if evals.size else 0.0
@@ -173,13 +189,29 @@ class Covariance:
         order = np.argsort(-evals, kind="stable")
         evals = np.clip(evals[order], 0.0, None)
         evals[evals <= tol * lam_max] = 0.0
-        return cls(readonly(evals), readonly(np.array(evecs[:, order])), tol, diagonal, True)
+        if evecs is None:
+            perm = np.asarray(order, dtype=np.int64)
+            perm.setflags(write=False)
+            return cls._trusted(readonly(evals), tol, None, perm, True)
+        return cls._trusted(readonly(evals), tol, readonly(np.array(evecs[:, order])), None,
+                            diagonal)
 
     # -- derived quantities ---------------------------------------------------------------------
     @property
     def dim(self) -> int:
         """Input dimension d."""
         return int(self.eigenvalues.shape[0])
+
+    @cached_property
+    def eigenvectors(self) -> FloatArray:
+        """The eigenvectors as a dense (d, d) matrix (columns; O(d²), built once when Σ is
+        diagonal — the theory never needs it)."""
+        if self._dense is not None:
+            return self._dense
+        assert self._perm is not None
+        v = np.zeros((self.dim, self.dim))
+        v[self._perm, np.arange(self.dim)] = 1.0
+        return readonly(v)
 
     @cached_property
     def matrix(self) -> FloatArray:
@@ -220,9 +252,10 @@ class Covariance:
 
     def to_eigenbasis(self, v: FloatArray) -> FloatArray:
         """Coordinates Vᵀv of a vector (or the rows of a matrix, last axis) in the eigenbasis."""
-        if self._is_diagonal and np.array_equal(self.eigenvectors, np.eye(self.dim)):
-            return np.asarray(v, dtype=np.float64)
-        return np.asarray(v, dtype=np.float64) @ self.eigenvectors
+        a = np.asarray(v, dtype=np.float64)
+        if self._perm is not None:  # coordinate axes: a gather, O(d)
+            return np.asarray(a[..., self._perm])
+        return np.asarray(a @ self.eigenvectors)
 
     def quadratic_form(self, v: ArrayLike) -> FloatArray:
         """vᵀΣv along the last axis (batched), computed from the eigenpairs."""
@@ -243,9 +276,13 @@ class Covariance:
         batch = tuple(positive_int(b, "batch size", allow_zero=True) for b in batch)
         z = rng.standard_normal((*batch, n, self.dim))
         x = z * np.sqrt(self.eigenvalues)
-        if not (self._is_diagonal and np.array_equal(self.eigenvectors, np.eye(self.dim))):
-            x = x @ self.eigenvectors.T
-        return np.asarray(x)
+        if self._perm is None:
+            return np.asarray(x @ self.eigenvectors.T)
+        if np.array_equal(self._perm, np.arange(self.dim)):
+            return np.asarray(x)
+        out = np.empty_like(x)
+        out[..., self._perm] = x  # x Vᵀ for coordinate-axis eigenvectors, O(d) per row
+        return out
 
     def __repr__(self) -> str:
         lam = self.eigenvalues
