@@ -134,3 +134,29 @@ def test_task_on_another_covariance_is_rejected() -> None:
     other = _task(fb.Covariance.from_spectrum(np.linspace(2, 1, 10)), 0)
     with pytest.raises(InvalidInputError, match="covariance"):
         w.expected_risk(other)
+
+
+def test_expected_risk_weights_method() -> None:
+    d = 80
+    lam = np.r_[np.full(4, 12.0), np.full(d - 4, 0.05)]  # spiked: where the DE is worst
+    cov = fb.Covariance.from_spectrum(lam)
+    task = _task(cov, 2, noise=0.01)
+    w = fb.linear.expected_risk(task, 10, "weights", rng=0)
+    mc = fb.linear.expected_risk(task, 10, "monte_carlo", n_draws=3000, rng=1)
+    assert w.method == "weights" and w.status == fb.SolverStatus.CONVERGED
+    assert w.stderr is not None and w.stderr <= 0.01 * w.risk * 1.0000001
+    assert abs(w.risk - mc.risk) <= 4 * math.hypot(w.stderr, mc.stderr)
+    assert w.diagnostics["draws"] < 3000  # fewer draws for a 3× smaller standard error
+    zero = fb.linear.expected_risk(task, 0, "weights")
+    assert zero.risk == pytest.approx(float(cov.quadratic_form(task.delta)))
+    past = fb.linear.expected_risk(task, d + 5, "weights")
+    assert past.bias == 0 and past.variance == pytest.approx(0.01 * d / 4) and past.stderr == 0
+    assert fb.linear.expected_risk(task, d - 2, "weights", rel_tol=0.05).diagnostics["heavy_tail"]
+
+
+def test_linear_family_weights_theory_carries_stderr() -> None:
+    frame = fb.run("linear", params={"d": 40, "theory_method": "weights", "gd": False},
+                   axes={"n": [5, 20]}).frame
+    risk = frame[(frame.quantity == "risk") & (frame.method == "weights")
+                 & (frame.start == "pretrained")]
+    assert len(risk) == 2 and (risk["stderr"] > 0).all()

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from .._cli_common import Column, format_value, parse_float, parse_int
 from ..errors import InvalidInputError
 
-_METHODS = ("deterministic", "isotropic", "monte_carlo")
+_METHODS = ("deterministic", "isotropic", "monte_carlo", "weights")
 #: default grid of n as fractions of rank Σ (when --n is not given)
 _DEFAULT_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.5, 3.0)
 

@@ -77,7 +77,7 @@ _DEFAULTS: dict[str, Any] = {
     "gd_tol": 1e-8,  # relative gradient-norm tolerance
     "gd_max_iter": 20_000,  # GD budget; runs that hit it are flagged converged = False
     # theory
-    "theory_method": "deterministic",  # or "isotropic" (Σ ∝ I) or "monte_carlo"
+    "theory_method": "deterministic",  # or "isotropic" (Σ ∝ I), "monte_carlo", "weights"
     "mc_draws": 200,  # Monte Carlo draws when theory_method = "monte_carlo"
     # bound constants (spec §2.4; naive with 1 is a true bound on the bias, the others are rates)
     "bound_naive": 1.0,
@@ -174,7 +174,7 @@ _CONSTRAINTS: dict[str, Constraint] = {
     "gd": Boolean(),
     "gd_tol": _POS,
     "gd_max_iter": Interval("int", 1, None),
-    "theory_method": Options("deterministic", "isotropic", "monte_carlo"),
+    "theory_method": Options("deterministic", "isotropic", "monte_carlo", "weights"),
     "mc_draws": Interval("int", 2, None),
     "bound_naive": _NONNEG,
     "bound_benign": _NONNEG,
@@ -226,7 +226,10 @@ def theory_records(
     rows: list[dict[str, Any]] = []
     methods = [method] + (["isotropic"] if extra_isotropic and method != "isotropic" else [])
     for m in methods:
-        kw: dict[str, Any] = {"rng": rng, "n_draws": n_draws} if m == "monte_carlo" else {}
+        kw: dict[str, Any] = (
+            {"rng": rng, "n_draws": n_draws} if m == "monte_carlo"
+            else {"rng": rng} if m == "weights" else {}
+        )
         r = expected_risk(task, n, m, **kw)  # type: ignore[arg-type]
         extra: dict[str, Any] = {}
         if r.stderr is not None:
