@@ -160,3 +160,12 @@ def test_linear_family_weights_theory_carries_stderr() -> None:
     risk = frame[(frame.quantity == "risk") & (frame.method == "weights")
                  & (frame.start == "pretrained")]
     assert len(risk) == 2 and (risk["stderr"] > 0).all()
+
+
+def test_cli_linear_method_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    from finetune_bounds.cli import main
+
+    code = main(["linear", "--example", "spiked", "--method", "weights", "--n", "10", "40",
+                 "--empirical-seeds", "0"])
+    out = capsys.readouterr().out
+    assert code == 0 and "per-coordinate weights" in out and "±" in out

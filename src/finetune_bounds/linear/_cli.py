@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         "deterministic": "deterministic equivalent (§2.3)",
         "isotropic": "exact isotropic formula (§2.3)",
         "monte_carlo": f"Monte Carlo over {draws} Gaussian designs (§2.2, ± s.e.)",
+        "weights": "Monte Carlo of the per-coordinate weights to 1 % (unbiased, ± s.e.)",
     }[args.method]
     emp = (
         f"; empirical: fine-tuned on Gaussian samples, {seeds} seeds, mean ± s.e."
