@@ -59,7 +59,6 @@ __all__ = [
 #: where an example's dict of family parameters lives: ``EXAMPLES[name]``
 Examples = Mapping[str, Mapping[str, Any]]
 
-_OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +126,9 @@ def check_output(path: str | None) -> Path | None:
     if path is None:
         return None
     p = Path(path)
-    if p.suffix.lower() not in _OUTPUT_SUFFIXES:
+    from .sweep.store import OUTPUT_SUFFIXES
+
+    if p.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InvalidInputError(f"--output must end in .csv, .json or .parquet, got {p.name!r}")
     if not p.parent.is_dir():
         raise InvalidInputError(f"--output: folder does not exist: {p.parent}")

@@ -255,10 +255,11 @@ def _estimate(
     while below and draws < max_draws:
         g = gen.standard_normal((block, max(below), r))
         diag, trace = _draw_terms(lam, below, g)
-        sums_w += diag.sum(axis=0)
-        sums_v += trace.sum(axis=0)
-        cur_w += diag.sum(axis=0)
-        cur_v += trace.sum(axis=0)
+        batch_w, batch_v = diag.sum(axis=0), trace.sum(axis=0)
+        sums_w += batch_w
+        sums_v += batch_v
+        cur_w += batch_w
+        cur_v += batch_v
         cur_n += block
         draws += block
         if cur_n == size:
@@ -303,6 +304,8 @@ def _assemble(
     blocks_v: list[FloatArray], draws: int, info: SolverInfo, strict: bool,
 ) -> RiskWeights:
     r, k = lam.size, max(len(blocks_w), 1)
+    stacked_w = np.stack(blocks_w) if blocks_w else None
+    stacked_v = np.stack(blocks_v) if blocks_v else None
     weights = np.zeros((grid.size, r))
     vfac = np.zeros(grid.size)
     bw = np.zeros((k, grid.size, r))
@@ -312,16 +315,16 @@ def _assemble(
             i = below.index(int(n))
             weights[j] = sums_w[i] / draws
             vfac[j] = math.inf
-            if blocks_w:
-                bw[:, j] = np.stack(blocks_w)[:, i]
+            if stacked_w is not None:
+                bw[:, j] = stacked_w[:, i]
             bv[:, j] = math.inf
         elif n < r:
             i = below.index(int(n))
             weights[j] = sums_w[i] / draws
             vfac[j] = sums_v[i] / draws
-            if blocks_w:
-                bw[:, j] = np.stack(blocks_w)[:, i]
-                bv[:, j] = np.stack(blocks_v)[:, i]
+            if stacked_w is not None and stacked_v is not None:
+                bw[:, j] = stacked_w[:, i]
+                bv[:, j] = stacked_v[:, i]
         else:  # past the rank: P_Z = I on range Σ, inverse-Wishart trace
             vfac[j] = r / (n - r - 1) if n > r + 1 else math.inf
             bv[:, j] = vfac[j]

@@ -445,6 +445,14 @@ class RiskResult:
         return None if st is None else SolverStatus(st)
 
 
+def _zero_shot_result(task: LinearTask, method: str) -> RiskResult:
+    """n = 0 for a sampling route: the zero-shot risk ΔᵀΣΔ, exact, no draws."""
+    z = float(task.covariance.quadratic_form(task.delta))
+    return RiskResult(z, z, 0.0, 0.0, method, 0, {
+        "draws": 0, "regime": "n=0", "status": SolverStatus.EXACT, "converged": True,
+    })
+
+
 def _weights_route(
     task: LinearTask, n: int, rng: Any, rel_tol: float | None, max_draws: int, strict: bool
 ) -> RiskResult:
@@ -452,10 +460,7 @@ def _weights_route(
     from ._weights import risk_weights
 
     if n == 0:
-        z = float(task.covariance.quadratic_form(task.delta))
-        return RiskResult(z, z, 0.0, 0.0, "weights", 0, {
-            "draws": 0, "regime": "n=0", "status": SolverStatus.EXACT, "converged": True,
-        })
+        return _zero_shot_result(task, "weights")
     tol = 0.01 if rel_tol is None else nonneg_float(rel_tol, "rel_tol", positive=True)
     w = risk_weights(task.covariance, [n], rel_tol=tol, probe=task,
                      max_draws=positive_int(max_draws, "max_draws"), rng=_generator(rng),
@@ -706,10 +711,7 @@ def expected_risk(
             rel_tol = nonneg_float(rel_tol, "rel_tol", positive=True)
         gen = _generator(rng)
         if n == 0:
-            z = float(task.covariance.quadratic_form(task.delta))
-            return RiskResult(z, z, 0.0, 0.0, "monte_carlo", 0, {
-                "draws": 0, "regime": "n=0", "status": SolverStatus.EXACT, "converged": True,
-            })
+            return _zero_shot_result(task, "monte_carlo")
         return _monte_carlo(task, n, gen, n_draws, rel_tol, max(max_draws, n_draws),
                             strict=strict)
     ns = np.array([float(n)])

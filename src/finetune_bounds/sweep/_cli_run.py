@@ -14,8 +14,6 @@ from typing import Any
 
 from ..errors import ConfigError, InvalidInputError
 
-_OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
-
 
 def register(subparsers: Any) -> None:
     """Add the ``run`` subcommand."""
@@ -93,6 +91,7 @@ def _print_params(name: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the family, print the table; failed cells → exit 2 after printing what succeeded."""
+    from .._cli_common import check_output
     from ..report.tables import build_table
     from .run import SweepError
     from .runner import default_table, run_config
@@ -101,13 +100,7 @@ def main(args: argparse.Namespace) -> int:
     if args.params:
         _print_params(args.family)
         return 0
-    if args.output is not None:
-        if args.output.suffix.lower() not in _OUTPUT_SUFFIXES:
-            raise InvalidInputError(
-                f"--output must end in .csv, .json or .parquet, got {args.output.name!r}"
-            )
-        if not args.output.parent.exists():
-            raise InvalidInputError(f"output folder does not exist: {args.output.parent}")
+    check_output(args.output)  # before anything is computed
     params, grid, axes = _parse(args)
     config = run_config(args.family, params=params, grid=grid, axes=axes, seeds=_seeds(args.seeds))
     from .run import execute_sweep

@@ -32,6 +32,7 @@ from .grid import Cell, canonical_json
 
 __all__ = [
     "DEFAULT_FILENAME",
+    "OUTPUT_SUFFIXES",
     "RESULT_SCHEMA_VERSION",
     "Store",
     "StoredRow",
@@ -45,7 +46,7 @@ RESULT_SCHEMA_VERSION = 1
 DEFAULT_FILENAME = "results.sqlite"
 _STORE_FORMAT = "1"
 #: file types :func:`write_records` writes
-_OUTPUT_SUFFIXES = (".csv", ".json", ".parquet")
+OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".json", ".parquet")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -410,7 +411,7 @@ def write_records(frame: Any, path: str | Path) -> Path:
     records; NaN and missing values as null, ±inf as the strings "inf"/"-inf")."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in _OUTPUT_SUFFIXES:
+    if suffix not in OUTPUT_SUFFIXES:
         raise InvalidInputError(f"--output must end in .csv, .json or .parquet, got {path.name!r}")
     if not path.parent.exists():
         raise InvalidInputError(f"output folder does not exist: {path.parent}")
