@@ -4,7 +4,16 @@
     MC draws Gaussian designs until its standard error is ≤ 1 % of the risk
     (``expected_risk(..., "monte_carlo", rel_tol=0.01)``) — for d = 200, 400, 1000, 2000, 4000
     (capped by ``--max-d``), with the relative difference DE vs MC;
-(b) the closed-form limit θ_S + X⁺(y − Xθ_S) against iterative gradient descent (20 seeds).
+(b) the closed-form limit θ_S + X⁺(y − Xθ_S) against iterative gradient descent (20 seeds);
+(c) the per-coordinate-weights Monte Carlo (``risk_weights``, issue 9) against the plain Monte
+    Carlo: draws and time to a 1 % standard error for one task (d = 300, n = 30, power law 1.5),
+    for 100 tasks on the same Σ, and a 50-point curve at d = 1000; then a 100-point DE curve at
+    d = 10⁶ from a spectrum against one numpy pass over the spectrum per point.
+
+Draws "to 1 %" are (CV/0.01)², CV the per-draw coefficient of variation measured over 400
+draws of each route (a fixed-size run, so neither stopping rule's minimum inflates the count);
+times are the draws times the measured time per draw, and for (c)'s weights route also the time
+of an actual run to 1 % (with its 128-draw minimum).
 
 At large d a full MC run can take minutes: a pilot of a few draws gives the time per draw and
 the coefficient of variation of the per-draw risk, hence the draws needed for 1 % (CV/0.01)²;
@@ -17,8 +26,9 @@ diagonal); its cost for a dense Σ is printed apart.
 
 The DE is not exact at finite d: "DE−MC" is its error (plus MC noise), ≈ 1–2 % here.
 
-Usage: ``python benchmarks/bench_linear.py [--max-d 4000] [--budget 60] [--rel-tol 0.01]``.
-Set OMP_NUM_THREADS=1 for single-core numbers.
+Usage: ``python benchmarks/bench_linear.py [--max-d 4000] [--budget 60] [--rel-tol 0.01]
+[--parts abc]``. BLAS runs one thread (threadpoolctl; small batched SVDs and QRs are many times
+slower with an OpenBLAS pool on 2 cores, see issue 15).
 """
 
 from __future__ import annotations
@@ -32,12 +42,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+import finetune_bounds as fb
 from finetune_bounds.linear import (
     closed_form_batch,
     expected_risk,
     gradient_descent,
     risk_curve,
+    risk_weights,
     spectrum_task,
 )
 
@@ -119,6 +132,83 @@ def bench_gd(d: int, n: int, seeds: int, tol: float, max_iter: int) -> dict[str,
     }
 
 
+def _per_draw(task: fb.LinearTask, ns: list[int], draws: int = 400) -> dict[str, Any]:
+    """Per-draw CV and time of both routes at each n (fixed-size runs of ``draws``)."""
+    out: dict[str, Any] = {"plain_cv": [], "plain_t": []}
+    for n in ns:
+        t0 = time.perf_counter()
+        r = expected_risk(task, n, "monte_carlo", n_draws=draws, rng=1)
+        out["plain_t"].append((time.perf_counter() - t0) / draws)
+        out["plain_cv"].append(r.stderr * math.sqrt(draws) / r.risk)
+    t0 = time.perf_counter()
+    w = risk_weights(task.covariance, ns, rel_tol=1e-12, min_draws=draws, max_draws=draws,
+                     probe=task, rng=1)
+    out["weights_t"] = (time.perf_counter() - t0) / draws  # one nested draw serves every n
+    est = w.expected_risk(task)
+    out["weights_cv"] = list(est.stderr * math.sqrt(draws) / est.risk)
+    return out
+
+
+def bench_weights(tol: float) -> None:
+    d, n = 300, 30
+    task = spectrum_task(d, "power_law", seed=0, exponent=1.5)
+    pd_ = _per_draw(task, [n])
+    need_p = (pd_["plain_cv"][0] / tol) ** 2
+    need_w = (pd_["weights_cv"][0] / tol) ** 2
+    t_p, t_w = need_p * pd_["plain_t"][0], need_w * pd_["weights_t"]
+    t0 = time.perf_counter()
+    run = expected_risk(task, n, "weights", rel_tol=tol, rng=2)
+    t_run = time.perf_counter() - t0
+    print(f"one task (d = {d}, n = {n}, power law 1.5, Δ random): plain {need_p:.0f} draws "
+          f"({t_p:.3f} s), weights {need_w:.0f} draws ({t_w:.3f} s): {need_p / need_w:.1f}× fewer "
+          f"draws, {t_p / t_w:.1f}× less time (goal ≥ 5× fewer draws: "
+          f"{'meets' if need_p / need_w >= 5 else 'MISSES'}); an actual weights run to "
+          f"{tol:.0%}: {run.diagnostics['draws']} draws, {t_run:.3f} s")
+    # 100 tasks on one Σ: plain MC per task, weights once (probe = all tasks) + O(d) per task
+    rng = np.random.default_rng(4)
+    tasks = [fb.LinearTask(task.covariance, task.source, task.source + v / np.linalg.norm(v))
+             for v in rng.standard_normal((100, d))]
+    needs = [(_per_draw(t, [n], 200)["plain_cv"][0] / tol) ** 2 for t in tasks[:5]]
+    t_plain100 = 100 * float(np.mean(needs)) * pd_["plain_t"][0]
+    t0 = time.perf_counter()
+    w = risk_weights(task.covariance, [n], rel_tol=tol, probe=tasks, rng=3)
+    worst = max(float(w.expected_risk(t).stderr[0] / w.expected_risk(t).risk[0]) for t in tasks)
+    t_w100 = time.perf_counter() - t0
+    print(f"100 tasks on the same Σ: plain MC ≈ {t_plain100:.2f} s (100 × mean draws of 5 tasks "
+          f"× time per draw), weights {t_w100:.3f} s measured ({w.draws} draws, worst s.e. "
+          f"{worst:.2%}): {t_plain100 / t_w100:.0f}× (goal ≥ 100×: "
+          f"{'meets' if t_plain100 / t_w100 >= 100 else 'MISSES'})")
+    # a 50-point curve at d = 1000
+    d = 1000
+    task = spectrum_task(d, "power_law", seed=0, exponent=1.5)
+    ns = sorted({int(v) for v in np.linspace(10, 950, 50)})
+    pilot = ns[:: max(1, len(ns) // 5)]
+    pd_ = _per_draw(task, pilot, 100)
+    t_plain = float(np.mean([(cv / tol) ** 2 * t for cv, t in
+                             zip(pd_["plain_cv"], pd_["plain_t"], strict=True)])) * len(ns)
+    t0 = time.perf_counter()
+    wc = risk_weights(task.covariance, ns, rel_tol=tol, probe=task, rng=5)
+    t_curve = time.perf_counter() - t0
+    est = wc.expected_risk(task)
+    print(f"50-point curve, d = {d} (n = {ns[0]}…{ns[-1]}): 50 plain MC runs ≈ {t_plain:.1f} s "
+          f"(pilot at {len(pilot)} n), weights one nested run {t_curve:.1f} s ({wc.draws} draws, "
+          f"worst s.e. {float(np.max(est.stderr / est.risk)):.2%}): {t_plain / t_curve:.1f}×")
+
+
+def bench_de_large(points: int = 100, d: int = 10**6) -> None:
+    lam = np.arange(1, d + 1, dtype=np.float64) ** -1.5
+    task = fb.LinearTask(fb.Covariance.from_spectrum(lam), np.zeros(d), np.ones(d) / math.sqrt(d))
+    ns = np.unique(np.geomspace(1, d / 2, points).astype(int))
+    t0 = time.perf_counter()
+    risk_curve(task, ns, "deterministic")
+    t_curve = time.perf_counter() - t0
+    t_pass = _median_time(lambda: np.sum(lam / (lam + 1.0)))
+    per = t_curve / ns.size
+    print(f"DE curve at d = 10⁶ from a spectrum: {ns.size} points in {t_curve:.2f} s, "
+          f"{per * 1e3:.1f} ms per point = {per / t_pass:.0f}× one numpy pass over the spectrum "
+          f"({t_pass * 1e3:.2f} ms) (goal ≤ 50×: {'meets' if per / t_pass <= 50 else 'MISSES'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-d", type=int, default=4000, help="largest d in part (a)")
@@ -127,10 +217,22 @@ def main() -> None:
     ap.add_argument("--rel-tol", type=float, default=0.01, help="MC target: stderr/risk")
     ap.add_argument("--spectra", default="power_law,spiked", help="comma-separated spectra")
     ap.add_argument("--gd-max-iter", type=int, default=100_000)
+    ap.add_argument("--parts", default="abc", help="which parts to run (a, b, c)")
     args = ap.parse_args()
+    with threadpool_limits(limits=1):
+        _main(args)
 
+
+def _main(args: argparse.Namespace) -> None:
     print(f"finetune-bounds linear benchmark — {platform.processor() or platform.machine()}, "
           f"numpy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    if "c" in args.parts:
+        print("\n(c) per-coordinate weights vs plain Monte Carlo, to a "
+              f"{args.rel_tol:.0%} standard error")
+        bench_weights(args.rel_tol)
+        bench_de_large()
+    if "a" not in args.parts:
+        return
     print(f"\n(a) deterministic equivalent vs Monte Carlo at {args.rel_tol:.0%} relative standard "
           "error; n = d/4, Δ a random direction, ‖Δ‖ = 1, noiseless")
     print("DE time: one expected_risk call; DE/n: per n of a 100-point risk_curve (vectorised);"
@@ -163,6 +265,8 @@ def main() -> None:
               f"{r['ratio']:.0f}× for one n — {verdict} the goal; {r['ratio_curve']:.0f}× per n "
               "on a 100-point curve" + (" (MC time extrapolated)" if r["extrapolated"] else ""))
 
+    if "b" not in args.parts:
+        return
     print("\n(b) closed-form limit vs iterative gradient descent (20 seeds batched, power law, "
           f"relative gradient tolerance 1e-10, at most {args.gd_max_iter} steps)")
     head = (f"{'d':>5} {'n':>5} {'closed form':>12} {'GD':>10} {'GD/CF':>8} {'iters':>7} "

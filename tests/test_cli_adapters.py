@@ -44,14 +44,16 @@ def test_linear_cli_output_is_the_runner_frame_and_the_config_frame(capsys, tmp_
     out = tmp_path / "cli.json"
     _cli(capsys, "linear", "--example", "spiked", "--n", "10", "40", "--empirical-seeds", "2",
          "--gd", "--bound-constant", "benign=2", "--output", str(out))
-    params = {**EXAMPLES["spiked"], "gd": True, "bound_benign": 2.0}
+    # the CLI's default theory route is "auto" (the family's default stays "deterministic")
+    params = {**EXAMPLES["spiked"], "gd": True, "bound_benign": 2.0, "theory_method": "auto"}
     result = sweep.run("linear", params=params, axes={"n": [10, 40]}, seeds=2)
     _same_records(out, result.frame, tmp_path)
 
     toml = tmp_path / "run_linear.toml"
     toml.write_text(
         'name = "run_linear"\nfamily = "linear"\nseeds = 2\n\n[params]\n'
-        'spectrum = "spiked"\nd = 200\nalignment = "random"\ngd = true\nbound_benign = 2.0\n\n'
+        'spectrum = "spiked"\nd = 200\nalignment = "random"\ngd = true\nbound_benign = 2.0\n'
+        'theory_method = "auto"\n\n'
         "[axes]\nn = [10, 40]\n",
         encoding="utf-8",
     )

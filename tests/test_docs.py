@@ -52,3 +52,30 @@ def test_doc_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
         families._REGISTRY.clear()
         families._REGISTRY.update(before)
     assert os.getcwd() == str(tmp_path)
+
+
+def _modules() -> list[str]:
+    import pkgutil
+
+    import finetune_bounds
+
+    names = (m.name for m in pkgutil.walk_packages(finetune_bounds.__path__, "finetune_bounds."))
+    return sorted(n for n in names if not n.endswith("__main__"))  # (importing it runs the CLI)
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_docstring_examples_run(module: str) -> None:
+    """Every ``Examples`` block of a docstring runs as written (doctest)."""
+    import doctest
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:  # an optional extra that is not installed
+        pytest.skip(f"{module}: {exc}")
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(mod, module):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {module} failed"

@@ -73,7 +73,7 @@ def test_rotation_invariance(args: tuple[fb.LinearTask, np.ndarray, np.ndarray])
         assert _close(getattr(a, f), getattr(b, f), s * max(1.0, a.variance)), f
     assert a.rank == b.rank
     n = x.shape[0]
-    ea, eb = expected_risk(task, n), expected_risk(rot, n)
+    ea, eb = expected_risk(task, n, "deterministic"), expected_risk(rot, n, "deterministic")
     for f in ("bias", "variance"):
         va, vb = getattr(ea, f), getattr(eb, f)
         assert (np.isinf(va) and np.isinf(vb)) or _close(va, vb, s), f
@@ -102,7 +102,7 @@ def test_n_at_least_rank_gives_zero_bias(data: st.DataObject) -> None:
     res = sample_risk(task, x)
     assert res.bias <= 1e-10 * _scale(task)
     assert res.rank == r
-    assert expected_risk(task, n).bias == 0.0
+    assert expected_risk(task, n, "deterministic").bias == 0.0
 
 
 @given(
@@ -115,7 +115,7 @@ def test_equal_teachers_give_zero_bias(task: fb.LinearTask, data: st.DataObject)
     res = sample_risk(same, x)
     assert res.bias == 0.0 and res.zero_shot == 0.0
     n = x.shape[0]
-    assert expected_risk(same, n).bias == 0.0
+    assert expected_risk(same, n, "deterministic").bias == 0.0
     assert all(b.value == 0.0 for b in bounds(same, max(n, 1)).values())
 
 
@@ -132,7 +132,7 @@ def test_risks_nonnegative_and_bounded_by_naive(task: fb.LinearTask, data: st.Da
     assert res.bias <= naive * (1 + 1e-12) + 1e-300
     assert res.zero_shot <= naive * (1 + 1e-12) + 1e-300
     n = x.shape[0]
-    e = expected_risk(task, n)
+    e = expected_risk(task, n, "deterministic")
     assert e.bias >= 0.0 and e.variance >= 0.0
     ht = head_tail_bound(task, max(n, 1))
     assert 0.0 <= ht.value <= res.zero_shot * (1 + 1e-8) + 1e-300  # see test_n_zero_is_zero_shot
@@ -187,7 +187,7 @@ def test_scaling_laws(
     assert _close(ra.bias, a * a * base.bias, a * a * big)
     assert _close(ra.variance, base.variance, big)
     assert _close(rt.variance, t * base.variance, t * big) and _close(rt.bias, base.bias, big)
-    e, ec, ea, et = (expected_risk(k, n) for k in (task, t_c, t_a, t_t))
+    e, ec, ea, et = (expected_risk(k, n, "deterministic") for k in (task, t_c, t_a, t_t))
     assert _close(ec.bias, c * e.bias, c * s) and _close(ea.bias, a * a * e.bias, a * a * s)
     for v1, v2 in ((ec.variance, e.variance), (et.variance, t * e.variance)):
         assert (np.isinf(v1) and np.isinf(v2)) or _close(v1, v2, t * s)
@@ -205,7 +205,7 @@ def test_n_zero_is_zero_shot(task: fb.LinearTask) -> None:
     assert sample_risk(task, np.zeros((0, task.dim))).risk == pytest.approx(zero, rel=1e-12)
     # k = 0 only; equal up to the grouping of nearly repeated eigenvalues (10·tol = 1e-9 rel.)
     assert head_tail_bound(task, 1).value == pytest.approx(zero, rel=1e-8)
-    assert sample_complexity(task, zero).n == 0
+    assert sample_complexity(task, zero, method="deterministic").n == 0
 
 
 @given(covariances(max_dim=MAX_DIM, isotropic=True), st.data())
@@ -215,7 +215,7 @@ def test_isotropic_de_bias_is_exact(cov: fb.Covariance, data: st.DataObject) -> 
     task = data.draw(linear_tasks(covariance=cov, noise=True))
     d = task.dim
     n = data.draw(st.integers(0, d + 3))
-    de, ex = expected_risk(task, n), expected_risk(task, n, "isotropic")
+    de, ex = expected_risk(task, n, "deterministic"), expected_risk(task, n, "isotropic")
     s = _scale(task)
     assert _close(de.bias, ex.bias, s)
     if 0 < n < d and task.noise_variance > 0:
@@ -230,7 +230,7 @@ def test_de_bias_monotone_for_flat_delta(cov: fb.Covariance, c: float) -> None:
     delta = cov.eigenvectors @ np.full(cov.dim, c)
     task = fb.LinearTask(cov, np.zeros(cov.dim), delta)
     r = cov.rank
-    curve = risk_curve(task, np.arange(0, r + 1))
+    curve = risk_curve(task, np.arange(0, r + 1), "deterministic")
     assert np.all(np.diff(curve["bias"]) < 0) or r == 0
     if r > 1:
         mid = slice(1, r)
@@ -243,9 +243,9 @@ def test_de_bias_monotone_for_flat_delta(cov: fb.Covariance, c: float) -> None:
 def test_sample_complexity_is_first_hit(task: fb.LinearTask, frac: float) -> None:
     zero = float(task.covariance.quadratic_form(task.delta))
     eps = frac * zero + 1e-3 * frac
-    sc = sample_complexity(task, eps, n_max=3 * MAX_DIM + 10)
+    sc = sample_complexity(task, eps, n_max=3 * MAX_DIM + 10, method="deterministic")
     top = sc.n if sc.n is not None else 3 * MAX_DIM + 10
-    curve = risk_curve(task, np.arange(0, top + 1))
+    curve = risk_curve(task, np.arange(0, top + 1), "deterministic")
     level = eps * (1 + 1e-12)
     assert np.all(curve["risk"][:top] > level)
     if sc.reachable:

@@ -202,7 +202,7 @@ def test_finetuning_worse_than_zero_shot_diag_example() -> None:
     assert abs(mc.bias - math.sqrt(eps) / 2) <= K_SIGMA * mc.stderr
     assert mc.bias - K_SIGMA * mc.stderr > 4 * eps  # 5× worse than not fine-tuning at all
     # the deterministic equivalent happens to be exact here: κ = √ε, bias = √ε/2
-    de = expected_risk(task, 1)
+    de = expected_risk(task, 1, "deterministic")
     assert de.bias == pytest.approx(math.sqrt(eps) / 2, rel=1e-10)
     assert de.diagnostics["kappa"] == pytest.approx(math.sqrt(eps), rel=1e-10)
 
@@ -211,8 +211,8 @@ def test_noiseless_bias_is_not_monotone_in_n() -> None:
     """Δ on the low-variance tail: E[B] first rises with n (DE and Monte Carlo agree), so no
     search may assume a monotone curve."""
     task = _power_law(50, a=2.0, b=-2.0)  # Δ_i² = i²: energy on the tail of λ_i = i⁻²
-    zero = expected_risk(task, 0).risk
-    de = expected_risk(task, 4)
+    zero = expected_risk(task, 0, "deterministic").risk
+    de = expected_risk(task, 4, "deterministic")
     mc = expected_risk(task, 4, "monte_carlo", n_draws=1000, rng=1)
     assert de.bias > 1.5 * zero  # measured: DE 81.1 vs zero-shot 50
     assert mc.bias - K_SIGMA * mc.stderr > 1.5 * zero
@@ -242,12 +242,12 @@ def test_singular_covariance_kernel_part_irrelevant() -> None:
             assert expected_risk(full, n, m).risk == pytest.approx(expected_risk(only, n, m).risk)
     # n ≥ r: E[V] = σ² r/(n − r − 1) (not d): Monte Carlo
     mc = expected_risk(full, r + 8, "monte_carlo", n_draws=4000, rng=3)
-    de = expected_risk(full, r + 8)
+    de = expected_risk(full, r + 8, "deterministic")
     assert de.variance == pytest.approx(0.2 * r / (8 - 1))
     assert mc.bias <= 1e-12
     assert abs(mc.variance - de.variance) <= K_SIGMA * mc.diagnostics["variance_stderr"]
-    assert np.isinf(expected_risk(full, r).variance)
-    assert np.isinf(expected_risk(full, r + 1).variance)
+    assert np.isinf(expected_risk(full, r, "deterministic").variance)
+    assert np.isinf(expected_risk(full, r + 1, "deterministic").variance)
 
 
 def test_zero_covariance() -> None:
@@ -255,7 +255,7 @@ def test_zero_covariance() -> None:
     for n in (0, 1, 2, 10):
         for m in ("deterministic", "isotropic"):
             assert expected_risk(task, n, m).risk == 0.0
-    assert sample_complexity(task, 0.0).n == 0
+    assert sample_complexity(task, 0.0, method="deterministic").n == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def test_deterministic_equivalent_on_isotropic_covariance() -> None:
     task = _rotated_task(np.full(d, s2), np.linspace(-1, 2, d), noise=sigma2, seed=9)
     dn2 = float(task.delta @ task.delta)
     for n in (1, 7, 20, 38):
-        de = expected_risk(task, n)
+        de = expected_risk(task, n, "deterministic")
         assert de.bias == pytest.approx(s2 * (1 - n / d) * dn2, rel=1e-10)
         assert de.variance == pytest.approx(sigma2 * n / (d - n), rel=1e-10)
         assert de.diagnostics["kappa"] == pytest.approx(s2 * (d - n) / n, rel=1e-10)
@@ -308,7 +308,7 @@ def test_deterministic_bias_with_flat_delta_is_n_kappa() -> None:
     i = np.arange(1, d + 1.0)
     task = fb.LinearTask(fb.Covariance.from_spectrum(i**-1.5), np.zeros(d), np.full(d, 0.7))
     ns = np.arange(1, d)
-    curve = risk_curve(task, ns)
+    curve = risk_curve(task, ns, "deterministic")
     np.testing.assert_allclose(curve["bias"], 0.49 * ns * curve["kappa"], rtol=1e-9)
     assert np.all(np.diff(curve["bias"]) < 0)
 
@@ -328,7 +328,7 @@ def _check_de_vs_mc(
     task: fb.LinearTask, n: int, draws: int, label: object
 ) -> tuple[float, float, float]:
     """|MC − DE| ≤ 3 % of DE (its stated finite-size error) + 3 Monte Carlo standard errors."""
-    de = expected_risk(task, n)
+    de = expected_risk(task, n, "deterministic")
     assert de.status is SolverStatus.CONVERGED
     mc = expected_risk(task, n, "monte_carlo", n_draws=draws, rng=1000 + n)
     assert mc.stderr is not None
@@ -375,7 +375,7 @@ def test_deterministic_equivalent_singular_spectrum_matches_monte_carlo() -> Non
     lam = np.where(i <= r, i**-1.0, 0.0)
     task = fb.LinearTask(fb.Covariance.from_spectrum(lam), np.zeros(d), i**-0.25, 0.05)
     for n in (60, 150):
-        de = expected_risk(task, n)
+        de = expected_risk(task, n, "deterministic")
         mc = expected_risk(task, n, "monte_carlo", n_draws=100, rng=n)
         assert abs(mc.risk - de.risk) <= 0.03 * de.risk + 3 * mc.stderr
 
@@ -383,9 +383,9 @@ def test_deterministic_equivalent_singular_spectrum_matches_monte_carlo() -> Non
 def test_risk_curve_equals_pointwise_expected_risk() -> None:
     task = _power_law(30, noise=0.2)
     ns = [0, 1, 5, 29, 30, 31, 32, 50]
-    curve = risk_curve(task, ns)
+    curve = risk_curve(task, ns, "deterministic")
     for k, n in enumerate(ns):
-        r = expected_risk(task, n)
+        r = expected_risk(task, n, "deterministic")
         assert curve["n"][k] == n
         for key in ("risk", "bias", "variance"):
             assert curve[key][k] == pytest.approx(getattr(r, key), rel=1e-12)
@@ -458,24 +458,24 @@ def test_expected_risk_carries_the_solver_status(monkeypatch: pytest.MonkeyPatch
     from finetune_bounds.linear import theory
 
     task = _power_law(30, noise=0.1)
-    de = expected_risk(task, 10)
+    de = expected_risk(task, 10, "deterministic")
     assert de.status is SolverStatus.CONVERGED and de.diagnostics["converged"] is True
     assert de.diagnostics["status"] == "converged"  # a str enum: serialises as its value
-    for r in (expected_risk(task, 0), expected_risk(task, 30), expected_risk(task, 40)):
+    for r in (expected_risk(task, m, "deterministic") for m in (0, 30, 40)):
         assert r.status is SolverStatus.EXACT  # closed forms (n = 0, n ≥ rank Σ)
     iso = fb.LinearTask(fb.Covariance.isotropic(20), np.zeros(20), np.ones(20))
     assert expected_risk(iso, 5, "isotropic").status is SolverStatus.EXACT
-    curve = risk_curve(task, [0, 5, 10, 40])
+    curve = risk_curve(task, [0, 5, 10, 40], "deterministic")
     assert curve["converged"].dtype == bool and curve["converged"].all()
-    assert sample_complexity(task, 0.05).converged
+    assert sample_complexity(task, 0.05, method="deterministic").converged
     # a κ solve that runs out of steps is reported, and raises with strict=True
     monkeypatch.setattr(theory, "solve_kappa", partial(theory.solve_kappa, max_iter=1))
-    bad = expected_risk(task, 10)
+    bad = expected_risk(task, 10, "deterministic")
     assert bad.status is SolverStatus.MAX_ITERATIONS and bad.diagnostics["converged"] is False
-    assert not risk_curve(task, [5, 10, 40])["converged"][:2].any()
-    assert not sample_complexity(task, 0.05).converged
+    assert not risk_curve(task, [5, 10, 40], "deterministic")["converged"][:2].any()
+    assert not sample_complexity(task, 0.05, method="deterministic").converged
     with pytest.raises(fb.ConvergenceError, match="κ equation at n = 10"):
-        expected_risk(task, 10, strict=True)
+        expected_risk(task, 10, "deterministic", strict=True)
 
 
 def test_monte_carlo_status_only_with_a_stopping_rule() -> None:
@@ -497,29 +497,30 @@ def test_monte_carlo_status_only_with_a_stopping_rule() -> None:
 # ---------------------------------------------------------------------------------------------
 def _first_n(task: fb.LinearTask, eps: float, n_max: int) -> int | None:
     for n in range(n_max + 1):
-        if expected_risk(task, n).risk <= eps:
+        if expected_risk(task, n, "deterministic").risk <= eps:
             return n
     return None
 
 
 def test_sample_complexity_noiseless_nonmonotone_matches_scan() -> None:
     task = _power_law(30, a=1.0, b=-1.0)  # rises first: first-hit logic matters
-    curve = risk_curve(task, np.arange(31))
+    curve = risk_curve(task, np.arange(31), "deterministic")
     zero = curve["risk"][0]
     assert curve["risk"].max() > zero
     for eps in (zero * 1.01, zero * 0.999, zero * 0.5, zero * 0.01, 1e-9, 0.0):
-        sc = sample_complexity(task, eps)
+        sc = sample_complexity(task, eps, method="deterministic")
         assert sc.reachable and sc.n == _first_n(task, eps, 30), eps
         assert sc.risk_at_n is not None and sc.risk_at_n <= eps * (1 + 1e-12)
-    assert sample_complexity(task, 0.0).n == 30  # exact 0 only at n = rank Σ
+    # exact 0 only at n = rank Σ
+    assert sample_complexity(task, 0.0, method="deterministic").n == 30
 
 
 def test_sample_complexity_noisy_matches_scan() -> None:
     task = _power_law(20, noise=0.05)
     r = 20
-    zero = expected_risk(task, 0).risk
+    zero = expected_risk(task, 0, "deterministic").risk
     for eps in (0.9 * zero, 0.3 * zero, 0.2, 0.05, 0.01, 0.003):
-        sc = sample_complexity(task, eps)
+        sc = sample_complexity(task, eps, method="deterministic")
         ref = _first_n(task, eps, r + 400)
         assert sc.n == ref, (eps, sc, ref)
         if sc.n is not None and sc.n >= r + 2:  # closed-form branch: σ² r/(n − r − 1) ≤ ε
@@ -528,10 +529,11 @@ def test_sample_complexity_noisy_matches_scan() -> None:
 
 def test_sample_complexity_not_reachable() -> None:
     task = _power_law(20, noise=0.05)
-    sc = sample_complexity(task, 0.003, n_max=100)  # needs n = 20 + 1 + ⌈333.3⌉
+    # needs n = 20 + 1 + ⌈333.3⌉
+    sc = sample_complexity(task, 0.003, n_max=100, method="deterministic")
     assert not sc.reachable and sc.n is None and "n ≤ 100" in sc.reason
     with pytest.raises(fb.NotReachableError, match="never reaches"):
-        sample_complexity(task, 0.003, n_max=100, strict=True)
+        sample_complexity(task, 0.003, n_max=100, strict=True, method="deterministic")
     with pytest.raises(fb.NotReachableError):
         sample_complexity(task, 0.0, strict=True)  # noise floor: ε = 0 impossible
     assert sample_complexity(_power_law(20), 1e-6, n_max=5).reachable is False
@@ -606,7 +608,8 @@ def test_head_tail_tracks_the_risk_better_than_naive() -> None:
     ratios = []
     for _ in range(30):
         task = random_task(60, rng)
-        ratios.append(head_tail_bound(task, 15).value / expected_risk(task, 15).bias)
+        de = expected_risk(task, 15, "deterministic")
+        ratios.append(head_tail_bound(task, 15).value / de.bias)
     assert 0.1 < min(ratios) and max(ratios) < 5.0
 
 
@@ -661,7 +664,7 @@ def test_monte_carlo_reproducible_and_rel_tol() -> None:
     assert c.diagnostics["converged"] and c.stderr is not None
     assert c.stderr <= 0.02 * c.risk
     z = expected_risk(task, 0, "monte_carlo")
-    assert z.risk == pytest.approx(expected_risk(task, 0).risk) and z.stderr == 0.0
+    assert z.risk == pytest.approx(expected_risk(task, 0, "deterministic").risk) and z.stderr == 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -670,16 +673,16 @@ def test_monte_carlo_reproducible_and_rel_tol() -> None:
 def test_theory_rejects_bad_input() -> None:
     task = _power_law(6, noise=0.1)
     bad_calls = [
-        (lambda: expected_risk(task, -1), "n must be"),
-        (lambda: expected_risk(task, 2.5), "integer"),
-        (lambda: expected_risk(task, True), "integer"),
+        (lambda: expected_risk(task, -1, "deterministic"), "n must be"),
+        (lambda: expected_risk(task, 2.5, "deterministic"), "integer"),
+        (lambda: expected_risk(task, True, "deterministic"), "integer"),
         (lambda: expected_risk(task, 2, "exact"), "method must be one of"),
         (lambda: expected_risk(task, 2, ["deterministic"]), "method must be one of"),
         (lambda: expected_risk(task, 2, "monte_carlo", n_draws=1), "n_draws"),
         (lambda: expected_risk(task, 2, "monte_carlo", rng="seed"), "rng"),
         (lambda: expected_risk(task, 2, "monte_carlo", rel_tol=-1.0), "rel_tol"),
         (lambda: expected_risk("task", 2), "LinearTask"),
-        (lambda: risk_curve(task, []), "non-empty"),
+        (lambda: risk_curve(task, [], "deterministic"), "non-empty"),
         (lambda: risk_curve(task, [1, 2], "monte_carlo"), "method"),
         (lambda: risk_curve(task, [1, -2]), "n must be"),
         (lambda: sample_risk(task, np.ones((3, 5))), "6 columns"),
@@ -687,9 +690,9 @@ def test_theory_rejects_bad_input() -> None:
         (lambda: sample_risk(task, np.ones(6)), "2-dimensional"),
         (lambda: finetuned_predictor(np.ones((3, 6)), np.ones(4), np.zeros(6)), "length 3"),
         (lambda: finetuned_predictor(np.ones((3, 6)), np.ones(3), np.zeros(5)), "length 6"),
-        (lambda: sample_complexity(task, -0.1), "eps"),
+        (lambda: sample_complexity(task, -0.1, method="deterministic"), "eps"),
         (lambda: sample_complexity(task, 0.1, method="monte_carlo"), "method"),
-        (lambda: sample_complexity(task, 0.1, n_max=-3), "n_max"),
+        (lambda: sample_complexity(task, 0.1, n_max=-3, method="deterministic"), "n_max"),
         (lambda: head_tail_bound(task, 0), "n must be"),
         (lambda: head_tail_bound(task, 3, k_max=-1), "k_max"),
         (lambda: naive_bound(task, constant=-1.0), "constant"),

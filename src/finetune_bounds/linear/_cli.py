@@ -21,7 +21,7 @@ from typing import Any, Literal
 from .._cli_common import Column, format_value, parse_float, parse_int
 from ..errors import InvalidInputError
 
-_METHODS = ("deterministic", "isotropic", "monte_carlo", "weights")
+_METHODS = ("auto", "deterministic", "isotropic", "monte_carlo", "weights")
 #: default grid of n as fractions of rank Σ (when --n is not given)
 _DEFAULT_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.5, 3.0)
 
@@ -53,8 +53,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--eps", metavar="EPS", default=None, help="also print n*(ε) for this risk")
     p.add_argument(
-        "--method", metavar="METHOD", default="deterministic",
-        help=f"theory route: {', '.join(_METHODS)} (default: deterministic)",
+        "--method", metavar="METHOD", default="auto",
+        help=f"theory route: {', '.join(_METHODS)} (default: auto — the deterministic "
+        "equivalent where its calibrated error is ≤ 1 %%, else the per-coordinate Monte Carlo)",
     )
     p.add_argument("--draws", metavar="K", default="200",
                    help="Monte Carlo draws of --method monte_carlo (200; parameter mc_draws)")
@@ -164,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     ns = sorted(set(ns_given or {max(1, round(f * r)) for f in _DEFAULT_FRACTIONS}))
 
     theory_name = {
+        "auto": "deterministic equivalent (§2.3) where its calibrated error is ≤ 1 %, else "
+                "Monte Carlo of the per-coordinate weights to 1 % (route and accuracy per n)",
         "deterministic": "deterministic equivalent (§2.3)",
         "isotropic": "exact isotropic formula (§2.3)",
         "monte_carlo": f"Monte Carlo over {draws} Gaussian designs (§2.2, ± s.e.)",
@@ -183,9 +186,29 @@ def run(args: argparse.Namespace) -> int:
         summary = summary_of(frame, ["n"])
         print("\n".join(render_table(summary, ["n"], _columns(args.method))))
         warn_unconverged(summary)
+        if args.method == "auto":
+            _print_routes(frame)
     if eps is not None:
         _print_eps(task, frame, eps, args.method, seeds)
     return finish(result, output)
+
+
+def _print_routes(frame: Any) -> None:
+    """One line per route of ``--method auto``: which n it served and their stated accuracy."""
+    rows = frame[(frame["quantity"] == "risk") & (frame["source"] == "theory")
+                 & (frame["start"] == "pretrained")]
+    if "route" not in rows.columns or rows.empty:
+        return
+    for route, grp in rows.groupby("route", sort=True):
+        ns = ", ".join(str(int(v)) for v in sorted(grp["n"]))
+        worst = float(grp["rel_error"].max())
+        what = {"weights": "Monte Carlo of the per-coordinate weights (± s.e. shown)",
+                "deterministic": "deterministic equivalent",
+                "isotropic": "exact isotropic formulas"}.get(str(route), str(route))
+        acc = "exact" if worst == 0 else f"stated relative accuracy ≤ {100 * worst:.2g} %"
+        if worst == 0:
+            what = "closed form (Σ ∝ I or n ≥ rank Σ)"
+        print(f"theory at n = {ns}: {what}, {acc}")
 
 
 def _print_eps(task: Any, frame: Any, eps: float, method: str, seeds: int) -> None:
@@ -193,14 +216,17 @@ def _print_eps(task: Any, frame: Any, eps: float, method: str, seeds: int) -> No
     from .theory import sample_complexity
 
     print()
-    sc_method: Literal["deterministic", "isotropic"] = (
-        "isotropic" if method == "isotropic" else "deterministic"
+    sc_method: Literal["auto", "deterministic", "isotropic"] = (
+        method if method in ("isotropic", "deterministic") else "auto"  # type: ignore[assignment]
     )
     sc = sample_complexity(task, eps, method=sc_method)
     if sc.reachable:
-        print(f"n*(ε = {eps:g}) theory ({sc_method}): {sc.n} (risk {format_value(sc.risk_at_n)})")
+        acc = "exact" if sc.rel_error == 0 else f"± {100 * sc.rel_error:.2g} %"
+        via = f"{sc.method}, auto" if sc_method == "auto" else sc.method
+        print(f"n*(ε = {eps:g}) theory ({via}): {sc.n} "
+              f"(risk {format_value(sc.risk_at_n)}, {acc})")
     else:
-        print(f"n*(ε = {eps:g}) theory ({sc_method}): not reachable — {sc.reason}")
+        print(f"n*(ε = {eps:g}) theory ({sc.method}): not reachable — {sc.reason}")
     if not seeds or not len(frame) or not (frame["source"] == "empirical").any():
         return
     es = empirical_sample_complexity(frame, eps)

@@ -77,7 +77,9 @@ _DEFAULTS: dict[str, Any] = {
     "gd_tol": 1e-8,  # relative gradient-norm tolerance
     "gd_max_iter": 20_000,  # GD budget; runs that hit it are flagged converged = False
     # theory
-    "theory_method": "deterministic",  # or "isotropic" (Σ ∝ I), "monte_carlo", "weights"
+    # or "auto" (the DE where its calibrated error is ≤ 1 %, else "weights"), "isotropic"
+    # (Σ ∝ I), "monte_carlo", "weights"
+    "theory_method": "deterministic",
     "mc_draws": 200,  # Monte Carlo draws when theory_method = "monte_carlo"
     # bound constants (spec §2.4; naive with 1 is a true bound on the bias, the others are rates)
     "bound_naive": 1.0,
@@ -174,7 +176,7 @@ _CONSTRAINTS: dict[str, Constraint] = {
     "gd": Boolean(),
     "gd_tol": _POS,
     "gd_max_iter": Interval("int", 1, None),
-    "theory_method": Options("deterministic", "isotropic", "monte_carlo", "weights"),
+    "theory_method": Options("auto", "deterministic", "isotropic", "monte_carlo", "weights"),
     "mc_draws": Interval("int", 2, None),
     "bound_naive": _NONNEG,
     "bound_benign": _NONNEG,
@@ -228,17 +230,21 @@ def theory_records(
     for m in methods:
         kw: dict[str, Any] = (
             {"rng": rng, "n_draws": n_draws} if m == "monte_carlo"
-            else {"rng": rng} if m == "weights" else {}
+            else {"rng": rng} if m in ("weights", "auto") else {}
         )
         r = expected_risk(task, n, m, **kw)  # type: ignore[arg-type]
         extra: dict[str, Any] = {}
         if r.stderr is not None:
             extra["stderr"] = float(r.stderr)
+        if m == "auto":  # the route taken and its stated relative accuracy, per n
+            extra.update(route=r.method, rel_error=float(r.accuracy.rel_error))
         rows.append(record("risk", r.risk, "theory", n=n, method=m, start="pretrained", **extra))
         for q in ("bias", "variance"):
             rows.append(record(q, getattr(r, q), "theory", n=n, method=m, **extra))
         fs = expected_risk(task.from_scratch(), n, m, **kw)  # type: ignore[arg-type]
-        se = {} if fs.stderr is None else {"stderr": float(fs.stderr)}
+        se: dict[str, Any] = {} if fs.stderr is None else {"stderr": float(fs.stderr)}
+        if m == "auto":
+            se.update(route=fs.method, rel_error=float(fs.accuracy.rel_error))
         rows.append(record("risk", fs.risk, "theory", n=n, method=m, start="scratch", **se))
     rows.append(
         record("zero_shot", float(task.covariance.quadratic_form(task.delta)), "theory", n=n,

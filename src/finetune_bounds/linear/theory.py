@@ -38,6 +38,7 @@ from .._validation import (
 )
 from ..errors import InvalidInputError, NotReachableError
 from ..problems import Covariance, LinearTask, check_linear_task
+from ._accuracy import EXACT, Accuracy, de_relative_error, sampling_accuracy
 
 __all__ = [
     "BoundResult",
@@ -60,8 +61,10 @@ __all__ = [
     "solve_kappa",
 ]
 
-Method = Literal["deterministic", "isotropic", "monte_carlo", "weights"]
-METHODS: tuple[str, ...] = ("deterministic", "isotropic", "monte_carlo", "weights")
+Method = Literal["auto", "deterministic", "isotropic", "monte_carlo", "weights"]
+METHODS: tuple[str, ...] = ("auto", "deterministic", "isotropic", "monte_carlo", "weights")
+#: the relative accuracy ``method="auto"`` asks for when ``rel_tol`` is not given
+AUTO_REL_TOL = 0.01
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,11 +379,15 @@ def solve_kappa(
         code[sl] = np.select([bad, lost, done], [3, 2, 0], default=1)
         out_t[sl] = t
         it = max(it, k)
+    kappa = np.exp(out_t)
+    residual = np.empty_like(ns)
+    gamma = np.empty_like(ns)
     with np.errstate(over="ignore", invalid="ignore"):
-        kappa = np.exp(out_t)
-        frac = lam / (lam + kappa[:, None])
-        residual = np.abs(frac.sum(axis=1) - ns) / ns
-        gamma = np.sum(frac * frac, axis=1) / ns
+        for start in range(0, ns.shape[0], chunk):  # (chunk × r) at a time: O(r) memory at d = 1e6
+            sl = slice(start, start + chunk)
+            frac = lam / (lam + kappa[sl, None])
+            residual[sl] = np.abs(frac.sum(axis=1) - ns[sl]) / ns[sl]
+            gamma[sl] = np.sum(frac * frac, axis=1) / ns[sl]
     worst = int(code.max(initial=0))
     info = SolverInfo(
         _KAPPA_ORDER[worst],
@@ -415,9 +422,10 @@ class RiskResult:
     risk, bias, variance : float
         E[R] = E[B] + E[V]; ``inf`` where the variance diverges (n near d with noise).
     stderr : float or None
-        Standard error of ``risk`` (Monte Carlo only; None for the closed forms).
+        Standard error of ``risk`` (Monte Carlo routes only; None for the closed forms).
     method : str
-        "deterministic", "isotropic" or "monte_carlo".
+        The route that produced the numbers: "deterministic", "isotropic", "monte_carlo" or
+        "weights" (``method="auto"`` picks one; ``diagnostics["requested"]`` is then "auto").
     n : int
         Number of target samples.
     diagnostics : mapping
@@ -428,6 +436,10 @@ class RiskResult:
         Monte Carlo: draws and per-part standard errors, and — only with ``rel_tol``, the one
         case with a stopping rule — ``status`` ``converged`` or ``max_iterations`` (draw budget
         spent before stderr ≤ rel_tol·risk).
+    accuracy : Accuracy
+        How accurate ``risk`` is and how that is known: ``exact`` (closed forms),
+        ``standard_error`` (Monte Carlo: one s.e. over |risk|) or ``calibrated`` (the DE: the
+        measured error rule of :mod:`finetune_bounds.linear._accuracy`).
     """
 
     risk: float
@@ -437,6 +449,7 @@ class RiskResult:
     method: str
     n: int
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    accuracy: Accuracy = EXACT
 
     @property
     def status(self) -> SolverStatus | None:
@@ -450,7 +463,7 @@ def _zero_shot_result(task: LinearTask, method: str) -> RiskResult:
     z = float(task.covariance.quadratic_form(task.delta))
     return RiskResult(z, z, 0.0, 0.0, method, 0, {
         "draws": 0, "regime": "n=0", "status": SolverStatus.EXACT, "converged": True,
-    })
+    }, EXACT)
 
 
 def _weights_route(
@@ -467,12 +480,17 @@ def _weights_route(
                      strict=strict)
     out = w.expected_risk(task)
     r = task.covariance.rank
+    risk, se = float(out.risk[0]), float(out.stderr[0])
+    acc = EXACT if n >= r else sampling_accuracy(
+        risk, se, f"per-coordinate weights over {w.draws} Gaussian designs"
+        + (" (heavy-tailed variance estimate near the peak)" if w.heavy_tail[0] else "")
+    )
     return RiskResult(
-        float(out.risk[0]), float(out.bias[0]), float(out.variance[0]), float(out.stderr[0]),
-        "weights", n,
+        risk, float(out.bias[0]), float(out.variance[0]), se, "weights", n,
         {"draws": w.draws, "regime": "n<r" if n < r else "n>=r", "rank": r,
          "status": w.info.status, "converged": w.info.converged,
          "heavy_tail": bool(w.heavy_tail[0])},
+        acc,
     )
 
 
@@ -517,17 +535,29 @@ def _deterministic_arrays(
         k = sol.kappa
         pos = lam > 0
         lp, dp = lam[pos], d2[pos]
-        w = (k[:, None] / (lp + k[:, None])) ** 2
-        bias[mid] = np.sum(w * lp * dp, axis=1) / (1.0 - sol.gamma)
+        ld = lp * dp
+        b_mid = np.empty_like(k)
+        step = max(1, 2_000_000 // max(lp.size, 1))  # (step × r) at a time: O(r) memory
+        for s0 in range(0, k.size, step):
+            kk = k[s0:s0 + step, None]
+            b_mid[s0:s0 + step] = np.sum((kk / (lp + kk)) ** 2 * ld, axis=1)
+        bias[mid] = b_mid / (1.0 - sol.gamma)
         var[mid] = sigma2 * sol.gamma / (1.0 - sol.gamma)
         kappa[mid], gamma[mid], resid[mid] = k, sol.gamma, sol.residual
         iters = sol.iterations
     big = ns >= r
     if np.any(big):
         var[big] = [_gaussian_variance_full_rank(sigma2, r, int(m)) for m in ns[big]]
+    rel_error = np.zeros_like(ns)
+    if np.any(mid):
+        pos = lam > 0
+        rel_error[mid] = de_relative_error(
+            lam[pos], d2[pos], sigma2, ns[mid], kappa[mid], gamma[mid], bias[mid], var[mid]
+        )
+    rel_error[mid & ~np.isfinite(bias + var)] = math.inf  # (n ≥ r: an exact inf stays exact)
     return {
         "bias": bias, "variance": var, "kappa": kappa, "gamma": gamma, "residual": resid,
-        "iterations": np.full_like(ns, iters), "converged": converged,
+        "iterations": np.full_like(ns, iters), "converged": converged, "rel_error": rel_error,
     }, info
 
 
@@ -546,7 +576,8 @@ def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, NDArray[Any
     bias = np.where(ns < d, s2 * (1.0 - ns / d) * dn2, 0.0)
     exact = np.ones(ns.shape, dtype=bool)
     if s2 == 0.0:
-        return {"bias": np.zeros_like(ns), "variance": np.zeros_like(ns), "converged": exact}
+        return {"bias": np.zeros_like(ns), "variance": np.zeros_like(ns), "converged": exact,
+                "rel_error": np.zeros_like(ns)}
     var = np.zeros_like(ns)
     if sigma2 > 0:
         for i, m in enumerate(ns):
@@ -556,7 +587,7 @@ def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, NDArray[Any
                 var[i] = sigma2 * m / (d - m - 1) if d > m + 1 else math.inf
             else:
                 var[i] = _gaussian_variance_full_rank(sigma2, d, int(m))
-    return {"bias": bias, "variance": var, "converged": exact}
+    return {"bias": bias, "variance": var, "converged": exact, "rel_error": np.zeros_like(ns)}
 
 
 def _monte_carlo(
@@ -611,14 +642,16 @@ def _monte_carlo(
         )
         diag.update(status=info.status, converged=info.converged)
         check_converged(info, f"Monte Carlo expected risk at n = {n}", strict=strict)
+    mean_risk, se = float(np.mean(risk_a)), stderr(risk_a)
     return RiskResult(
-        risk=float(np.mean(risk_a)),
+        risk=mean_risk,
         bias=float(np.mean(bias_a)),
         variance=float(np.mean(var_a)),
-        stderr=stderr(risk_a),
+        stderr=se,
         method="monte_carlo",
         n=n,
         diagnostics=diag,
+        accuracy=sampling_accuracy(mean_risk, se, f"Monte Carlo over {bias_a.size} designs"),
     )
 
 
@@ -634,7 +667,7 @@ _generator = as_generator
 def expected_risk(
     task: LinearTask,
     n: int,
-    method: Method = "deterministic",
+    method: Method = "auto",
     *,
     rng: np.random.Generator | int | None = None,
     n_draws: int = 200,
@@ -649,17 +682,23 @@ def expected_risk(
     task : LinearTask
     n : int
         Number of target samples (n = 0 returns the zero-shot risk ΔᵀΣΔ).
-    method : {"deterministic", "isotropic", "monte_carlo"}
-        ``"deterministic"``: the deterministic equivalent for 0 < n < r = rank Σ
-        (asymptotically exact as n, d → ∞ with n/d fixed) and the exact Gaussian result for
-        n ≥ r (bias 0, variance σ² r/(n − r − 1), inf for n ∈ {r, r + 1}). Measured against
-        Monte Carlo at d = 400 (docs/theory_linear.md): the bias is within 1.5 % for n ≥ 40 but
-        2–6 % low at n = 10; the variance is low by a relative ≈ 1/(r − n) (the isotropic exact
-        value is σ² n/(r − n − 1), the DE gives σ² n/(r − n)). With Σ ∝ I the DE bias is exact.
-        ``"isotropic"``: exact finite-n formulas, Σ ∝ I only: E[B] = s²(1 − n/d)‖Δ‖²,
-        E[V] = σ² n/(d − n − 1) for n < d. ``"monte_carlo"``: average of the exact §2.2 risk
-        over sampled Gaussian designs, with a standard error (``stderr``; the bias and variance
-        standard errors are in ``diagnostics``). ``"weights"``: the exact-in-expectation
+    method : {"auto", "deterministic", "isotropic", "monte_carlo", "weights"}
+        ``"auto"`` (default): an answer within ``rel_tol`` (default 1 %) or one that says it is
+        not — the exact isotropic formulas when Σ ∝ I; otherwise the deterministic equivalent
+        when its calibrated error (``accuracy``) is ≤ ``rel_tol``, else ``"weights"`` run to
+        ``rel_tol``. ``method`` of the result names the route taken, ``accuracy`` its accuracy
+        and ``diagnostics["auto_reason"]`` why. ``"deterministic"``: the deterministic
+        equivalent for 0 < n < r = rank Σ (asymptotically exact as n, d → ∞ with n/d fixed)
+        and the exact Gaussian result for n ≥ r (bias 0, variance σ² r/(n − r − 1), inf for
+        n ∈ {r, r + 1}). It is typically low, by up to tens of per cent for a Δ on directions
+        the n samples have just learned (``accuracy`` states the calibrated bound,
+        :mod:`finetune_bounds.linear._accuracy`); the variance is low by a relative
+        ≈ 1/(r − n) (the isotropic exact value is σ² n/(r − n − 1), the DE's σ² n/(r − n)).
+        With Σ ∝ I the DE bias is exact. ``"isotropic"``: exact finite-n formulas, Σ ∝ I
+        only: E[B] = s²(1 − n/d)‖Δ‖², E[V] = σ² n/(d − n − 1) for n < d.
+        ``"monte_carlo"``: average of the exact §2.2 risk over sampled Gaussian designs, with
+        a standard error (``stderr``; the bias and variance standard errors are in
+        ``diagnostics``). ``"weights"``: the exact-in-expectation
         Monte Carlo of :func:`~finetune_bounds.linear.risk_weights` (per-coordinate weights,
         far fewer draws than ``"monte_carlo"`` for the same standard error), to ``rel_tol``
         (default 1 %) with ``stderr``; reuse a :class:`~finetune_bounds.linear.RiskWeights`
@@ -669,8 +708,9 @@ def expected_risk(
     n_draws : int
         Monte Carlo draws (the minimum when ``rel_tol`` is set).
     rel_tol : float, optional
-        Keep drawing (up to ``max_draws``) until stderr ≤ rel_tol · risk; ``diagnostics``
-        then says whether it ``converged``.
+        ``"auto"``: the accuracy asked for (default 1 %). ``"weights"``: its stopping
+        tolerance (default 1 %). ``"monte_carlo"``: keep drawing (up to ``max_draws``) until
+        stderr ≤ rel_tol · risk; ``diagnostics`` then says whether it ``converged``.
     max_draws : int
         Monte Carlo budget when ``rel_tol`` is set.
     strict : bool
@@ -696,10 +736,14 @@ def expected_risk(
     >>> task = fb.LinearTask(fb.Covariance.isotropic(50), np.zeros(50), np.ones(50))
     >>> round(expected_risk(task, 10).bias, 10)  # s²(1 − n/d)‖Δ‖² = 0.8 · 50
     40.0
+    >>> expected_risk(task, 10).accuracy.kind  # auto took the exact isotropic route
+    'exact'
     """
     _check_task(task)
     n = positive_int(n, "n", allow_zero=True)
     check_choice(method, "method", METHODS)
+    if method == "auto":
+        return _auto_route(task, n, rng, rel_tol, max_draws, strict)
     if method == "weights":
         return _weights_route(task, n, rng, rel_tol, max_draws, strict)
     if method == "monte_carlo":
@@ -714,6 +758,11 @@ def expected_risk(
             return _zero_shot_result(task, "monte_carlo")
         return _monte_carlo(task, n, gen, n_draws, rel_tol, max(max_draws, n_draws),
                             strict=strict)
+    return _closed_form_result(task, n, method, strict)
+
+
+def _closed_form_result(task: LinearTask, n: int, method: str, strict: bool) -> RiskResult:
+    """``expected_risk`` by the DE or the isotropic formulas at one n, with its accuracy."""
     ns = np.array([float(n)])
     info: SolverInfo | None = None
     if method == "deterministic":
@@ -737,33 +786,131 @@ def expected_risk(
         )
     else:
         diag.update(status=SolverStatus.EXACT, converged=True)
-    return RiskResult(bias + var, bias, var, None, method, n, diag)
+    rel = float(arrays["rel_error"][0])
+    acc = EXACT if (rel == 0.0 and (info is None or method == "isotropic")) else Accuracy(
+        "calibrated", rel, "deterministic equivalent: calibrated error rule (linear._accuracy)"
+    )
+    return RiskResult(bias + var, bias, var, None, method, n, diag, acc)
+
+
+def _auto_route(
+    task: LinearTask, n: int, rng: Any, rel_tol: float | None, max_draws: int, strict: bool
+) -> RiskResult:
+    """``method="auto"``: exact where a closed form is exact, the DE where its calibrated error
+    is ≤ ``rel_tol``, the per-coordinate-weights Monte Carlo to ``rel_tol`` elsewhere."""
+    tol = AUTO_REL_TOL if rel_tol is None else nonneg_float(rel_tol, "rel_tol", positive=True)
+    if task.covariance.is_isotropic:
+        res = _closed_form_result(task, n, "isotropic", strict)
+        why = "Σ ∝ I: exact isotropic formulas"
+    else:
+        res = _closed_form_result(task, n, "deterministic", strict)
+        why = f"DE error ≤ {tol:g}" if res.accuracy.within(tol) else ""
+        if not why:
+            de_err = res.accuracy.rel_error
+            res = _weights_route(task, n, rng, tol, max_draws, strict)
+            why = f"DE error estimate {de_err:.3g} > {tol:g}: per-coordinate weights"
+    diag = {**res.diagnostics, "requested": "auto", "auto_reason": why, "rel_tol": tol}
+    return RiskResult(res.risk, res.bias, res.variance, res.stderr, res.method, n, diag,
+                      res.accuracy)
 
 
 def risk_curve(
-    task: LinearTask, ns: Sequence[int] | ArrayLike, method: Method = "deterministic"
+    task: LinearTask,
+    ns: Sequence[int] | ArrayLike,
+    method: Literal["auto", "deterministic", "isotropic", "weights"] = "auto",
+    *,
+    rel_tol: float | None = None,
+    rng: np.random.Generator | int | None = None,
+    max_draws: int = 20_000,
+    strict: bool = False,
 ) -> dict[str, NDArray[Any]]:
-    """Expected risk on a grid of n in one vectorised pass (closed-form methods only).
+    """Expected risk on a grid of n (spec §2.3), each point with its route and accuracy.
 
-    Returns a dict of arrays ``n, risk, bias, variance`` and ``converged`` (bool per n: the κ
-    solve's outcome where one was needed, True for closed forms), plus ``kappa, gamma,
-    residual, iterations`` for the deterministic equivalent.
+    Parameters
+    ----------
+    task : LinearTask
+    ns : sequence of int
+        Sample sizes (≥ 0).
+    method : {"auto", "deterministic", "isotropic", "weights"}
+        As in :func:`expected_risk`. ``"deterministic"``/``"isotropic"``: one vectorised pass,
+        O(d) per n. ``"weights"``: one :func:`~finetune_bounds.linear.risk_weights` run with
+        nested designs serves every n. ``"auto"`` (default): the DE (or the exact isotropic
+        formulas) everywhere, then one ``"weights"`` run for the n whose calibrated DE error
+        exceeds ``rel_tol``.
+    rel_tol : float, optional
+        Accuracy asked for by ``"auto"`` and the tolerance of ``"weights"`` (default 1 %).
+    rng, max_draws, strict :
+        Randomness, design budget and strictness of the Monte Carlo part.
+
+    Returns
+    -------
+    dict of arrays
+        ``n, risk, bias, variance``, ``converged`` (bool per n), ``method`` (the route per n),
+        ``rel_error`` (the stated relative accuracy per n: 0 exact, the calibrated bound for the
+        DE, one s.e. over |risk| for Monte Carlo) and ``stderr`` (NaN where not sampled); the DE
+        also gives ``kappa, gamma, residual, iterations`` (NaN where not used).
     """
     _check_task(task)
-    check_choice(method, "method", ("deterministic", "isotropic"))
+    check_choice(method, "method", ("auto", "deterministic", "isotropic", "weights"))
     arr = np.asarray(ns)
     if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError(
             f"ns must be a non-empty 1-D sequence of sample sizes, got shape {arr.shape}"
         )
     ns_i = np.array([positive_int(v, "n", allow_zero=True) for v in arr.tolist()], dtype=np.float64)
-    if method == "deterministic":
-        out, _ = _deterministic_arrays(task, ns_i)
-    else:
+    tol = AUTO_REL_TOL if rel_tol is None else nonneg_float(rel_tol, "rel_tol", positive=True)
+    route = method
+    if method == "auto":
+        route = "isotropic" if task.covariance.is_isotropic else "deterministic"
+    if route == "isotropic":
         out = _isotropic_arrays(task, ns_i)
+    else:
+        out, _ = _deterministic_arrays(task, ns_i)
+        if route == "weights":
+            out["rel_error"] = np.full_like(ns_i, math.inf)
     out["n"] = ns_i.astype(int)
     out["risk"] = out["bias"] + out["variance"]
+    out["stderr"] = np.full_like(ns_i, np.nan)
+    out["method"] = np.full(ns_i.shape, route if route != "weights" else "deterministic",
+                            dtype=object)
+    if route in ("deterministic", "weights"):
+        r = task.covariance.rank
+        # exact: n = 0, n ≥ r; an infinite DE risk (n = r − 1 with noise) is infinite in truth too
+        exact = (ns_i == 0) | (ns_i >= r) | ~np.isfinite(out["risk"])
+        todo = ~exact & ((out["rel_error"] > tol) if method == "auto" else (route == "weights"))
+        if np.any(todo):
+            _weights_into(out, task, ns_i, todo, tol, rng, max_draws, strict)
     return out
+
+
+def _weights_into(
+    out: dict[str, NDArray[Any]], task: LinearTask, ns: FloatArray, todo: NDArray[np.bool_],
+    tol: float, rng: Any, max_draws: int, strict: bool,
+) -> None:
+    """Replace the points ``todo`` of a curve by one nested :func:`risk_weights` run."""
+    from ._weights import risk_weights
+
+    grid = np.unique(ns[todo]).astype(int)
+    w = risk_weights(task.covariance, grid, rel_tol=tol, probe=task,
+                     max_draws=positive_int(max_draws, "max_draws"), rng=_generator(rng),
+                     min_draws=min(128, positive_int(max_draws, "max_draws")), strict=strict)
+    est = w.expected_risk(task)
+    idx = np.searchsorted(grid, ns[todo].astype(int))
+    for key, src in (("bias", est.bias), ("variance", est.variance), ("risk", est.risk),
+                     ("stderr", est.stderr)):
+        out[key] = np.asarray(out[key], dtype=np.float64).copy()
+        out[key][todo] = src[idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(est.stderr == 0, 0.0, est.stderr / np.abs(est.risk))
+    out["rel_error"] = np.asarray(out["rel_error"], dtype=np.float64).copy()
+    out["rel_error"][todo] = np.where(np.isfinite(rel), rel, math.inf)[idx]
+    out["method"][todo] = "weights"
+    out["converged"] = np.asarray(out["converged"]).copy()
+    out["converged"][todo] = w.info.converged
+    for key in ("kappa", "gamma", "residual"):
+        if key in out:
+            out[key] = np.asarray(out[key], dtype=np.float64).copy()
+            out[key][todo] = np.nan
 
 
 # ---------------------------------------------------------------------------------------------
@@ -775,7 +922,11 @@ class SampleComplexity:
 
     ``n`` is None and ``reachable`` False when no n reaches ε (``reason`` says why).
     ``converged`` is False when some κ solve of the scanned curve did not converge (the answer
-    is then not trustworthy; see :func:`solve_kappa`).
+    is then not trustworthy; see :func:`solve_kappa`). ``method`` names the route that decided
+    ``n`` ("deterministic", "isotropic", or "weights" when ``method="auto"`` had to sample the
+    n where the DE's calibrated error band straddles ε); ``rel_error`` is the stated relative
+    accuracy of ``risk_at_n`` (see :class:`~finetune_bounds.linear._accuracy.Accuracy`), and
+    ``checked`` lists the n the Monte Carlo route evaluated.
     """
 
     n: int | None
@@ -785,15 +936,19 @@ class SampleComplexity:
     method: str
     reason: str = ""
     converged: bool = True
+    rel_error: float = 0.0
+    checked: tuple[int, ...] = ()
 
 
 def sample_complexity(
     task: LinearTask,
     eps: float,
     *,
-    method: Literal["deterministic", "isotropic"] = "deterministic",
+    method: Literal["auto", "deterministic", "isotropic"] = "auto",
     n_max: int | None = None,
     strict: bool = False,
+    rel_tol: float | None = None,
+    rng: np.random.Generator | int | None = None,
 ) -> SampleComplexity:
     """n*(ε): the first n whose expected risk is ≤ ε (spec §2.4).
 
@@ -809,12 +964,21 @@ def sample_complexity(
     task : LinearTask
     eps : float
         Target risk level ε ≥ 0 (ties count as reached, relative slack 1e-12).
-    method : {"deterministic", "isotropic"}
-        Which expected-risk formula (see :func:`expected_risk`).
+    method : {"auto", "deterministic", "isotropic"}
+        Which expected-risk formula (see :func:`expected_risk`). ``"auto"`` (default): the exact
+        isotropic formulas when Σ ∝ I; otherwise the DE with its calibrated error band
+        risk·(1 ± e(n)); where the band straddles ε before the first n the band certifies, those
+        n are evaluated by the per-coordinate-weights Monte Carlo (to ``rel_tol``): up to 8 of
+        them at once, then bisection between the last miss and the first hit. A narrow dip
+        below ε between sampled points can be missed (the risk is not monotone in general).
     n_max : int, optional
         Largest n considered (default: unlimited).
     strict : bool
         Raise :class:`NotReachableError` instead of returning ``reachable=False``.
+    rel_tol : float, optional
+        Accuracy asked for by ``"auto"`` (default 1 %).
+    rng : Generator or int, optional
+        Randomness of the Monte Carlo part of ``"auto"`` (seed 0 when omitted).
 
     Returns
     -------
@@ -826,34 +990,94 @@ def sample_complexity(
         With ``strict=True``, when no n ≤ n_max reaches ε (e.g. ε = 0 with noise).
     """
     _check_task(task)
-    check_choice(method, "method", ("deterministic", "isotropic"))
+    check_choice(method, "method", ("auto", "deterministic", "isotropic"))
     eps = nonneg_float(eps, "eps")
+    tol = AUTO_REL_TOL if rel_tol is None else nonneg_float(rel_tol, "rel_tol", positive=True)
     r = task.covariance.rank
     limit = math.inf if n_max is None else positive_int(n_max, "n_max", allow_zero=True)
     sigma2 = task.noise_variance
     level = eps * (1 + 1e-12)
     head = np.arange(0, int(min(r + 2, limit + 1)), dtype=np.float64)
-    curve = risk_curve(task, head, method)
+    route: str = method
+    if method == "auto":
+        route = "isotropic" if task.covariance.is_isotropic else "deterministic"
+    curve = risk_curve(task, head, "isotropic" if route == "isotropic" else "deterministic")
     hit = np.flatnonzero(curve["risk"] <= level)
     found: int | None = int(head[hit[0]]) if hit.size else None
     risk: float | None = float(curve["risk"][hit[0]]) if hit.size else None
+    rel = float(curve["rel_error"][hit[0]]) if hit.size else 0.0
+    checked: tuple[int, ...] = ()
+    if method == "auto" and route == "deterministic":
+        mc = _auto_scan(task, head, curve, level, tol, rng)
+        if mc is not None:
+            found, risk, rel, checked = mc
+            route = "weights" if found is None or found in checked else route
     if found is None and sigma2 > 0 and eps > 0 and r > 0:
         # n ≥ r + 2: σ² r/(n − r − 1) ≤ level ⇔ n − r − 1 ≥ σ² r/level, solved in exact
         # rational arithmetic (a float loop cannot step through n ~ 1e20).
         m = math.ceil(Fraction(sigma2) * r / Fraction(level))
         n_star = r + 1 + max(m, 1)
         if n_star <= limit:
-            found, risk = n_star, sigma2 * r / (n_star - r - 1)
+            found, risk, rel = n_star, sigma2 * r / (n_star - r - 1), 0.0
     converged = bool(np.all(curve["converged"]))
     if found is not None:
-        return SampleComplexity(found, eps, True, risk, method, converged=converged)
+        return SampleComplexity(found, eps, True, risk, route, converged=converged,
+                                rel_error=rel, checked=checked)
     if math.isfinite(limit):
         reason = f"expected risk never reaches ε = {eps:g} for n ≤ {int(limit)}"
     else:
         reason = f"expected risk never reaches ε = {eps:g} for any n (noise floor)"
     if strict:
         raise NotReachableError(reason)
-    return SampleComplexity(None, eps, False, None, method, reason, converged=converged)
+    return SampleComplexity(None, eps, False, None, route, reason, converged=converged,
+                            checked=checked)
+
+
+#: n evaluated per round by the Monte Carlo part of ``sample_complexity(method="auto")``
+_SCAN_POINTS = 8
+
+
+def _auto_scan(
+    task: LinearTask, head: FloatArray, curve: Mapping[str, NDArray[Any]], level: float,
+    tol: float, rng: Any,
+) -> tuple[int | None, float | None, float, tuple[int, ...]] | None:
+    """The Monte Carlo part of ``sample_complexity(method="auto")`` (None: the DE decided).
+
+    With the DE's band risk·(1 ± e), n ≤ the first certain hit (band entirely ≤ ε) whose band
+    straddles ε are ambiguous; they are evaluated by :func:`risk_weights` (≤ 8 at once, then
+    between the last miss and the first hit) and the first n whose estimate is ≤ ε wins. Returns
+    (n, risk, relative accuracy, the n evaluated), n None when nothing on the head hits."""
+    from ._weights import risk_weights
+
+    risk, e = curve["risk"], curve["rel_error"]
+    with np.errstate(invalid="ignore"):
+        certain = risk * (1.0 + e) <= level
+        possible = risk * np.maximum(1.0 - e, 0.0) <= level
+    first = int(np.flatnonzero(certain)[0]) if certain.any() else head.size
+    amb = np.flatnonzero(possible[:first] & ~certain[:first])
+    if amb.size == 0:
+        return None
+    gen = _generator(rng)
+    checked: list[int] = []
+    cand = head[amb].astype(int)
+    while True:
+        pick = cand if cand.size <= _SCAN_POINTS else np.unique(
+            cand[np.round(np.linspace(0, cand.size - 1, _SCAN_POINTS)).astype(int)])
+        w = risk_weights(task.covariance, pick, rel_tol=tol, probe=task, rng=gen)
+        est = w.expected_risk(task)
+        checked.extend(int(v) for v in pick)
+        hits = np.flatnonzero(est.risk <= level)
+        if hits.size == 0:  # none of the sampled n: the first certain hit of the DE (if any)
+            if first < head.size:
+                return int(head[first]), float(risk[first]), float(e[first]), tuple(checked)
+            return None, None, 0.0, tuple(checked)
+        j = int(hits[0])
+        prev = int(pick[j - 1]) if j > 0 else -1
+        between = cand[(cand > prev) & (cand < int(pick[j]))]
+        if between.size == 0:
+            rel = float(est.stderr[j] / est.risk[j]) if est.risk[j] > 0 else 0.0
+            return int(pick[j]), float(est.risk[j]), rel, tuple(sorted(set(checked)))
+        cand = np.r_[between, pick[j]]
 
 
 @dataclass(frozen=True)
