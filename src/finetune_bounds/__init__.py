@@ -60,6 +60,7 @@ __all__ = [
     "available_families",
     "axis_values",
     "deep_linear",
+    "diagonal",
     "get_family",
     "linear",
     "record",
@@ -70,7 +71,9 @@ __all__ = [
     "to_frame",
 ]
 
-_SUBPACKAGES = {"linear", "deep_linear", "relu", "sweep", "report", "testing", "data"}
+_SUBPACKAGES = {
+    "linear", "deep_linear", "diagonal", "relu", "sweep", "report", "testing", "data",
+}
 
 
 def __getattr__(name: str) -> Any:  # lazy subpackages: `fb.linear` without import cost
