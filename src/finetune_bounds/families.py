@@ -324,6 +324,7 @@ _REGISTRY: dict[str, str | Family] = {
     "linear": "finetune_bounds.linear._family:FAMILY",
     "deep_linear": "finetune_bounds.deep_linear._family:FAMILY",
     "relu": "finetune_bounds.relu._family:FAMILY",
+    "diagonal": "finetune_bounds.diagonal._family:FAMILY",
     "linear_measures": "finetune_bounds.linear._family:MEASURES",
 }
 

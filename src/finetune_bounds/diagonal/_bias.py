@@ -92,7 +92,8 @@ _CLARABEL_SETTINGS: dict[str, Any] = {
 _SCS_SETTINGS: dict[str, Any] = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000}
 
 _METHODS = ("dual", "cvxpy")
-_REGIMES = ("I", "II", "III", "IV")
+#: the regime labels of spec §4, in order (records store label k as the number k + 1)
+REGIMES: tuple[str, ...] = ("I", "II", "III", "IV")
 
 
 # ---------------------------------------------------------------------------------------------

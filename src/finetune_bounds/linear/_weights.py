@@ -183,7 +183,7 @@ def _draw_terms(
     if top:
         q, rr = np.linalg.qr(np.swapaxes(z_all[:, :top], -1, -2))  # (b, r, top), (b, top, top)
         piv = np.abs(np.diagonal(rr, axis1=1, axis2=2))
-        good = rank_mask(piv, (top, r)).all(axis=1)
+        good = np.asarray(rank_mask(piv, (top, r)).all(axis=1), dtype=bool)
         if good.any():
             d_g, t_g = _nested_qr_terms(lam, q[good], rr[good])
             diag[np.ix_(good, np.flatnonzero(small))] = d_g[:, idx[small]]

@@ -243,6 +243,9 @@ class FigureSpec:
     where : tuple of (column, values) pairs
         Rows kept before drawing: those whose ``column`` takes one of ``values``, for every pair
         (the ``where = {column = value}`` table of the entry).
+    errorbars : {"se", "ci95"}
+        Error bars of the empirical markers: ± one standard error (default) or a 95 %
+        confidence interval of the mean (± t₀.₉₇₅,ₖ₋₁ · s.e. over the k seeds).
     """
 
     x: str
@@ -257,6 +260,7 @@ class FigureSpec:
     sharey: bool = True
     name: str = ""
     where: Filters = ()
+    errorbars: str = "se"
 
     kind: ClassVar[str] = "lines"
     KEYS: ClassVar[tuple[str, ...]] = (
@@ -273,6 +277,7 @@ class FigureSpec:
         "sharey",
         "name",
         "where",
+        "errorbars",
     )
 
     @classmethod
@@ -301,7 +306,15 @@ class FigureSpec:
             sharey=_bool(entry, "sharey", where, True),
             name=_str(entry, "name", where, "") or "",
             where=_filters(entry, where),
+            errorbars=_errorbars(entry, where),
         )
+
+
+def _errorbars(entry: Mapping[str, Any], where: str) -> str:
+    value = _str(entry, "errorbars", where, "se") or "se"
+    if value not in ("se", "ci95"):
+        raise ConfigError(f"{where}: errorbars: expected 'se' or 'ci95', got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)

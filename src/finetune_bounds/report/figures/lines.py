@@ -1,9 +1,10 @@
 """Line figures (``kind = "lines"``, the default): quantities against one column.
 
 ``theory`` = solid line, ``bound`` = dashed line, ``empirical`` = markers at the mean over seeds
-with standard-error bars. A theory or bound value that carries its own standard error (a Monte
-Carlo theory, see :func:`finetune_bounds.records.summarize`) gets a light shaded band of ± one
-standard error around its line, in the line's colour. One line per quantity / source / method
+with standard-error bars (``errorbars = "ci95"``: 95 % confidence intervals). A theory or bound
+value that carries its own standard error (a Monte Carlo theory, see
+:func:`finetune_bounds.records.summarize`) gets a light shaded band of ± one standard error
+around its line, in the line's colour. One line per quantity / source / method
 (and per value of any other column that still distinguishes points); by default a quantity's
 theory, bound and measurement share a colour.
 """
@@ -223,6 +224,8 @@ def _draw_line(ax: Any, plan: _Plan, key: Key, fval: Any, tally: _Tally) -> None
     keep = []
     for r in pts:
         xv, m, se = norm(r[spec.x]), float(r["mean"]), float(r["stderr"])
+        if spec.errorbars == "ci95" and source == "empirical":
+            se *= _t975(int(r["count"]))
         if not math.isfinite(m) or (source == "empirical" and not math.isfinite(se)):
             tally.nonfinite[label] = tally.nonfinite.get(label, 0) + 1
         elif (spec.logy and m <= 0) or (plan.logx and float(xv) <= 0):
@@ -245,6 +248,15 @@ def _draw_line(ax: Any, plan: _Plan, key: Key, fval: Any, tally: _Tally) -> None
         tally.bands += 1
     tally.handles.setdefault(label, handle)
     tally.points += len(keep)
+
+
+def _t975(count: int) -> float:
+    """The 97.5 % quantile of Student's t with count − 1 degrees of freedom (inf below 2)."""
+    if count < 2:
+        return math.inf
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, count - 1))
 
 
 def _band(ax: Any, xs: list[Any], ms: list[float], ses: list[float], color: Any) -> Any:
