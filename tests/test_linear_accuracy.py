@@ -125,6 +125,7 @@ def test_sample_complexity_auto_checks_the_ambiguous_window() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("name", ["spiked", "power_law_1.2", "power_law_2.5", "exponential"])
 def test_issue9_done_grid_d300(name: str) -> None:
     """The issue's acceptance grid: d = 300, n ∈ {10, 30, 120, 240}, Δ on the head, the tail or
@@ -142,6 +143,9 @@ def test_issue9_done_grid_d300(name: str) -> None:
         de = risk_curve(task, ns, "deterministic")
         for j, n in enumerate(ns):
             auto = expected_risk(task, n, rng=9)
+            if ref.risk[j] == 0.0:  # Δ in the numerically null directions (exponential tail)
+                assert auto.risk <= 1e-12 * task.covariance.quadratic_form(task.delta) + 1e-300
+                continue
             se = np.hypot(ref.stderr[j], auto.stderr or 0.0)
             ok = abs(auto.risk - ref.risk[j]) <= max(0.02 * ref.risk[j], 3 * se)
             assert ok, (n, task.noise_variance, auto, ref.risk[j], ref.stderr[j])

@@ -20,6 +20,7 @@ _COMMANDS: tuple[str, ...] = (
     "finetune_bounds.linear._cli",
     "finetune_bounds.deep_linear._cli",
     "finetune_bounds.relu._cli",
+    "finetune_bounds.diagonal._cli",
     "finetune_bounds.sweep._cli_run",
     "finetune_bounds.sweep._cli",
     "finetune_bounds.report._cli",
