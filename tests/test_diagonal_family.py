@@ -48,11 +48,11 @@ def test_empirical_rows_and_implicit_bias_gap() -> None:
     res = fb.run("diagonal", params={"d": 120, "empirical": "both", "alpha": 0.3}, seeds=2)
     df = res.frame
     emp = df[df.source == "empirical"]
-    assert set(emp.quantity) == {"error", "steps", "converged", "invariant_drift",
-                                 "gap_to_implicit_bias"}
+    assert set(emp.quantity) == {"error", "iterations", "converged", "invariant_drift",
+                                 "gd_vs_exact"}
     assert set(emp[emp.quantity == "error"].method) == {"gd", "exact"}
     assert (emp[emp.quantity == "converged"].value == 1.0).all()
-    assert (emp[emp.quantity == "gap_to_implicit_bias"].value < 5e-3).all()
+    assert (emp[emp.quantity == "gd_vs_exact"].value < 5e-3).all()
     # the GD error and the exact implicit-bias error agree closely seed by seed
     gd = emp[(emp.quantity == "error") & (emp.method == "gd")].sort_values("seed").value.to_numpy()
     ex = emp[(emp.quantity == "error") & (emp.method == "exact")].sort_values("seed").value

@@ -330,9 +330,9 @@ def _columns(start: str) -> list[Column]:
         Column("GD error", "empirical", "error", "empirical", "gd", start=start),
         Column("GD conv.", "empirical", "converged", "empirical", "gd", percent=True,
                start=start),
-        Column("GD steps", "empirical", "steps", "empirical", "gd", errors=False, start=start),
+        Column("GD steps", "empirical", "iterations", "empirical", "gd", errors=False, start=start),
         Column("min-q error", "empirical", "error", "empirical", "exact", start=start),
-        Column("GD vs min-q", "empirical", "gap_to_implicit_bias", "empirical", "gd",
+        Column("GD vs min-q", "empirical", "gd_vs_exact", "empirical", "gd",
                start=start),
     ]
 

@@ -10,10 +10,10 @@ in one cell) and ``lambda_pt`` (a row of a regime map in one cell).
   label I–IV as its index 0–3, method ``measures``; α-independent, repeated on every α) when
   ``regime_measures`` is true.
 - empirical (source ``empirical``, per seed): ``error`` = (1/d)‖β̂ − β*‖² of the trained network
-  (method ``gd``: full-batch gradient descent on all four parameter vectors; ``steps``,
+  (method ``gd``: full-batch gradient descent on all four parameter vectors; ``iterations``,
   ``converged`` as 0/1, ``invariant_drift`` — the largest relative drift of the conserved c
   — alongside) and/or of the exact implicit-bias solution (method ``exact``, the minimum-q
-  interpolant); with ``empirical = "both"`` also ``gap_to_implicit_bias`` =
+  interpolant); with ``empirical = "both"`` also ``gd_vs_exact`` =
   ‖β_GD − β_exact‖/‖β_exact‖.
 
 ``start = "scratch"`` trains from the pretraining initialisation directly on the target (the
@@ -211,7 +211,7 @@ def _empirical_records(
         if how != "exact":
             rows.append(record("error", float(res.errors[i]), "empirical", method="gd",
                                **base, **seed))
-            rows.append(record("steps", float(res.gd.steps[i]), "empirical", method="gd",
+            rows.append(record("iterations", float(res.gd.steps[i]), "empirical", method="gd",
                                **base, **seed))
             rows.append(record("converged", float(res.gd.converged[i]), "empirical",
                                method="gd", **base, **seed))
@@ -220,7 +220,7 @@ def _empirical_records(
         if how != "gd":
             rows.append(record("error", exact_err[i], "empirical", method="exact", **base, **seed))
         if how == "both":
-            rows.append(record("gap_to_implicit_bias", gaps[i], "empirical", method="gd",
+            rows.append(record("gd_vs_exact", gaps[i], "empirical", method="gd",
                                **base, **seed))
     return rows
 
