@@ -81,6 +81,7 @@ def test_scratch_does_not_depend_on_lambda() -> None:
         ({"lambda_pt": 1.5}, "lambda_pt = 1.5"),
         ({"alpha": 0.0}, "alpha = 0.0"),
         ({"c_pt": -1.0}, "c_pt"),
+        ({"a_pt": 0.0}, "a_pt = 0.0"),
     ],
 )
 def test_bad_settings_are_config_errors(params: dict, match: str) -> None:

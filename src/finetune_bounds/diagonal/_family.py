@@ -68,7 +68,7 @@ _CONSTRAINTS = {
     "c_pt": Interval("float", 0.0, None, closed="neither"),
     "rho_pt": Interval("float", 0.0, 1.0, closed="right"),
     "rho_ft": Interval("float", 0.0, 1.0, closed="right"),
-    "a_pt": Interval("float", 0.0, None),
+    "a_pt": Interval("float", 0.0, None, closed="neither"),  # the fixed point needs a_PT > 0
     "noise_variance": Interval("float", 0.0, None),
     "start": Options("pretrained", "scratch"),
     "setting": Options("custom", "I", "II", "III", "IV"),
