@@ -62,6 +62,7 @@ __all__ = [
     "deep_linear",
     "diagonal",
     "get_family",
+    "infinite_width",
     "linear",
     "record",
     "register_family",
@@ -72,7 +73,8 @@ __all__ = [
 ]
 
 _SUBPACKAGES = {
-    "linear", "deep_linear", "diagonal", "relu", "sweep", "report", "testing", "data",
+    "linear", "deep_linear", "diagonal", "infinite_width", "relu", "sweep", "report", "testing",
+    "data",
 }
 
 
