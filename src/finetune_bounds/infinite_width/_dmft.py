@@ -1,0 +1,637 @@
+"""Particle DMFT for the infinite-width two-layer network, and its linear closed forms.
+
+Spec ``infinite-width-transfer.md`` §1–§2. The mean-field (μP) two-layer MLP
+h_i(x) = w_i·x/√D, f(x) = (1/(γN)) Σ_i z_i φ(h_i(x)), trained by gradient flow on the summed
+square loss with weight decays λ (readout) and δ (hidden) toward anchors, becomes at width
+N → ∞ a flow of independent neurons coupled only through the training residual Δ = y − f:
+
+    dh(x)/dt = γ Σ_μ K_x(x, x_μ) g(x_μ) Δ_μ − δ (h(x) − h_anc(x)),   g = z φ'(h),
+    dz/dt    = γ Σ_μ φ(h(x_μ)) Δ_μ − λ (z − z_anc),                 f(x) = ⟨z φ(h(x))⟩ / γ.
+
+:func:`particle_dmft` represents the neuron distribution by M particles (float64) and
+integrates this flow by Euler steps until a gradient tolerance is met; its adaptive kernels
+Φ = ⟨φφ⟩, G = ⟨gg⟩ and K = Φ + G ⊙ K_x satisfy the fixed-point identities (A) and (B) of §2.
+:func:`linear_closed_form_sa` and :func:`linear_closed_form_sb` are the linear-φ closed forms
+(S-A) and (S-B) of §2.
+
+Implementation notes
+--------------------
+The pre-activations live in the span of the inputs: with K_x = V diag(e) Vᵀ over the union of
+training and evaluation inputs (eigenvalues clipped at 0, directions with e below the rank
+cut-off dropped) and A = V diag(√e), each neuron carries coordinates u ∈ ℝʳ with h = A u
+(u ~ N(0, I_r) gives h ~ N(0, K_x)). The hidden flow above is then exactly the gradient flow
+du/dt = γ A_Xᵀ (g Δ) − δ (u − u_anc) of the energy
+
+    E = γ² · ½ ‖Δ‖² + (λ/2) ⟨(z − z_anc)²⟩ + (δ/2) ⟨‖u − u_anc‖²⟩,
+
+so an Euler step that increases E is rejected and retried with half the step. The step is set
+from an estimate of the largest curvature, λ_max(K(X, X)) + max(λ, δ) + γ ‖Δ‖ √λ_max(K_x(X, X)),
+refreshed every few hundred steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+
+from .._numerics import Solved, SolverInfo, SolverStatus, check_converged, rank_mask
+from .._validation import (
+    FloatArray,
+    as_float_array,
+    as_generator,
+    as_vector,
+    check_choice,
+    nonneg_float,
+    positive_int,
+    readonly,
+)
+from ..errors import InvalidInputError
+from ._kernels import ACTIVATIONS, input_kernel
+
+__all__ = [
+    "ANCHORS",
+    "DMFTResult",
+    "LinearClosedForm",
+    "linear_closed_form_sa",
+    "linear_closed_form_sb",
+    "particle_dmft",
+]
+
+#: Anchor settings of :func:`particle_dmft`.
+ANCHORS: tuple[str, ...] = ("zero", "init")
+
+#: Values below this magnitude are flushed to exactly 0 (avoids subnormal slow paths).
+_FLUSH = 1e-150
+#: Steps between refreshes of the step-size estimate.
+_REFRESH = 200
+
+
+@dataclass(frozen=True)
+class DMFTResult(Solved):
+    """The end state of a particle-DMFT run (spec §2).
+
+    Inputs are ordered as the union [training; evaluation]; ``n_train`` separates them.
+
+    Attributes
+    ----------
+    f_train : ndarray, shape (P,)
+        Network output f(x_μ) = ⟨z φ(h(x_μ))⟩/γ on the training inputs.
+    f_eval : ndarray, shape (n_eval,)
+        Network output on the evaluation inputs (empty when none were given).
+    delta : ndarray, shape (P,)
+        Training residual Δ = y − f_train.
+    phi : ndarray, shape (n, n)
+        Feature kernel Φ = ⟨φ(h(x)) φ(h(x'))⟩ on the union of inputs.
+    g : ndarray, shape (n, n)
+        Gradient kernel G = ⟨g(x) g(x')⟩, g = z φ'(h) (ReLU: φ'(0) = 0).
+    ntk : ndarray, shape (n, n)
+        Adaptive NTK K = Φ + G ⊙ K_x.
+    kx : ndarray, shape (n, n)
+        Input kernel K_x = x·x'/D on the union.
+    n_train : int
+        Number P of training inputs (the first P rows/columns of the kernels).
+    neurons : int
+        Number M of particles.
+    time : float
+        Training time t reached.
+    steps : int
+        Accepted Euler steps.
+    wall_time : float
+        Seconds spent.
+    info : SolverInfo
+        Status, iterations (accepted steps), residual (relative gradient norm), tolerance, and
+        ``extra`` with ``time``, ``rejected`` steps, ``energy`` and ``dt`` (the last step).
+    """
+
+    f_train: FloatArray
+    f_eval: FloatArray
+    delta: FloatArray
+    phi: FloatArray
+    g: FloatArray
+    ntk: FloatArray
+    kx: FloatArray
+    n_train: int
+    neurons: int
+    time: float
+    steps: int
+    wall_time: float
+    info: SolverInfo = field(repr=False)
+
+    def block(self, name: str, rows: str = "train", cols: str = "train") -> FloatArray:
+        """A block of kernel ``name`` ∈ {"phi", "g", "ntk", "kx"}; rows/cols ∈ {"train", "eval"}.
+
+        Examples: ``block("phi")`` is Φ(X, X); ``block("phi", "eval")`` is Φ(x_eval, X).
+        """
+        check_choice(name, "name", ("phi", "g", "ntk", "kx"))
+        check_choice(rows, "rows", ("train", "eval"))
+        check_choice(cols, "cols", ("train", "eval"))
+        p = self.n_train
+        r = slice(0, p) if rows == "train" else slice(p, None)
+        c = slice(0, p) if cols == "train" else slice(p, None)
+        mat: FloatArray = getattr(self, name)
+        return readonly(np.array(mat[r, c]))
+
+
+def _act(h: FloatArray, activation: str) -> tuple[FloatArray, FloatArray]:
+    """φ(h) and φ'(h) (ReLU: φ'(0) = 0)."""
+    if activation == "linear":
+        return h, np.ones_like(h)
+    d = (h > 0.0).astype(np.float64)
+    return h * d, d
+
+
+def _flush(a: FloatArray) -> None:
+    a[np.abs(a) < _FLUSH] = 0.0
+
+
+def particle_dmft(
+    x_train: ArrayLike,
+    y_train: ArrayLike,
+    x_eval: ArrayLike | None = None,
+    *,
+    gamma: float,
+    ridge_readout: float,
+    ridge_hidden: float,
+    activation: str = "relu",
+    neurons: int = 10_000,
+    anchor: str = "zero",
+    tol: float = 1e-10,
+    max_time: float = 5_000.0,
+    max_steps: int = 1_000_000,
+    rng: np.random.Generator | int | None = None,
+    strict: bool = False,
+) -> DMFTResult:
+    """Integrate the infinite-width gradient flow of spec §1 with M particles (spec §2).
+
+    Regime: width N → ∞ of the mean-field two-layer network, represented by M = ``neurons``
+    independent particles (h on the union of inputs, z), gradient flow (Euler steps with an
+    automatically stable step size), float64. The particle system *is* a width-M network in
+    function space, so the fixed-point identities of §2 hold for it exactly at convergence; only
+    comparisons with M → ∞ quantities (lazy kernels, closed forms) carry O(M^{-1/2}) error.
+
+    Initialisation: h ~ N(0, K_x) on the union of training and evaluation inputs (PSD square
+    root of K_x with eigenvalue clipping), z ~ N(0, 1). Flow per particle::
+
+        dh(x)/dt = γ Σ_μ K_x(x, x_μ) g(x_μ) Δ_μ − δ (h(x) − h_anc(x)),  g = z φ'(h),
+        dz/dt    = γ Σ_μ φ(h(x_μ)) Δ_μ − λ (z − z_anc),   f(x) = ⟨z φ(h(x))⟩/γ,  Δ = y − f.
+
+    Stops when the gradient norm ‖(du/dt, dz/dt)‖ (per-particle RMS), divided by
+    max(1, RMS state norm), falls below ``tol``.
+
+    Parameters
+    ----------
+    x_train : array_like, shape (P, D)
+        Training inputs.
+    y_train : array_like, shape (P,)
+        Training targets.
+    x_eval : array_like, shape (n_eval, D), optional
+        Evaluation inputs (their h is drawn jointly with the training inputs').
+    gamma : float
+        Feature-learning strength γ > 0 (γ → 0 is the lazy limit).
+    ridge_readout : float
+        Readout weight decay λ ≥ 0.
+    ridge_hidden : float
+        Hidden weight decay δ ≥ 0.
+    activation : {"relu", "linear"}
+        The activation φ.
+    neurons : int, default 10_000
+        Number M ≥ 2 of particles.
+    anchor : {"zero", "init"}
+        ``"zero"``: h_anc = 0, z_anc = 0 (decay to zero; the S-A setting for linear φ).
+        ``"init"``: hidden anchored at its random initialisation, readout decaying to 0 (S-B).
+    tol : float, default 1e-10
+        Relative gradient tolerance (> 0).
+    max_time : float, default 5000
+        Largest training time t; reaching it before ``tol`` gives status ``max_iterations``.
+    max_steps : int, default 1_000_000
+        Safety cap on Euler steps (accepted plus rejected); reaching it gives ``max_iterations``.
+    rng : numpy.random.Generator, int or None
+        Random source or seed; ``None`` means seed 0 (reproducible).
+    strict : bool, default False
+        Raise :class:`~finetune_bounds.errors.ConvergenceError` when not converged.
+
+    Returns
+    -------
+    DMFTResult
+        Outputs, residual, final kernels on the union of inputs and diagnostics.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, non-finite values, non-positive γ, negative decays, unknown choices.
+    ConvergenceError
+        ``strict=True`` and the tolerance was not met by ``max_time`` (or the step collapsed).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((8, 5)); y = x[:, 0]
+    >>> r = particle_dmft(x, y, gamma=1.0, ridge_readout=0.1, ridge_hidden=0.1,
+    ...                   activation="linear", neurons=200, tol=1e-9)
+    >>> phi = r.block("phi")
+    >>> fa = phi @ np.linalg.solve(phi + 0.1 * np.eye(8), y)   # identity (A)
+    >>> bool(r.converged and np.max(np.abs(fa - r.f_train)) < 1e-6)
+    True
+    """
+    t_start = _time.perf_counter()
+    xt = as_float_array(x_train, "x_train", ndim=2)
+    p, dim = xt.shape
+    y = as_vector(y_train, "y_train", p)
+    if x_eval is None:
+        xe = np.zeros((0, dim))
+    else:
+        xe = as_float_array(x_eval, "x_eval", ndim=2, allow_empty=True)
+        if xe.shape[1] != dim and xe.size:
+            raise InvalidInputError(
+                f"x_eval must have D = {dim} columns like x_train, got shape {xe.shape}"
+            )
+        xe = xe.reshape(-1, dim)
+    gam = nonneg_float(gamma, "gamma", positive=True)
+    lam = nonneg_float(ridge_readout, "ridge_readout")
+    dlt = nonneg_float(ridge_hidden, "ridge_hidden")
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(anchor, "anchor", ANCHORS)
+    m = positive_int(neurons, "neurons")
+    if m < 2:
+        raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
+    tolerance = nonneg_float(tol, "tol", positive=True)
+    t_max = nonneg_float(max_time, "max_time", positive=True)
+    step_cap = positive_int(max_steps, "max_steps")
+    gen = as_generator(rng)
+
+    xu = np.vstack([xt, xe])
+    kx = np.array(input_kernel(xu))
+    evals, evecs = np.linalg.eigh(kx)
+    evals = np.clip(evals, 0.0, None)
+    order = np.argsort(evals)[::-1]
+    evals, evecs = evals[order], evecs[:, order]
+    keep = rank_mask(evals, kx.shape)
+    if not np.any(keep):  # all inputs zero: one (zero) direction keeps shapes valid
+        keep[0] = True
+    amat = evecs[:, keep] * np.sqrt(evals[keep])  # (n, r), A Aᵀ = K_x (clipped)
+    ax = np.ascontiguousarray(amat[:p])  # (P, r)
+    kx_max = float(np.linalg.eigvalsh(kx[:p, :p])[-1])
+
+    u = gen.standard_normal((m, amat.shape[1]))
+    z = gen.standard_normal(m)
+    u_anc = u.copy() if anchor == "init" else np.zeros_like(u)
+    z_anc = np.zeros_like(z)
+    inv = 1.0 / (gam * m)
+
+    def evaluate(
+        u: FloatArray, z: FloatArray
+    ) -> tuple[FloatArray, float, FloatArray, FloatArray, FloatArray, FloatArray]:
+        phi, dphi = _act(u @ ax.T, activation)
+        delta = y - (z @ phi) * inv
+        du_u = u - u_anc
+        dz_z = z - z_anc
+        energy = (
+            0.5 * gam * gam * float(delta @ delta)
+            + 0.5 * lam * float(dz_z @ dz_z) / m
+            + 0.5 * dlt * float(np.einsum("ij,ij->", du_u, du_u)) / m
+        )
+        gd = z[:, None] * dphi
+        du = gam * ((gd * delta) @ ax) - dlt * du_u
+        dz = gam * (phi @ delta) - lam * dz_z
+        return delta, energy, du, dz, phi, gd
+
+    def step_estimate(phi: FloatArray, gd: FloatArray, delta: FloatArray) -> float:
+        kmat = (phi.T @ phi + (gd.T @ gd) * kx[:p, :p]) / m
+        curv = float(np.linalg.eigvalsh(kmat)[-1]) + max(lam, dlt)
+        curv += gam * float(np.linalg.norm(delta)) * math.sqrt(max(kx_max, 0.0))
+        return 1.0 / max(curv, 1e-300)
+
+    status = SolverStatus.MAX_ITERATIONS
+    t = 0.0
+    steps = 0
+    rejected = 0
+    shrink = 1.0
+    delta, energy, du, dz, phi, gd = evaluate(u, z)
+    dt_est = step_estimate(phi, gd, delta)
+    dt = dt_est
+    residual = math.inf
+    while True:
+        if not (math.isfinite(energy) and np.all(np.isfinite(du)) and np.all(np.isfinite(dz))):
+            status = SolverStatus.NOT_FINITE
+            break
+        grad = math.sqrt((float(np.einsum("ij,ij->", du, du)) + float(dz @ dz)) / m)
+        scale = math.sqrt((float(np.einsum("ij,ij->", u, u)) + float(z @ z)) / m)
+        residual = grad / max(scale, 1.0)
+        if residual < tolerance:
+            status = SolverStatus.CONVERGED
+            break
+        if t >= t_max or steps + rejected >= step_cap:
+            break
+        if steps % _REFRESH == 0 and steps:
+            dt_est = step_estimate(phi, gd, delta)
+            shrink = min(1.0, 1.25 * shrink)
+        dt = min(shrink * dt_est, t_max - t) if t_max - t > 0 else shrink * dt_est
+        u_new = u + dt * du
+        z_new = z + dt * dz
+        if activation == "relu":
+            _flush(u_new)
+            _flush(z_new)
+        new = evaluate(u_new, z_new)
+        if new[1] > energy + 1e-10 * abs(energy) + 1e-300:
+            rejected += 1
+            shrink *= 0.5
+            if shrink < 1e-12:
+                status = SolverStatus.SOLVER_FAILED
+                break
+            continue
+        u, z = u_new, z_new
+        delta, energy, du, dz, phi, gd = new
+        t += dt
+        steps += 1
+
+    hu, dhu = _act(u @ amat.T, activation)  # (M, n)
+    f_all = (z @ hu) * inv
+    gu = z[:, None] * dhu
+    phi_k = hu.T @ hu / m
+    g_k = gu.T @ gu / m
+    phi_k = 0.5 * (phi_k + phi_k.T)
+    g_k = 0.5 * (g_k + g_k.T)
+    ntk = phi_k + g_k * kx
+    info = SolverInfo(
+        status=status,
+        iterations=steps,
+        residual=float(residual),
+        tolerance=tolerance,
+        extra={"time": t, "rejected": rejected, "energy": energy, "dt": dt, "neurons": m},
+    )
+    check_converged(info, "particle_dmft", strict=strict)
+    return DMFTResult(
+        f_train=readonly(np.array(f_all[:p])),
+        f_eval=readonly(np.array(f_all[p:])),
+        delta=readonly(np.array(y - f_all[:p])),
+        phi=readonly(phi_k),
+        g=readonly(g_k),
+        ntk=readonly(ntk),
+        kx=readonly(kx),
+        n_train=p,
+        neurons=m,
+        time=t,
+        steps=steps,
+        wall_time=_time.perf_counter() - t_start,
+        info=info,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# linear closed forms
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinearClosedForm(Solved):
+    """A linear-φ closed form of spec §2 (S-A or S-B).
+
+    Attributes
+    ----------
+    beta : ndarray, shape (D,)
+        β̂ = (XᵀX/D + κI)⁻¹Xᵀy/√D (zero below the S-A threshold); the predictor is
+        f(x) = β̂·x/√D.
+    kappa : float
+        The effective ridge κ (``inf`` for S-A below threshold).
+    f_train : ndarray, shape (P,)
+        Predictor on the training inputs.
+    f_eval : ndarray, shape (n_eval,)
+        Predictor on the evaluation inputs (empty when none were given).
+    feature_cov : ndarray, shape (D, D)
+        The hidden-weight second moment M = ⟨w wᵀ⟩, so Φ(x, x') = xᵀ M x'/D:
+        S-A: (λ/κ) bbᵀ; S-B: I + (λ/κ − 1) bbᵀ; b = β̂/‖β̂‖.
+    z2 : float
+        ⟨z²⟩ (S-A: δ/κ; NaN for S-B, where it is not part of the closed form).
+    info : SolverInfo
+        Root-finding diagnostics (``exact`` when no root was needed).
+    """
+
+    beta: FloatArray
+    kappa: float
+    f_train: FloatArray
+    f_eval: FloatArray
+    feature_cov: FloatArray
+    z2: float
+    info: SolverInfo = field(repr=False)
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        """f(x) = β̂·x/√D on the rows of ``x``."""
+        xa = as_float_array(x, "x", ndim=2)
+        if xa.shape[1] != self.beta.shape[0]:
+            raise InvalidInputError(f"x must have D = {self.beta.shape[0]} columns")
+        return readonly(xa @ self.beta / math.sqrt(self.beta.shape[0]))
+
+
+def _linear_inputs(
+    x: ArrayLike, y: ArrayLike, x_eval: ArrayLike | None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    xa = as_float_array(x, "x", ndim=2)
+    ya = as_vector(y, "y", xa.shape[0])
+    if x_eval is None:
+        xe = np.zeros((0, xa.shape[1]))
+    else:
+        xe = as_float_array(x_eval, "x_eval", ndim=2)
+        if xe.shape[1] != xa.shape[1]:
+            raise InvalidInputError(f"x_eval must have D = {xa.shape[1]} columns, got {xe.shape}")
+    return xa, ya, xe
+
+
+class _Ridge:
+    """β̂(κ) = (XᵀX/D + κI)⁻¹Xᵀy/√D through one eigendecomposition of XᵀX/D."""
+
+    def __init__(self, x: FloatArray, y: FloatArray) -> None:
+        dim = x.shape[1]
+        self.e, self.v = np.linalg.eigh(x.T @ x / dim)
+        self.e = np.clip(self.e, 0.0, None)
+        self.c = self.v.T @ (x.T @ y) / math.sqrt(dim)  # Xᵀy/√D in the eigenbasis
+        self.dim = dim
+
+    def beta(self, kappa: float) -> FloatArray:
+        return np.asarray(self.v @ (self.c / (self.e + kappa)))
+
+    def norm(self, kappa: float) -> float:
+        return float(np.linalg.norm(self.c / (self.e + kappa)))
+
+
+def _result(
+    x: FloatArray,
+    xe: FloatArray,
+    beta: FloatArray,
+    kappa: float,
+    cov: FloatArray,
+    z2: float,
+    info: SolverInfo,
+) -> LinearClosedForm:
+    s = math.sqrt(x.shape[1])
+    return LinearClosedForm(
+        beta=readonly(beta),
+        kappa=kappa,
+        f_train=readonly(x @ beta / s),
+        f_eval=readonly(xe @ beta / s),
+        feature_cov=readonly(cov),
+        z2=z2,
+        info=info,
+    )
+
+
+def _root_log(fun: Any, lo: float, hi: float, what: str) -> tuple[float, SolverInfo]:
+    """Root of an increasing ``fun`` of κ in [lo, hi], bracketed in log κ."""
+    flo, fhi = fun(lo), fun(hi)
+    if fhi == 0.0:
+        return hi, SolverInfo(SolverStatus.EXACT)
+    if not (flo < 0.0 < fhi):
+        return math.nan, SolverInfo(
+            SolverStatus.BRACKET_LOST, extra={"bracket": (lo, hi), "values": (flo, fhi)}
+        )
+    root, rr = brentq(
+        lambda s: fun(math.exp(s)),
+        math.log(lo),
+        math.log(hi),
+        xtol=1e-15,
+        rtol=4 * np.finfo(float).eps,
+        maxiter=500,
+        full_output=True,
+    )
+    k = math.exp(root)
+    st = SolverStatus.CONVERGED if rr.converged else SolverStatus.MAX_ITERATIONS
+    return k, SolverInfo(st, iterations=int(rr.iterations), residual=abs(fun(k)), tolerance=0.0)
+
+
+def linear_closed_form_sa(
+    x: ArrayLike,
+    y: ArrayLike,
+    x_eval: ArrayLike | None = None,
+    *,
+    gamma: float,
+    ridge_readout: float,
+    ridge_hidden: float,
+    strict: bool = False,
+) -> LinearClosedForm:
+    """Closed form (S-A) of spec §2: linear φ, both layers decaying to zero — a group lasso.
+
+    Regime: width N → ∞, linear φ, gradient flow run to its global minimum, anchors zero. The
+    minimum of γ²·½‖y − Xβ/√D‖² + √(λδ)·γ‖β‖ is
+
+        β̂ = (XᵀX/D + κI)⁻¹ Xᵀy/√D   with   κ ‖β̂(κ)‖ = √(λδ)/γ
+
+    (a unique root, since κ‖β̂(κ)‖ increases from 0 to ‖Xᵀy‖/√D; β̂ = 0, κ = ∞ at or above
+    that threshold). The hidden weights collapse to rank one: ⟨wwᵀ⟩ = (λ/κ) bbᵀ, b = β̂/‖β̂‖,
+    and ⟨z²⟩ = δ/κ.
+
+    Parameters
+    ----------
+    x : array_like, shape (P, D)
+        Training inputs.
+    y : array_like, shape (P,)
+        Training targets.
+    x_eval : array_like, shape (n_eval, D), optional
+        Inputs on which to evaluate the predictor as well.
+    gamma : float
+        γ > 0.
+    ridge_readout, ridge_hidden : float
+        λ > 0 and δ > 0.
+    strict : bool
+        Raise :class:`~finetune_bounds.errors.ConvergenceError` if the root search fails.
+
+    Returns
+    -------
+    LinearClosedForm
+        ``beta``, ``kappa``, the predictor on train/eval inputs, ``feature_cov`` and ``z2``.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes or values.
+    """
+    xa, ya, xe = _linear_inputs(x, y, x_eval)
+    gam = nonneg_float(gamma, "gamma", positive=True)
+    lam = nonneg_float(ridge_readout, "ridge_readout", positive=True)
+    dlt = nonneg_float(ridge_hidden, "ridge_hidden", positive=True)
+    dim = xa.shape[1]
+    rr = _Ridge(xa, ya)
+    tau = math.sqrt(lam * dlt) / gam
+    cnorm = float(np.linalg.norm(rr.c))
+    if tau >= cnorm:
+        info = SolverInfo(SolverStatus.EXACT, extra={"threshold": cnorm})
+        return _result(xa, xe, np.zeros(dim), math.inf, np.zeros((dim, dim)), 0.0, info)
+
+    def fun(k: float) -> float:
+        return k * rr.norm(k) - tau
+
+    hi = 1.0
+    while fun(hi) <= 0.0 and hi < 1e300:
+        hi *= 10.0
+    lo = min(hi, 1.0)
+    while fun(lo) >= 0.0 and lo > 1e-300:
+        lo /= 10.0
+    kappa, info = _root_log(fun, lo, hi, "S-A")
+    check_converged(info, "linear_closed_form_sa", strict=strict)
+    beta = rr.beta(kappa)
+    b = beta / np.linalg.norm(beta)
+    return _result(xa, xe, beta, kappa, (lam / kappa) * np.outer(b, b), dlt / kappa, info)
+
+
+def linear_closed_form_sb(
+    x: ArrayLike,
+    y: ArrayLike,
+    x_eval: ArrayLike | None = None,
+    *,
+    gamma: float,
+    ridge_readout: float,
+    ridge_hidden: float,
+    strict: bool = False,
+) -> LinearClosedForm:
+    """Closed form (S-B) of spec §2: linear φ, hidden anchored at init, readout decaying to 0.
+
+    Regime: width N → ∞ (the finite-width correction is O(N^{-1/2})), linear φ, gradient flow
+    to its fixed point. With s = γ²/(δλ), κ ∈ (0, λ] solves
+
+        √(κ/λ) = 1 − s κ² ‖β̂(κ)‖²,   β̂(κ) = (XᵀX/D + κI)⁻¹ Xᵀy/√D,
+
+    (the right side minus the left decreases in κ, so the root is unique), the predictor is
+    f(x) = β̂·x/√D and the hidden second moment is ⟨wwᵀ⟩ = I + (λ/κ − 1) bbᵀ, b = β̂/‖β̂‖
+    ("lazy bulk + task spike").
+
+    Parameters
+    ----------
+    x, y, x_eval, gamma, ridge_readout, ridge_hidden, strict
+        As in :func:`linear_closed_form_sa` (λ, δ > 0).
+
+    Returns
+    -------
+    LinearClosedForm
+        ``beta``, ``kappa``, the predictor, ``feature_cov``; ``z2`` is NaN.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes or values.
+    """
+    xa, ya, xe = _linear_inputs(x, y, x_eval)
+    gam = nonneg_float(gamma, "gamma", positive=True)
+    lam = nonneg_float(ridge_readout, "ridge_readout", positive=True)
+    dlt = nonneg_float(ridge_hidden, "ridge_hidden", positive=True)
+    dim = xa.shape[1]
+    rr = _Ridge(xa, ya)
+    s = gam * gam / (dlt * lam)
+
+    def fun(k: float) -> float:
+        return math.sqrt(k / lam) - 1.0 + s * (k * rr.norm(k)) ** 2
+
+    lo = lam
+    while fun(lo) >= 0.0 and lo > 1e-300:
+        lo /= 10.0
+    if fun(lam) <= 0.0:  # y = 0 (β̂ = 0): κ = λ exactly
+        beta = rr.beta(lam)
+        return _result(xa, xe, beta, lam, np.eye(dim), math.nan, SolverInfo(SolverStatus.EXACT))
+    kappa, info = _root_log(fun, lo, lam, "S-B")
+    check_converged(info, "linear_closed_form_sb", strict=strict)
+    beta = rr.beta(kappa)
+    nb = float(np.linalg.norm(beta))
+    b = beta / nb if nb > 0 else np.zeros(dim)
+    cov = np.eye(dim) + (lam / kappa - 1.0) * np.outer(b, b)
+    return _result(xa, xe, beta, kappa, cov, math.nan, info)
