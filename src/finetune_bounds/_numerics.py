@@ -20,6 +20,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import ConvergenceError, InvalidInputError
 
 __all__ = [
+    "CLARABEL_TIGHT",
+    "SCS_TIGHT",
     "HasStatus",
     "Solved",
     "SolverInfo",
@@ -130,6 +133,28 @@ def power_law_spectrum(d: int, exponent: float, *, normalize: str | None = "mean
     elif normalize is not None:
         raise InvalidInputError(f"normalize must be 'mean', 'max' or None, got {normalize!r}")
     return np.asarray(lam)
+
+
+# ---------------------------------------------------------------------------------------------
+# cvxpy solver settings
+# ---------------------------------------------------------------------------------------------
+#: Clarabel settings for tight solutions (the defaults stop near 1e-4–1e-5 relative accuracy);
+#: used by the deep-linear and diagonal cvxpy routes, each of which checks the status it gets
+CLARABEL_TIGHT: Mapping[str, Any] = MappingProxyType({
+    "tol_gap_abs": 1e-12,
+    "tol_gap_rel": 1e-12,
+    "tol_feas": 1e-12,
+    "tol_ktratio": 1e-12,
+    "static_regularization_constant": 1e-13,
+    "iterative_refinement_reltol": 1e-15,
+    "iterative_refinement_abstol": 1e-15,
+    "iterative_refinement_max_iter": 100,
+    "max_step_fraction": 0.9,
+})
+#: SCS settings of the same intent (the fallback where Clarabel is not installed)
+SCS_TIGHT: Mapping[str, Any] = MappingProxyType(
+    {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000}
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "as_float_array",
     "as_vector",
     "check_choice",
+    "fraction",
     "nonneg_float",
     "positive_int",
     "readonly",
@@ -97,6 +98,14 @@ def nonneg_float(x: Any, name: str, *, positive: bool = False) -> float:
         raise InvalidInputError(f"{name} must be finite, got {v}")
     if v < 0 or (positive and v == 0):
         raise InvalidInputError(f"{name} must be {'> 0' if positive else '≥ 0'}, got {v}")
+    return v
+
+
+def fraction(x: Any, name: str, *, positive: bool = False) -> float:
+    """Validate a finite number in [0, 1] (or (0, 1] with ``positive``)."""
+    v = nonneg_float(x, name, positive=positive)
+    if v > 1.0:
+        raise InvalidInputError(f"{name} must be in {'(0' if positive else '[0'}, 1], got {v}")
     return v
 
 

@@ -17,26 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .._numerics import SolverInfo, SolverStatus
+from .._numerics import CLARABEL_TIGHT, SCS_TIGHT, SolverInfo, SolverStatus
 from .._validation import FloatArray
 from ..errors import SolverError
 from ._common import _depth_label
 from ._design import PredictorResult, _Design, _finish
 
-#: Clarabel settings that reach ~1e-8 relative accuracy on these programs (defaults give ~1e-4:
-#: the objective's curvature along w is only ~1/L, so the solution error is ~√(gap·L))
-_CLARABEL_SETTINGS: dict[str, Any] = {
-    "tol_gap_abs": 1e-12,
-    "tol_gap_rel": 1e-12,
-    "tol_feas": 1e-12,
-    "tol_ktratio": 1e-12,
-    "static_regularization_constant": 1e-13,
-    "iterative_refinement_reltol": 1e-15,
-    "iterative_refinement_abstol": 1e-15,
-    "iterative_refinement_max_iter": 100,
-    "max_step_fraction": 0.9,
-}
-_SCS_SETTINGS: dict[str, Any] = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000}
+# Solver settings: _numerics.CLARABEL_TIGHT / SCS_TIGHT, ~1e-8 relative accuracy on these
+# programs (the defaults give ~1e-4: the objective's curvature along w is only ~1/L, so the
+# solution error is ~√(gap·L))
 
 
 def _kkt_residual(v: FloatArray, theta_hat: FloatArray, vt: FloatArray, p: float) -> float:
@@ -61,7 +50,7 @@ def _attempt(
     """One solver on the program: its diagnostics and, if acceptable, the scaled solution v."""
     import cvxpy as cp
 
-    opts = _CLARABEL_SETTINGS if name == "CLARABEL" else _SCS_SETTINGS if name == "SCS" else {}
+    opts = CLARABEL_TIGHT if name == "CLARABEL" else SCS_TIGHT if name == "SCS" else {}
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():

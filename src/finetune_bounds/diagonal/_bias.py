@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,15 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
-from .._numerics import Solved, SolverInfo, SolverStatus, check_converged, rank_mask
+from .._numerics import (
+    CLARABEL_TIGHT,
+    SCS_TIGHT,
+    Solved,
+    SolverInfo,
+    SolverStatus,
+    check_converged,
+    rank_mask,
+)
 from .._validation import (
     FloatArray,
     as_float_array,
@@ -76,23 +85,11 @@ _CHOL_PIVOT_RATIO = 1e-5
 #: |u| below which ℓ(u) is evaluated by its series 2 − u²/6 + 31u⁴/360 (error < 1e-17)
 _ELL_SERIES = 1e-4
 
-#: Clarabel settings that reach ~1e-10 relative accuracy on these programs (the defaults give
-#: ~1e-5; measured on d = 60, n = 25 with c across 1e-3..10)
-_CLARABEL_SETTINGS: dict[str, Any] = {
-    "tol_gap_abs": 1e-12,
-    "tol_gap_rel": 1e-12,
-    "tol_feas": 1e-12,
-    "tol_ktratio": 1e-12,
-    "static_regularization_constant": 1e-13,
-    "iterative_refinement_reltol": 1e-15,
-    "iterative_refinement_abstol": 1e-15,
-    "iterative_refinement_max_iter": 100,
-    "max_step_fraction": 0.9,
-}
-_SCS_SETTINGS: dict[str, Any] = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000}
+# Solver settings: _numerics.CLARABEL_TIGHT / SCS_TIGHT, ~1e-10 relative accuracy on these
+# programs (the defaults give ~1e-5; measured on d = 60, n = 25 with c across 1e-3..10)
 
 _METHODS = ("dual", "cvxpy")
-#: the regime labels of spec §4, in order (records store label k as the number k + 1)
+#: the regime labels of spec §4, in order (the family's records store a label as its index)
 REGIMES: tuple[str, ...] = ("I", "II", "III", "IV")
 
 
@@ -265,14 +262,14 @@ def _solve_dual(
     return beta, SolverInfo(status, it, res, tol, extra)
 
 
-def _cvxpy_solver() -> tuple[str, dict[str, Any]]:
+def _cvxpy_solver() -> tuple[str, Mapping[str, Any]]:
     import cvxpy as cp
 
     installed = cp.installed_solvers()
     if "CLARABEL" in installed:
-        return "CLARABEL", _CLARABEL_SETTINGS
+        return "CLARABEL", CLARABEL_TIGHT
     if "SCS" in installed:
-        return "SCS", _SCS_SETTINGS
+        return "SCS", SCS_TIGHT
     raise SolverError("cvxpy route needs the CLARABEL (or, failing that, SCS) solver")
 
 

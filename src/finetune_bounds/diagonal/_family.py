@@ -34,6 +34,7 @@ from ..families import Boolean, Family, Interval, Options, axis_values
 from ..records import record
 from ._bias import REGIMES, min_q_interpolant, regime_measures
 from ._fixed_point import generalization_error
+from ._penalty import check_task
 from .simulate import SimulationResult, simulate_finetuning, simulate_scratch
 
 __all__ = ["DEFAULTS", "FAMILY"]
@@ -103,15 +104,10 @@ def _derive(params: dict[str, Any]) -> dict[str, Any]:
     if params["task"] != "custom":
         params = {**params}
         params["omega"], params["rho_ft"] = TASKS[params["task"]]
-    om, rp, rf = float(params["omega"]), float(params["rho_pt"]), float(params["rho_ft"])
-    if om * rf > rp + 1e-12:
-        raise ConfigError(
-            f"diagonal: infeasible task: omega·rho_ft = {om * rf:g} > rho_pt = {rp:g}"
-        )
-    if rp + (1 - om) * rf > 1 + 1e-12:
-        raise ConfigError(
-            f"diagonal: infeasible task: rho_pt + (1 − omega)·rho_ft = {rp + (1 - om) * rf:g} > 1"
-        )
+    try:
+        check_task(params["omega"], params["rho_pt"], params["rho_ft"])
+    except InvalidInputError as exc:
+        raise ConfigError(f"diagonal: {exc}") from None
     lams = [float(v) for v in axis_values(params, "lambda_pt")]
     if params["start"] == "pretrained" and float(params["gamma_ft"]) == 0.0 and -1.0 in lams:
         raise ConfigError(

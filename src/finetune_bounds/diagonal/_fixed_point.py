@@ -105,7 +105,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._numerics import HasStatus, Solved, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
 from ..errors import InvalidInputError
-from ._penalty import c_finetune, check_scales
+from ._penalty import c_finetune, check_scales, check_task
 
 __all__ = [
     "GROUPS",
@@ -431,13 +431,6 @@ class _Setup:
     pretraining_nodes: int
 
 
-def _unit_interval(x: Any, name: str, *, open_left: bool = False) -> float:
-    v = nonneg_float(x, name, positive=open_left)
-    if v > 1.0:
-        raise InvalidInputError(f"{name} must be in {'(0' if open_left else '[0'}, 1], got {v}")
-    return v
-
-
 def _validate(
     alpha: Any,
     *,
@@ -457,20 +450,7 @@ def _validate(
 ) -> _Setup:
     a = nonneg_float(alpha, "alpha", positive=True)
     c, lam, g = check_scales(c_pt, lambda_pt, gamma_ft)
-    om = _unit_interval(omega, "omega")
-    rp = _unit_interval(rho_pt, "rho_pt", open_left=True)
-    rf = _unit_interval(rho_ft, "rho_ft", open_left=True)
-    slack = 1e-12
-    if om * rf > rp * (1 + slack):
-        raise InvalidInputError(
-            f"infeasible overlap: omega·rho_ft = {om * rf:.6g} must be ≤ rho_pt = {rp:.6g} "
-            "(the shared features are pretraining features)"
-        )
-    if rp + (1 - om) * rf > 1 + slack:
-        raise InvalidInputError(
-            f"infeasible supports: rho_pt + (1 − omega)·rho_ft = {rp + (1 - om) * rf:.6g} must "
-            "be ≤ 1 (the new features lie outside the pretraining support)"
-        )
+    om, rp, rf = check_task(omega, rho_pt, rho_ft)
     amp = nonneg_float(a_pt, "a_pt", positive=True)
     s2 = nonneg_float(noise_variance, "noise_variance")
     if float(c_finetune(0.0, c, lam, g)) <= 0:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validation import FloatArray
+from .._validation import FloatArray, fraction
 from ..errors import InvalidInputError
 
-__all__ = ["c_finetune", "check_scales", "q", "q_prime", "q_second"]
+__all__ = ["c_finetune", "check_scales", "check_task", "q", "q_prime", "q_second"]
 
 
 def q(z: ArrayLike, c: ArrayLike) -> FloatArray:
@@ -55,6 +55,28 @@ def check_scales(c_pt: float, lambda_pt: float, gamma_ft: float) -> tuple[float,
     if g < 0:
         raise InvalidInputError(f"gamma_ft must be ≥ 0, got {g}")
     return c, lam, g
+
+
+def check_task(omega: float, rho_pt: float, rho_ft: float) -> tuple[float, float, float]:
+    """Validate the task statistics of spec §1: ω ∈ [0, 1], ρ_PT, ρ_FT ∈ (0, 1], and the two
+    feasibility conditions ωρ_FT ≤ ρ_PT (the shared features are pretraining features) and
+    ρ_PT + (1 − ω)ρ_FT ≤ 1 (the new features lie outside the pretraining support), each up to a
+    relative 1e-12; return (ω, ρ_PT, ρ_FT) as floats."""
+    om = fraction(omega, "omega")
+    rp = fraction(rho_pt, "rho_pt", positive=True)
+    rf = fraction(rho_ft, "rho_ft", positive=True)
+    slack = 1e-12
+    if om * rf > rp * (1 + slack):
+        raise InvalidInputError(
+            f"infeasible task: omega·rho_ft = {om * rf:.6g} must be ≤ rho_pt = {rp:.6g} "
+            "(the shared features are pretraining features)"
+        )
+    if rp + (1 - om) * rf > 1 + slack:
+        raise InvalidInputError(
+            f"infeasible task: rho_pt + (1 − omega)·rho_ft = {rp + (1 - om) * rf:.6g} must be "
+            "≤ 1 (the new features lie outside the pretraining support)"
+        )
+    return om, rp, rf
 
 
 def c_finetune(beta_pt: ArrayLike, c_pt: float, lambda_pt: float, gamma_ft: float) -> FloatArray:

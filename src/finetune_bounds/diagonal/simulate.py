@@ -93,7 +93,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import ConvergenceError, InvalidInputError
-from ._penalty import check_scales
+from ._penalty import check_scales, check_task
 
 __all__ = [
     "DiagonalGDResult",
@@ -818,13 +818,6 @@ def _round_half_up(x: float) -> int:
     return math.floor(x + 0.5)
 
 
-def _fraction(x: Any, name: str, *, positive: bool) -> float:
-    v = nonneg_float(x, name, positive=positive)
-    if v > 1.0:
-        raise InvalidInputError(f"{name} must be ≤ 1, got {v}")
-    return v
-
-
 def sample_teachers(
     d: int,
     *,
@@ -872,20 +865,9 @@ def sample_teachers(
         Out-of-range or infeasible parameters; ρ·d rounding to no nonzero coordinate.
     """
     d = positive_int(d, "d")
-    om = _fraction(omega, "omega", positive=False)
-    rp = _fraction(rho_pt, "rho_pt", positive=True)
-    rf = _fraction(rho_ft, "rho_ft", positive=True)
+    om, rp, rf = check_task(omega, rho_pt, rho_ft)
     a = nonneg_float(a_pt, "a_pt")
     check_choice(pt_amplitude, "pt_amplitude", ("constant", "gaussian"))
-    slack = 1e-12
-    if om * rf > rp + slack:
-        raise InvalidInputError(
-            f"infeasible teachers: omega·rho_ft = {om * rf:g} must be ≤ rho_pt = {rp:g}"
-        )
-    if rp + (1.0 - om) * rf > 1.0 + slack:
-        raise InvalidInputError(
-            f"infeasible teachers: rho_pt + (1 − omega)·rho_ft = {rp + (1 - om) * rf:g} must be ≤ 1"
-        )
     k_ft, k_pt = _round_half_up(rf * d), _round_half_up(rp * d)
     if k_ft < 1 or k_pt < 1:
         raise InvalidInputError(
