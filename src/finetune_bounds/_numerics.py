@@ -175,6 +175,9 @@ class SolverStatus(enum.StrEnum):
     NOT_FINITE = "not_finite"
     #: an external solver (cvxpy, …) reported failure
     SOLVER_FAILED = "solver_failed"
+    #: the iterate stopped changing (relative change below its tolerance) before the residual
+    #: criterion was met, e.g. ReLU particles chattering on their kinks
+    STALLED = "stalled"
 
     @property
     def ok(self) -> bool:

@@ -1,12 +1,16 @@
 """Infinite-width transfer: adaptive kernels after rich pretraining (spec
 ``infinite-width-transfer.md``).
 
-Work in progress (issue 11). Available: the lazy kernels of the two-layer mean-field network
-(closed forms and their Monte Carlo check, §2), the adaptive kernels after rich training by
-particle DMFT with the linear closed forms S-A and S-B (§2; ReLU runs stall near the kinks —
-capped by ``max_steps``, see :func:`particle_dmft`), and kernel learning curves for any kernel
-spectrum, also from an empirical pool of inputs (§4). To come: the transfer protocols,
-finite-width training, the family, the CLI and the report.
+The lazy kernels of the two-layer mean-field network (closed forms and their Monte Carlo check,
+§2); the adaptive kernels after rich training by particle DMFT with the linear closed forms S-A
+and S-B (§2; ReLU particles chatter on their kinks, so ReLU runs end ``stalled`` rather than
+converged, see :func:`particle_dmft`); the transfer protocols scratch (lazy, rich), FT, JR-E and
+JR-I on the particle solver (:func:`transfer_dmft`) and on finite-width networks trained by
+gradient descent (:func:`transfer_network`, :mod:`.simulate`), §3; kernel learning curves for any
+kernel spectrum, also from an empirical pool of inputs, and the linear toy model of transfer in
+the proportional limit with its phase diagrams (:func:`toy_transfer`, :func:`phase_diagram`), §4;
+task pairs (linear, Hermite, digits) in :func:`linear_pair`, :func:`hermite_pair`,
+:func:`digits_pair`. See ``docs/infinite_width.md``.
 
 Examples
 --------
@@ -20,13 +24,33 @@ True
 
 from __future__ import annotations
 
+from ._tasks import TASK_KINDS, TransferTask, digits_pair, hermite_pair, linear_pair, make_task
+from .simulate import (
+    Network,
+    TrainResult,
+    WidthSweep,
+    init_network,
+    readout_ridge,
+    train,
+    transfer_network,
+    width_sweep,
+)
 from .theory import (
+    BASELINES,
+    PROTOCOLS,
+    READOUTS,
     DMFTResult,
     EmpiricalSpectrum,
     LazyKernels,
     LearningCurve,
     LinearClosedForm,
     MonteCarloKernels,
+    PhaseDiagram,
+    RidgeLimits,
+    SourceLimit,
+    ToyTransfer,
+    TransferResult,
+    TransferSetting,
     empirical_spectrum,
     input_kernel,
     lazy_kernels,
@@ -34,22 +58,59 @@ from .theory import (
     linear_closed_form_sa,
     linear_closed_form_sb,
     monte_carlo_kernels,
+    mp_stieltjes,
     particle_dmft,
+    phase_diagram,
+    ridge_limits,
+    ridge_readout_predict,
+    source_limit,
+    toy_transfer,
+    transfer_dmft,
 )
 
 __all__ = [
+    "BASELINES",
+    "PROTOCOLS",
+    "READOUTS",
+    "TASK_KINDS",
     "DMFTResult",
     "EmpiricalSpectrum",
     "LazyKernels",
     "LearningCurve",
     "LinearClosedForm",
     "MonteCarloKernels",
+    "Network",
+    "PhaseDiagram",
+    "RidgeLimits",
+    "SourceLimit",
+    "ToyTransfer",
+    "TrainResult",
+    "TransferResult",
+    "TransferSetting",
+    "TransferTask",
+    "WidthSweep",
+    "digits_pair",
     "empirical_spectrum",
+    "hermite_pair",
+    "init_network",
     "input_kernel",
     "lazy_kernels",
     "learning_curve",
     "linear_closed_form_sa",
     "linear_closed_form_sb",
+    "linear_pair",
+    "make_task",
     "monte_carlo_kernels",
+    "mp_stieltjes",
     "particle_dmft",
+    "phase_diagram",
+    "readout_ridge",
+    "ridge_limits",
+    "ridge_readout_predict",
+    "source_limit",
+    "toy_transfer",
+    "train",
+    "transfer_dmft",
+    "transfer_network",
+    "width_sweep",
 ]

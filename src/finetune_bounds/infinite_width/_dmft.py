@@ -24,9 +24,11 @@ du/dt = γ A_Xᵀ (g Δ) − δ (u − u_anc) of the energy
 
     E = γ² · ½ ‖Δ‖² + (λ/2) ⟨(z − z_anc)²⟩ + (δ/2) ⟨‖u − u_anc‖²⟩,
 
-so an Euler step that increases E is rejected and retried with half the step. The step is set
-from an estimate of the largest curvature, λ_max(K(X, X)) + max(λ, δ) + γ ‖Δ‖ √λ_max(K_x(X, X)),
-refreshed every few hundred steps.
+so a step that increases E is rejected and retried with half the step. Steps are exponential
+Euler: the linear decays toward the anchors are integrated exactly and the data term takes an
+Euler step (so stiff anchors, e.g. JR-E with a large δ₂, cost nothing). The step is set from an
+estimate of the largest data curvature, λ_max(K(X, X)) + γ ‖Δ‖ √λ_max(K_x(X, X)), refreshed
+every 200 steps.
 """
 
 from __future__ import annotations
@@ -150,6 +152,152 @@ def _flush(a: FloatArray) -> None:
     a[np.abs(a) < _FLUSH] = 0.0
 
 
+def default_stall(activation: str) -> float:
+    """The default ``stall_tol``: 1e-7 for ReLU, 0 (off) for linear φ."""
+    return 1e-7 if activation == "relu" else 0.0
+
+
+def _span(xu: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """K_x on the union of inputs and A with A Aᵀ = K_x (eigenvalues clipped, rank-cut)."""
+    kx = np.array(input_kernel(xu))
+    evals, evecs = np.linalg.eigh(kx)
+    evals = np.clip(evals, 0.0, None)
+    order = np.argsort(evals)[::-1]
+    evals, evecs = evals[order], evecs[:, order]
+    keep = rank_mask(evals, kx.shape)
+    if not np.any(keep):  # all inputs zero: one (zero) direction keeps shapes valid
+        keep[0] = True
+    amat = evecs[:, keep] * np.sqrt(evals[keep])  # (n, r), A Aᵀ = K_x (clipped)
+    return kx, np.ascontiguousarray(amat)
+
+
+@dataclass(frozen=True)
+class _Flow:
+    u: FloatArray
+    z: FloatArray
+    status: SolverStatus
+    residual: float
+    time: float
+    steps: int
+    rejected: int
+    energy: float
+    dt: float
+
+
+def _flow(
+    u: FloatArray,
+    z: FloatArray,
+    ax: FloatArray,
+    kxx: FloatArray,
+    y: FloatArray,
+    *,
+    gamma: float,
+    lam: float,
+    dlt: float,
+    u_anc: FloatArray,
+    z_anc: FloatArray,
+    activation: str,
+    tol: float,
+    max_time: float,
+    max_steps: int,
+    stall_tol: float = 0.0,
+) -> _Flow:
+    """Euler-integrate the particle flow on the training rows ``ax`` (coordinates A_X).
+
+    ``u`` (M, r) and ``z`` (M,) are the start (not modified); the anchors are fixed. Each step
+    must not increase the energy E of the module notes; the run stops when the relative gradient
+    norm is below ``tol`` or at ``max_time`` (the last step is shortened to land on it), or —
+    with ``stall_tol`` > 0 — when the energy decreased by less than ``stall_tol`` (relative)
+    over the last window of accepted steps (status ``stalled``: ReLU particles chattering on
+    their kinks make rejected steps and a gradient that never vanishes).
+    After a rejected step the step is halved; each accepted step lets it grow back by 10 %.
+    """
+    gam = gamma
+    m = z.shape[0]
+    p = ax.shape[0]
+    inv = 1.0 / (gam * m)
+    kx_max = float(np.linalg.eigvalsh(kxx)[-1]) if p else 0.0
+
+    def evaluate(
+        u: FloatArray, z: FloatArray
+    ) -> tuple[FloatArray, float, FloatArray, FloatArray, FloatArray, FloatArray]:
+        phi, dphi = _act(u @ ax.T, activation)
+        delta = y - (z @ phi) * inv
+        du_u = u - u_anc
+        dz_z = z - z_anc
+        energy = (
+            0.5 * gam * gam * float(delta @ delta)
+            + 0.5 * lam * float(dz_z @ dz_z) / m
+            + 0.5 * dlt * float(np.einsum("ij,ij->", du_u, du_u)) / m
+        )
+        gd = z[:, None] * dphi
+        du = gam * ((gd * delta) @ ax) - dlt * du_u
+        dz = gam * (phi @ delta) - lam * dz_z
+        return delta, energy, du, dz, phi, gd
+
+    def step_estimate(phi: FloatArray, gd: FloatArray, delta: FloatArray) -> float:
+        kmat = (phi.T @ phi + (gd.T @ gd) * kxx) / m
+        curv = float(np.linalg.eigvalsh(kmat)[-1]) if p else 0.0
+        curv += gam * float(np.linalg.norm(delta)) * math.sqrt(max(kx_max, 0.0))
+        return 1.0 / max(curv, 1e-300)
+
+    status = SolverStatus.MAX_ITERATIONS
+    t = 0.0
+    steps = 0
+    rejected = 0
+    shrink = 1.0
+    delta, energy, du, dz, phi, gd = evaluate(u, z)
+    dt_est = step_estimate(phi, gd, delta)
+    dt = dt_est
+    residual = math.inf
+    e_mark, step_mark = energy, 0
+    while True:
+        if not (math.isfinite(energy) and np.all(np.isfinite(du)) and np.all(np.isfinite(dz))):
+            status = SolverStatus.NOT_FINITE
+            break
+        grad = math.sqrt((float(np.einsum("ij,ij->", du, du)) + float(dz @ dz)) / m)
+        scale = math.sqrt((float(np.einsum("ij,ij->", u, u)) + float(z @ z)) / m)
+        residual = grad / max(scale, 1.0)
+        if residual < tol:
+            status = SolverStatus.CONVERGED
+            break
+        if t >= max_time or steps + rejected >= max_steps:
+            break
+        if steps % _REFRESH == 0 and steps and steps != step_mark:
+            dt_est = step_estimate(phi, gd, delta)
+            if stall_tol > 0 and e_mark - energy < stall_tol * abs(energy):
+                status = SolverStatus.STALLED
+                break
+            e_mark, step_mark = energy, steps
+        dt = min(shrink * dt_est, max_time - t)
+        # exponential Euler: the decays toward the anchors are integrated exactly, so a stiff
+        # anchor (large δ or λ) does not limit the step; the data term takes an Euler step
+        e_d, e_l = math.exp(-dlt * dt), math.exp(-lam * dt)
+        c_d = -math.expm1(-dlt * dt) / dlt if dlt > 0 else dt
+        c_l = -math.expm1(-lam * dt) / lam if lam > 0 else dt
+        du_u = u - u_anc
+        dz_z = z - z_anc
+        u_new = u_anc + e_d * du_u + c_d * (du + dlt * du_u)
+        z_new = z_anc + e_l * dz_z + c_l * (dz + lam * dz_z)
+        if activation == "relu":
+            _flush(u_new)
+            _flush(z_new)
+        new = evaluate(u_new, z_new)
+        if new[1] > energy + 1e-10 * abs(energy) + 1e-300:
+            rejected += 1
+            shrink *= 0.5
+            if shrink < 1e-12:
+                status = SolverStatus.SOLVER_FAILED
+                break
+            continue
+        u, z = u_new, z_new
+        delta, energy, du, dz, phi, gd = new
+        shrink = min(1.0, 1.1 * shrink)
+        t = t + dt if t + dt < max_time * (1 - 1e-15) else max_time
+        steps += 1
+    return _Flow(u, z, status, float(residual), t, steps, rejected, energy, dt)
+
+
 def particle_dmft(
     x_train: ArrayLike,
     y_train: ArrayLike,
@@ -166,6 +314,7 @@ def particle_dmft(
     max_steps: int = 1_000_000,
     rng: np.random.Generator | int | None = None,
     strict: bool = False,
+    stall_tol: float | None = None,
 ) -> DMFTResult:
     """Integrate the infinite-width gradient flow of spec §1 with M particles (spec §2).
 
@@ -215,6 +364,10 @@ def particle_dmft(
         Random source or seed; ``None`` means seed 0 (reproducible).
     strict : bool, default False
         Raise :class:`~finetune_bounds.errors.ConvergenceError` when not converged.
+    stall_tol : float, optional
+        Stop with status ``stalled`` when the energy decreases by less than this fraction over
+        a window of 200 accepted steps. Default: 1e-7 for ReLU (whose particles chatter on
+        their kinks, so the gradient criterion is never met), off (0) for linear φ.
 
     Returns
     -------
@@ -263,92 +416,24 @@ def particle_dmft(
     tolerance = nonneg_float(tol, "tol", positive=True)
     t_max = nonneg_float(max_time, "max_time", positive=True)
     step_cap = positive_int(max_steps, "max_steps")
+    stall = default_stall(activation) if stall_tol is None else nonneg_float(stall_tol, "stall_tol")
     gen = as_generator(rng)
 
     xu = np.vstack([xt, xe])
-    kx = np.array(input_kernel(xu))
-    evals, evecs = np.linalg.eigh(kx)
-    evals = np.clip(evals, 0.0, None)
-    order = np.argsort(evals)[::-1]
-    evals, evecs = evals[order], evecs[:, order]
-    keep = rank_mask(evals, kx.shape)
-    if not np.any(keep):  # all inputs zero: one (zero) direction keeps shapes valid
-        keep[0] = True
-    amat = evecs[:, keep] * np.sqrt(evals[keep])  # (n, r), A Aᵀ = K_x (clipped)
-    ax = np.ascontiguousarray(amat[:p])  # (P, r)
-    kx_max = float(np.linalg.eigvalsh(kx[:p, :p])[-1])
-
+    kx, amat = _span(xu)
     u = gen.standard_normal((m, amat.shape[1]))
     z = gen.standard_normal(m)
     u_anc = u.copy() if anchor == "init" else np.zeros_like(u)
     z_anc = np.zeros_like(z)
+    fl = _flow(
+        u, z, amat[:p], kx[:p, :p], y, gamma=gam, lam=lam, dlt=dlt, u_anc=u_anc, z_anc=z_anc,
+        activation=activation, tol=tolerance, max_time=t_max, max_steps=step_cap,
+        stall_tol=stall,
+    )
+    u, z = fl.u, fl.z
     inv = 1.0 / (gam * m)
-
-    def evaluate(
-        u: FloatArray, z: FloatArray
-    ) -> tuple[FloatArray, float, FloatArray, FloatArray, FloatArray, FloatArray]:
-        phi, dphi = _act(u @ ax.T, activation)
-        delta = y - (z @ phi) * inv
-        du_u = u - u_anc
-        dz_z = z - z_anc
-        energy = (
-            0.5 * gam * gam * float(delta @ delta)
-            + 0.5 * lam * float(dz_z @ dz_z) / m
-            + 0.5 * dlt * float(np.einsum("ij,ij->", du_u, du_u)) / m
-        )
-        gd = z[:, None] * dphi
-        du = gam * ((gd * delta) @ ax) - dlt * du_u
-        dz = gam * (phi @ delta) - lam * dz_z
-        return delta, energy, du, dz, phi, gd
-
-    def step_estimate(phi: FloatArray, gd: FloatArray, delta: FloatArray) -> float:
-        kmat = (phi.T @ phi + (gd.T @ gd) * kx[:p, :p]) / m
-        curv = float(np.linalg.eigvalsh(kmat)[-1]) + max(lam, dlt)
-        curv += gam * float(np.linalg.norm(delta)) * math.sqrt(max(kx_max, 0.0))
-        return 1.0 / max(curv, 1e-300)
-
-    status = SolverStatus.MAX_ITERATIONS
-    t = 0.0
-    steps = 0
-    rejected = 0
-    shrink = 1.0
-    delta, energy, du, dz, phi, gd = evaluate(u, z)
-    dt_est = step_estimate(phi, gd, delta)
-    dt = dt_est
-    residual = math.inf
-    while True:
-        if not (math.isfinite(energy) and np.all(np.isfinite(du)) and np.all(np.isfinite(dz))):
-            status = SolverStatus.NOT_FINITE
-            break
-        grad = math.sqrt((float(np.einsum("ij,ij->", du, du)) + float(dz @ dz)) / m)
-        scale = math.sqrt((float(np.einsum("ij,ij->", u, u)) + float(z @ z)) / m)
-        residual = grad / max(scale, 1.0)
-        if residual < tolerance:
-            status = SolverStatus.CONVERGED
-            break
-        if t >= t_max or steps + rejected >= step_cap:
-            break
-        if steps % _REFRESH == 0 and steps:
-            dt_est = step_estimate(phi, gd, delta)
-            shrink = min(1.0, 1.25 * shrink)
-        dt = min(shrink * dt_est, t_max - t) if t_max - t > 0 else shrink * dt_est
-        u_new = u + dt * du
-        z_new = z + dt * dz
-        if activation == "relu":
-            _flush(u_new)
-            _flush(z_new)
-        new = evaluate(u_new, z_new)
-        if new[1] > energy + 1e-10 * abs(energy) + 1e-300:
-            rejected += 1
-            shrink *= 0.5
-            if shrink < 1e-12:
-                status = SolverStatus.SOLVER_FAILED
-                break
-            continue
-        u, z = u_new, z_new
-        delta, energy, du, dz, phi, gd = new
-        t += dt
-        steps += 1
+    status, residual, t, steps = fl.status, fl.residual, fl.time, fl.steps
+    rejected, energy, dt = fl.rejected, fl.energy, fl.dt
 
     hu, dhu = _act(u @ amat.T, activation)  # (M, n)
     f_all = (z @ hu) * inv
@@ -479,8 +564,18 @@ def _result(
 
 
 def _root_log(fun: Any, lo: float, hi: float, what: str) -> tuple[float, SolverInfo]:
-    """Root of an increasing ``fun`` of κ in [lo, hi], bracketed in log κ."""
+    """Root of an increasing ``fun`` of κ in [lo, hi], bracketed in log κ.
+
+    The end values are taken at exp(log κ), exactly where brentq evaluates them, so a sign
+    check that passed cannot fail inside brentq through the last bit of the exp/log round trip.
+    """
+    lo0, hi0 = lo, hi
+    lo, hi = math.exp(math.log(lo)), math.exp(math.log(hi))
     flo, fhi = fun(lo), fun(hi)
+    for end, f_end, f_orig in ((hi0, fhi, fhi if hi == hi0 else fun(hi0)),
+                               (lo0, flo, flo if lo == lo0 else fun(lo0))):
+        if (f_end <= 0.0) != (f_orig <= 0.0):  # the sign flips within the last bit of `end`
+            return end, SolverInfo(SolverStatus.CONVERGED, residual=abs(f_orig), tolerance=0.0)
     if fhi == 0.0:
         return hi, SolverInfo(SolverStatus.EXACT)
     if not (flo < 0.0 < fhi):

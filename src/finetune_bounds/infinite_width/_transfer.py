@@ -1,0 +1,487 @@
+"""Transfer protocols on the infinite-width (particle) network (spec infinite-width-transfer §3).
+
+Given a :class:`~._tasks.TransferTask` (source data, target data, target test inputs) and a
+:class:`TransferSetting`, :func:`transfer_dmft` runs the protocols of §3 on the particle
+representation of the infinite-width flow (:func:`~._dmft.particle_dmft`'s integrator, one
+population of M particles over the union of every input, per seed):
+
+``scratch_lazy``
+    No pretraining: a ridge readout (ridge λ₂) on the random features of the initial network,
+    f = Φ₀(x, X₂)(Φ₀(X₂, X₂) + λ₂I)⁻¹y₂ — kernel regression with the lazy NNGP kernel. It is
+    the FT readout without the source stage, so ``ft − scratch_lazy`` isolates what the
+    source-adapted features buy.
+``scratch_rich``
+    The whole network trained on the target alone from its random initialisation, with the
+    source stage's recipe (hidden decay δ, anchor) and γ₂, readout decay λ₂, to convergence.
+``ft``
+    Source stage (γ₁, readout decay λ₁, hidden decay δ, ``anchor``) to convergence; hidden layer
+    frozen; fresh ridge readout λ₂ on the target: f = Φ₁(x, X₂)(Φ₁(X₂, X₂) + λ₂I)⁻¹y₂ (the fixed
+    point of readout-only training with decay λ₂ toward 0, whatever the readout's start).
+``jr_e``
+    Jointly rich, elastic: from the source-trained weights, all weights trained on the target
+    with γ₂, the hidden layer anchored at the source weights with stiffness δ₂, the readout
+    decaying to 0 at λ₂, to convergence. δ₂ → ∞ recovers ``ft``.
+``jr_i``
+    Jointly rich, implicit: from the source-trained weights, all weights trained with γ₂, no
+    hidden decay, readout decay λ₂, for a finite time T₂ (``time_jr_i``).
+
+For the JR protocols the readout either restarts at z = 0 (``readout="reset"``, the default) or
+keeps the source readout z₁ (``"kept"``; the stage-2 output ⟨zφ⟩/γ₂ then starts at the source
+network's output times γ₁/γ₂). Every result and record states the protocol, the readout choice
+and the solver. Errors are the test MSE against the noise-free target; the transfer gain is
+G = E_scratch − E_protocol (> 0: positive transfer), against the lazy or the rich baseline.
+
+Pitfalls (spec §6): with decay to zero and small γ the source stage collapses to 0 (not the lazy
+limit); collinear neurons with a reset readout sit on a saddle the flow never leaves (``jr_*``
+with ``anchor="zero"`` and linear φ can stay at the FT solution); kernels from M particles are
+O(M^{-1/2}) noisy, so the readout is always solved with its ridge λ₂ > 0.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import FloatArray, check_choice, nonneg_float, positive_int, readonly
+from ..errors import InvalidInputError
+from ._dmft import _act, _flow, _span, default_stall
+from ._kernels import ACTIVATIONS
+from ._tasks import TransferTask
+
+__all__ = [
+    "BASELINES",
+    "PROTOCOLS",
+    "READOUTS",
+    "TransferResult",
+    "TransferSetting",
+    "ridge_readout_predict",
+    "transfer_dmft",
+    "transfer_network",
+]
+
+#: The protocols of spec §3, in their canonical order.
+PROTOCOLS: tuple[str, ...] = ("scratch_lazy", "scratch_rich", "ft", "jr_e", "jr_i")
+#: Readout choices of the jointly rich protocols.
+READOUTS: tuple[str, ...] = ("reset", "kept")
+#: Baselines of the transfer gain.
+BASELINES: tuple[str, ...] = ("lazy", "rich")
+_NEEDS_SOURCE = frozenset({"ft", "jr_e", "jr_i"})
+
+
+@dataclass(frozen=True)
+class TransferSetting:
+    """Hyperparameters of the transfer protocols (spec §1, §3).
+
+    Attributes
+    ----------
+    gamma_source, gamma_target : float
+        Feature-learning strengths γ₁ (source stage) and γ₂ (target stages), > 0.
+    ridge_source : float
+        Readout decay λ₁ of the source stage (> 0).
+    ridge_hidden : float
+        Hidden decay δ of the source stage and of ``scratch_rich`` (≥ 0).
+    ridge_target : float
+        Readout ridge λ₂ of every target stage (> 0: the FT/lazy readouts invert Φ + λ₂I).
+    stiffness : float
+        JR-E hidden stiffness δ₂ toward the source weights (≥ 0).
+    anchor : {"init", "zero"}
+        Hidden anchor of the source stage and of ``scratch_rich``: the random initialisation
+        (S-B for linear φ) or zero (S-A).
+    readout : {"reset", "kept"}
+        Readout start of ``jr_e`` and ``jr_i``.
+    time_jr_i : float
+        Training time T₂ of ``jr_i`` (> 0).
+    activation : {"relu", "linear"}
+        φ.
+    """
+
+    gamma_source: float = 1.0
+    gamma_target: float = 1.0
+    ridge_source: float = 0.1
+    ridge_hidden: float = 0.1
+    ridge_target: float = 0.1
+    stiffness: float = 1.0
+    anchor: str = "init"
+    readout: str = "reset"
+    time_jr_i: float = 10.0
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        for name in ("gamma_source", "gamma_target", "ridge_source", "ridge_target", "time_jr_i"):
+            object.__setattr__(self, name, nonneg_float(getattr(self, name), name, positive=True))
+        for name in ("ridge_hidden", "stiffness"):
+            object.__setattr__(self, name, nonneg_float(getattr(self, name), name))
+        check_choice(self.anchor, "anchor", ("init", "zero"))
+        check_choice(self.readout, "readout", READOUTS)
+        check_choice(self.activation, "activation", ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """Target test errors of the protocols, per seed (spec §3).
+
+    Attributes
+    ----------
+    errors : dict[str, ndarray]
+        Protocol → test MSE against the noise-free target, shape (S,).
+    predictions : dict[str, ndarray]
+        Protocol → predictions on the test inputs, shape (S, n_test).
+    setting : TransferSetting
+        The hyperparameters.
+    solver : str
+        ``"particle"`` (infinite width, M particles) or ``"network"`` (finite width, GD).
+    width : int
+        M particles or N neurons.
+    diagnostics : dict[str, dict[str, ndarray]]
+        Stage → {``steps``, ``time``, ``residual``, ``converged``} per seed (stages ``source``,
+        ``scratch_rich``, ``jr_e``, ``jr_i``, where run).
+    wall_time : float
+        Seconds spent.
+    """
+
+    errors: dict[str, FloatArray]
+    predictions: dict[str, FloatArray]
+    setting: TransferSetting
+    solver: str
+    width: int
+    diagnostics: dict[str, dict[str, FloatArray]] = field(repr=False)
+    wall_time: float = 0.0
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        """The protocols that were run, in canonical order."""
+        return tuple(p for p in PROTOCOLS if p in self.errors)
+
+    def gain(self, protocol: str, baseline: str = "lazy") -> FloatArray:
+        """G = E_scratch − E_protocol per seed (> 0: positive transfer)."""
+        check_choice(protocol, "protocol", self.protocols)
+        check_choice(baseline, "baseline", BASELINES)
+        base = f"scratch_{baseline}"
+        if base not in self.errors:
+            raise InvalidInputError(f"the baseline {base!r} was not run")
+        return readonly(np.asarray(self.errors[base] - self.errors[protocol]))
+
+    def records(self, **fields: Any) -> list[dict[str, Any]]:
+        """Tidy rows: ``error`` per protocol and seed, ``gain_lazy``/``gain_rich`` per transfer
+        protocol and seed, tagged ``source="empirical"`` for finite-width networks and
+        ``source="theory"`` with ``method="particle_dmft"`` for the particle solver."""
+        from ..records import record
+
+        src = "empirical" if self.solver == "network" else "theory"
+        method = "gd" if self.solver == "network" else "particle_dmft"
+        rows: list[dict[str, Any]] = []
+        tag = {"readout": self.setting.readout, "width": self.width, **fields}
+        for prot in self.protocols:
+            extra = tag if prot in ("jr_e", "jr_i") else {**tag, "readout": "fresh"}
+            for s, e in enumerate(self.errors[prot]):
+                rows.append(record("error", float(e), src, method=method, protocol=prot,
+                                   seed=s, **extra))
+            if prot.startswith("scratch"):
+                continue
+            for base in BASELINES:
+                if f"scratch_{base}" in self.errors:
+                    for s, g in enumerate(self.gain(prot, base)):
+                        rows.append(record(f"gain_{base}", float(g), src, method=method,
+                                           protocol=prot, seed=s, **extra))
+        return rows
+
+
+def ridge_readout_predict(
+    phi_train: FloatArray, phi_eval: FloatArray, y: FloatArray, ridge: float
+) -> FloatArray:
+    """Φ(x, X)(Φ(X, X) + λI)⁻¹y from features φ (…, P, M) and (…, n, M), Φ = φφᵀ/M.
+
+    Solved with a Cholesky factorisation of Φ(X, X) + λI (λ > 0), never an explicit inverse;
+    leading dimensions (seeds) broadcast. ``y`` is (P,) or (…, P).
+    """
+    m = phi_train.shape[-1]
+    kxx = np.einsum("...im,...jm->...ij", phi_train, phi_train) / m
+    kex = np.einsum("...im,...jm->...ij", phi_eval, phi_train) / m
+    p = kxx.shape[-1]
+    a = kxx + ridge * np.eye(p)
+    yb = np.broadcast_to(y, a.shape[:-1])[..., None]
+    try:
+        chol = np.linalg.cholesky(a)
+        w = np.linalg.solve(np.swapaxes(chol, -1, -2), np.linalg.solve(chol, yb))
+    except np.linalg.LinAlgError:  # pragma: no cover - λ > 0 keeps A positive definite
+        w = np.linalg.solve(a, yb)
+    return np.asarray((kex @ w)[..., 0])
+
+
+def _check_task(task: TransferTask, protocols: Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(task, TransferTask):
+        raise InvalidInputError(f"task must be a TransferTask, got {type(task).__name__}")
+    if isinstance(protocols, str):
+        protocols = (protocols,)
+    prots = tuple(protocols)
+    if not prots:
+        raise InvalidInputError("protocols must name at least one protocol")
+    for p in prots:
+        check_choice(p, "protocol", PROTOCOLS)
+    for name in ("x_source", "x_target", "x_test"):
+        a = getattr(task, name)
+        if a.shape[0] == 0 or not np.all(np.isfinite(a)):
+            raise InvalidInputError(f"task.{name} must be non-empty and finite")
+    return tuple(p for p in PROTOCOLS if p in prots)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(positive_int(seeds, "seeds")))
+    try:
+        out = [int(s) for s in seeds]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"seeds must be a count or a list of ints, got {seeds!r}") from None
+    if not out:
+        raise InvalidInputError("seeds must not be empty")
+    return out
+
+
+def transfer_dmft(
+    task: TransferTask,
+    setting: TransferSetting | None = None,
+    *,
+    protocols: Sequence[str] = PROTOCOLS,
+    neurons: int = 4000,
+    seeds: int | Sequence[int] = 1,
+    tol: float = 1e-8,
+    max_time: float = 2_000.0,
+    max_steps: int = 200_000,
+) -> TransferResult:
+    """Run the transfer protocols of spec §3 on the infinite-width network (particle DMFT).
+
+    Regime: width → ∞ represented by M = ``neurons`` particles (error O(M^{-1/2})), gradient
+    flow to a relative-gradient tolerance (``jr_i``: to the time T₂), float64. One particle
+    population per seed, drawn over the union of source, target and test inputs; the same
+    initial particles start the source stage and ``scratch_rich`` (common random numbers).
+
+    Parameters
+    ----------
+    task : TransferTask
+        Source data, target data and target test inputs (see :func:`linear_pair`, …).
+    setting : TransferSetting, optional
+        Hyperparameters (default: ``TransferSetting()``).
+    protocols : sequence of str
+        Any of ``scratch_lazy``, ``scratch_rich``, ``ft``, ``jr_e``, ``jr_i``.
+    neurons : int, default 4000
+        Particles M per population.
+    seeds : int or sequence of int
+        A count (seeds 0 … S−1) or the seeds themselves.
+    tol, max_time, max_steps
+        Stopping rule of each converged stage (see :func:`particle_dmft`).
+
+    Returns
+    -------
+    TransferResult
+        Errors, predictions and per-stage diagnostics, ``solver="particle"``.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad task, setting, protocol or sizes.
+
+    Examples
+    --------
+    >>> from finetune_bounds.infinite_width import linear_pair
+    >>> task = linear_pair(10, 30, 10, 50, alpha_s=1.0, rng=0)
+    >>> s = TransferSetting(gamma_source=1.0, ridge_source=0.2, ridge_hidden=0.2,
+    ...                     ridge_target=0.05, activation="linear")
+    >>> r = transfer_dmft(task, s, protocols=("scratch_lazy", "ft"), neurons=200, tol=1e-6)
+    >>> bool(r.gain("ft", "lazy")[0] > 0)   # aligned source, rich pretraining: positive transfer
+    True
+    """
+    t0 = _time.perf_counter()
+    st = setting if setting is not None else TransferSetting()
+    if not isinstance(st, TransferSetting):
+        raise InvalidInputError(f"setting must be a TransferSetting, got {type(st).__name__}")
+    prots = _check_task(task, protocols)
+    m = positive_int(neurons, "neurons")
+    if m < 2:
+        raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
+    tolerance = nonneg_float(tol, "tol", positive=True)
+    t_max = nonneg_float(max_time, "max_time", positive=True)
+    cap = positive_int(max_steps, "max_steps")
+    seed_list = _seed_list(seeds)
+    stall = default_stall(st.activation)
+
+    p1, p2 = task.x_source.shape[0], task.x_target.shape[0]
+    kx, amat = _span(np.vstack([task.x_source, task.x_target, task.x_test]))
+    rows = {
+        "source": slice(0, p1), "target": slice(p1, p1 + p2), "test": slice(p1 + p2, None)
+    }
+    a_of = {k: amat[v] for k, v in rows.items()}
+    k_of = {k: kx[v, v] for k, v in rows.items()}
+    act = st.activation
+    ys, yt = task.y_source, task.y_target
+
+    def feats(u: FloatArray, split: str) -> FloatArray:
+        return _act(u @ a_of[split].T, act)[0].T  # (n, M)
+
+    def run(u: FloatArray, z: FloatArray, split: str, y: FloatArray, gamma: float, lam: float,
+            dlt: float, u_anc: FloatArray, time_cap: float, stop: float) -> Any:
+        return _flow(u, z, a_of[split], k_of[split], y, gamma=gamma, lam=lam, dlt=dlt,
+                     u_anc=u_anc, z_anc=np.zeros_like(z), activation=act, tol=stop,
+                     max_time=time_cap, max_steps=cap, stall_tol=stall)
+
+    preds: dict[str, list[FloatArray]] = {p: [] for p in prots}
+    diag: dict[str, dict[str, list[float]]] = {}
+
+    def note(stage: str, fl: Any) -> None:
+        d = diag.setdefault(stage, {"steps": [], "time": [], "residual": [], "converged": [],
+                                    "stalled": []})
+        d["steps"].append(float(fl.steps))
+        d["time"].append(float(fl.time))
+        d["residual"].append(float(fl.residual))
+        d["converged"].append(float(fl.status.value == "converged"))
+        d["stalled"].append(float(fl.status.value == "stalled"))
+
+    for seed in seed_list:
+        gen = np.random.default_rng(seed)
+        u0 = gen.standard_normal((m, amat.shape[1]))
+        z0 = gen.standard_normal(m)
+        anc0 = u0 if st.anchor == "init" else np.zeros_like(u0)
+        if "scratch_lazy" in prots:
+            preds["scratch_lazy"].append(ridge_readout_predict(
+                feats(u0, "target"), feats(u0, "test"), yt, st.ridge_target))
+        if "scratch_rich" in prots:
+            fl = run(u0, z0, "target", yt, st.gamma_target, st.ridge_target, st.ridge_hidden,
+                     anc0, t_max, tolerance)
+            note("scratch_rich", fl)
+            preds["scratch_rich"].append(
+                (fl.z @ feats(fl.u, "test").T) / (st.gamma_target * m))
+        if not _NEEDS_SOURCE.intersection(prots):
+            continue
+        src = run(u0, z0, "source", ys, st.gamma_source, st.ridge_source, st.ridge_hidden,
+                  anc0, t_max, tolerance)
+        note("source", src)
+        u1, z1 = src.u, src.z
+        if "ft" in prots:
+            preds["ft"].append(ridge_readout_predict(
+                feats(u1, "target"), feats(u1, "test"), yt, st.ridge_target))
+        z_start = np.zeros_like(z1) if st.readout == "reset" else z1
+        for prot, dlt, cap_t, stop in (
+            ("jr_e", st.stiffness, t_max, tolerance),
+            ("jr_i", 0.0, st.time_jr_i, 0.0),
+        ):
+            if prot not in prots:
+                continue
+            fl = run(u1, z_start, "target", yt, st.gamma_target, st.ridge_target, dlt, u1,
+                     cap_t, stop if stop > 0 else 1e-300)
+            note(prot, fl)
+            preds[prot].append((fl.z @ feats(fl.u, "test").T) / (st.gamma_target * m))
+
+    pred_arr = {p: readonly(np.asarray(v, dtype=np.float64)) for p, v in preds.items()}
+    errors = {
+        p: readonly(np.mean((v - task.y_test) ** 2, axis=1)) for p, v in pred_arr.items()
+    }
+    diagnostics = {
+        k: {q: readonly(np.asarray(v, dtype=np.float64)) for q, v in d.items()}
+        for k, d in diag.items()
+    }
+    return TransferResult(
+        errors=errors, predictions=pred_arr, setting=st, solver="particle", width=m,
+        diagnostics=diagnostics, wall_time=_time.perf_counter() - t0,
+    )
+
+
+def transfer_network(
+    task: TransferTask,
+    setting: TransferSetting | None = None,
+    *,
+    protocols: Sequence[str] = PROTOCOLS,
+    width: int = 1000,
+    seeds: int | Sequence[int] = 1,
+    tol: float = 1e-8,
+    max_time: float = 2_000.0,
+    max_steps: int = 200_000,
+) -> TransferResult:
+    """The protocols of :func:`transfer_dmft` on finite-width networks trained by GD (spec §1, §3).
+
+    Regime: width N = ``width``, full-batch gradient descent with the §1 update (step chosen
+    automatically per seed, energy-descent safeguard), batched over seeds, float64 — the
+    independent check of the particle solver (the two agree up to O(N^{-1/2})).
+
+    Parameters and return value are those of :func:`transfer_dmft` (``width`` replaces
+    ``neurons``); ``solver="network"``.
+
+    Examples
+    --------
+    >>> from finetune_bounds.infinite_width import linear_pair
+    >>> task = linear_pair(10, 30, 10, 50, alpha_s=1.0, rng=0)
+    >>> s = TransferSetting(ridge_source=0.2, ridge_hidden=0.2, activation="linear")
+    >>> r = transfer_network(task, s, protocols=("scratch_lazy", "ft"), width=200, seeds=2,
+    ...                      tol=1e-6)
+    >>> r.errors["ft"].shape, bool(np.all(r.gain("ft") > 0))
+    ((2,), True)
+    """
+    from .simulate import Network, init_network, readout_ridge, train
+
+    t0 = _time.perf_counter()
+    st = setting if setting is not None else TransferSetting()
+    if not isinstance(st, TransferSetting):
+        raise InvalidInputError(f"setting must be a TransferSetting, got {type(st).__name__}")
+    prots = _check_task(task, protocols)
+    n = positive_int(width, "width")
+    tolerance = nonneg_float(tol, "tol", positive=True)
+    t_max = nonneg_float(max_time, "max_time", positive=True)
+    cap = positive_int(max_steps, "max_steps")
+    seed_list = _seed_list(seeds)
+    x1, y1, x2, y2, xt = task.x_source, task.y_source, task.x_target, task.y_target, task.x_test
+
+    net0 = init_network(n, task.dim, seeds=seed_list, gamma=st.gamma_source,
+                        activation=st.activation)
+    anc0 = net0.W if st.anchor == "init" else None
+    preds: dict[str, FloatArray] = {}
+    diag: dict[str, dict[str, FloatArray]] = {}
+
+    def note(stage: str, tr: Any) -> None:
+        diag[stage] = {
+            "steps": readonly(np.asarray(tr.steps, dtype=np.float64)),
+            "time": readonly(np.asarray(tr.time, dtype=np.float64)),
+            "residual": readonly(np.asarray(tr.residual, dtype=np.float64)),
+            "converged": readonly(np.asarray(tr.converged, dtype=np.float64)),
+            "stalled": readonly(np.asarray(tr.stalled, dtype=np.float64)),
+        }
+
+    if "scratch_lazy" in prots:
+        preds["scratch_lazy"] = readout_ridge(net0, x2, y2, xt, ridge=st.ridge_target)
+    if "scratch_rich" in prots:
+        tr = train(net0, x2, y2, gamma=st.gamma_target, ridge_readout=st.ridge_target,
+                   ridge_hidden=st.ridge_hidden, anchor_hidden=anc0, tol=tolerance,
+                   max_time=t_max, max_steps=cap)
+        note("scratch_rich", tr)
+        preds["scratch_rich"] = tr.network.predict(xt)
+    if _NEEDS_SOURCE.intersection(prots):
+        src = train(net0, x1, y1, gamma=st.gamma_source, ridge_readout=st.ridge_source,
+                    ridge_hidden=st.ridge_hidden, anchor_hidden=anc0, tol=tolerance,
+                    max_time=t_max, max_steps=cap)
+        note("source", src)
+        net1 = src.network
+        if "ft" in prots:
+            preds["ft"] = readout_ridge(net1, x2, y2, xt, ridge=st.ridge_target)
+        z_start = np.zeros_like(net1.z) if st.readout == "reset" else net1.z
+        start = Network(net1.W, z_start, gamma=st.gamma_target, activation=st.activation)
+        for prot, dlt, cap_t, stop in (
+            ("jr_e", st.stiffness, t_max, tolerance),
+            ("jr_i", 0.0, st.time_jr_i, 1e-300),
+        ):
+            if prot not in prots:
+                continue
+            tr = train(start, x2, y2, gamma=st.gamma_target, ridge_readout=st.ridge_target,
+                       ridge_hidden=dlt, anchor_hidden=net1.W, tol=stop, max_time=cap_t,
+                       max_steps=cap)
+            note(prot, tr)
+            preds[prot] = tr.network.predict(xt)
+
+    pred_arr = {p: readonly(np.asarray(preds[p], dtype=np.float64)) for p in prots}
+    errors = {
+        p: readonly(np.mean((v - task.y_test) ** 2, axis=1)) for p, v in pred_arr.items()
+    }
+    return TransferResult(
+        errors=errors, predictions=pred_arr, setting=st, solver="network", width=n,
+        diagnostics=diag, wall_time=_time.perf_counter() - t0,
+    )

@@ -1,0 +1,788 @@
+"""Finite-width two-layer networks trained by gradient descent, batched over seeds.
+
+Spec ``infinite-width-transfer.md`` §1 (network and training) and §3 (the frozen-feature ridge
+readout of FT). This is the independent check of the particle solver
+:func:`~finetune_bounds.infinite_width._dmft.particle_dmft`: the same mean-field (μP) network at
+a finite width N, with the same conventions, so its distance to the infinite-width predictor
+shrinks like N^{-1/2}.
+
+Conventions (identical to ``particle_dmft``). S seeds are batched along a leading axis:
+hidden weights W of shape (S, N, D), readout z of shape (S, N), W, z ~ N(0, 1) at init,
+
+    h_i(x) = W_i·x/√D,   f(x) = (1/(γN)) Σ_i z_i φ(h_i(x)),   φ ∈ {ReLU, linear} (ReLU φ'(0) = 0),
+
+summed loss L = ½ Σ_μ (f(x_μ) − y_μ)², and gradient descent with learning rate scaled by γ²N
+and weight decays toward anchors, θ ← θ − η(γ²N ∂L/∂θ + decay·(θ − θ_anc)), i.e. with
+Δ = y − f and g = z φ'(h)::
+
+    W_i ← W_i + η [γ Σ_μ Δ_μ g_i(x_μ) x_μ/√D − δ (W_i − W_anc,i)],
+    z_i ← z_i + η [γ Σ_μ Δ_μ φ(h_i(x_μ)) − λ (z_i − z_anc,i)].
+
+The training time is t = Σ η (steps × η at a fixed step), the time of the particle solver's flow.
+This update is η·N times minus the gradient of
+
+    E = γ² · ½ ‖Δ‖² + (λ/2) ⟨(z − z_anc)²⟩ + (δ/2) ⟨‖W − W_anc‖²⟩   (⟨⟩ = mean over neurons),
+
+which the automatic step size uses as a descent safeguard (a step that increases E is rejected
+and retried with half the step), exactly as ``particle_dmft`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .._validation import (
+    FloatArray,
+    as_float_array,
+    as_vector,
+    check_choice,
+    nonneg_float,
+    positive_int,
+    readonly,
+)
+from ..errors import InvalidInputError
+from ._dmft import default_stall
+from ._kernels import ACTIVATIONS
+
+__all__ = [
+    "Network",
+    "TrainResult",
+    "WidthSweep",
+    "init_network",
+    "readout_ridge",
+    "train",
+    "transfer_network",
+    "width_sweep",
+]
+
+#: Anchor settings of :func:`width_sweep` (as in ``particle_dmft``).
+ANCHORS: tuple[str, ...] = ("zero", "init")
+
+#: Values below this magnitude are flushed to exactly 0 for ReLU (subnormals slow numpy).
+_FLUSH = 1e-150
+#: Iterations between refreshes of the automatic step-size estimate.
+_REFRESH = 200
+
+
+def _act(h: FloatArray, activation: str) -> tuple[FloatArray, FloatArray]:
+    """φ(h) and φ'(h) (ReLU: φ'(0) = 0)."""
+    if activation == "linear":
+        return h, np.ones_like(h)
+    d = (h > 0.0).astype(np.float64)
+    return h * d, d
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only contiguous copy of an integer or boolean array."""
+    out = np.array(a)
+    out.setflags(write=False)
+    return out
+
+
+def _flush(a: FloatArray) -> None:
+    a[np.abs(a) < _FLUSH] = 0.0
+
+
+def _inputs(x: ArrayLike, dim: int, name: str = "x") -> FloatArray:
+    xa = as_float_array(x, name, ndim=2)
+    if xa.shape[1] != dim:
+        raise InvalidInputError(f"{name} must have D = {dim} columns, got shape {xa.shape}")
+    return xa
+
+
+def _targets(y: ArrayLike, seeds: int, p: int, name: str = "y") -> FloatArray:
+    """Targets as an (S, P) array from a shared (P,) vector or a per-seed (S, P) array."""
+    ya = as_float_array(y, name)
+    if ya.ndim == 1:
+        if ya.shape[0] != p:
+            raise InvalidInputError(f"{name} must have length P = {p}, got {ya.shape[0]}")
+        return np.broadcast_to(ya, (seeds, p)).copy()
+    if ya.shape != (seeds, p):
+        raise InvalidInputError(f"{name} must have shape ({p},) or ({seeds}, {p}), got {ya.shape}")
+    return ya
+
+
+@dataclass(frozen=True)
+class Network:
+    """A batch of S finite-width two-layer mean-field networks (spec §1).
+
+    Attributes
+    ----------
+    W : ndarray, shape (S, N, D)
+        Hidden weights; h_i(x) = W_i·x/√D.
+    z : ndarray, shape (S, N)
+        Readout weights; f(x) = (1/(γN)) Σ_i z_i φ(h_i(x)).
+    gamma : float
+        Feature-learning strength γ > 0 (the output scale 1/(γN)).
+    activation : {"relu", "linear"}
+        The activation φ.
+
+    Examples
+    --------
+    >>> net = Network(np.ones((1, 2, 4)), np.array([[1.0, -1.0]]), gamma=1.0, activation="linear")
+    >>> net.predict(np.ones((3, 4)))
+    array([[0., 0., 0.]])
+    """
+
+    W: FloatArray
+    z: FloatArray
+    gamma: float
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        w = as_float_array(self.W, "W", ndim=3)
+        z = as_float_array(self.z, "z", ndim=2)
+        if z.shape != w.shape[:2]:
+            raise InvalidInputError(f"z must have shape {w.shape[:2]} (S, N), got {z.shape}")
+        object.__setattr__(self, "W", readonly(w))
+        object.__setattr__(self, "z", readonly(z))
+        object.__setattr__(self, "gamma", nonneg_float(self.gamma, "gamma", positive=True))
+        check_choice(self.activation, "activation", ACTIVATIONS)
+
+    @property
+    def seeds(self) -> int:
+        """Number S of networks in the batch."""
+        return int(self.W.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Width N."""
+        return int(self.W.shape[1])
+
+    @property
+    def dim(self) -> int:
+        """Input dimension D."""
+        return int(self.W.shape[2])
+
+    def _pre(self, xa: FloatArray) -> FloatArray:
+        return np.asarray(np.matmul(self.W, xa.T) / math.sqrt(self.dim))  # (S, N, n)
+
+    def features(self, x: ArrayLike) -> FloatArray:
+        """Hidden features φ(h(x)), shape (S, n, N), for the n rows of ``x`` (shape (n, D)).
+
+        Examples
+        --------
+        >>> net = init_network(3, 2, seeds=2, gamma=1.0)
+        >>> net.features(np.ones((5, 2))).shape
+        (2, 5, 3)
+        """
+        xa = _inputs(x, self.dim)
+        phi, _ = _act(self._pre(xa), self.activation)
+        return readonly(np.ascontiguousarray(phi.transpose(0, 2, 1)))
+
+    def predict(self, x: ArrayLike) -> FloatArray:
+        """Outputs f(x), shape (S, n), for the n rows of ``x`` (shape (n, D)).
+
+        Examples
+        --------
+        >>> net = init_network(3, 2, seeds=[0, 1], gamma=1.0)
+        >>> net.predict(np.ones((5, 2))).shape
+        (2, 5)
+        """
+        xa = _inputs(x, self.dim)
+        phi, _ = _act(self._pre(xa), self.activation)
+        return readonly(np.einsum("snp,sn->sp", phi, self.z) / (self.gamma * self.width))
+
+
+def init_network(
+    width: int,
+    dim: int,
+    *,
+    seeds: int | Sequence[int],
+    gamma: float,
+    activation: str = "relu",
+) -> Network:
+    """Random initialisation W, z ~ N(0, 1) of S networks (spec §1).
+
+    Regime: finite width N, mean-field (μP) parametrisation, float64.
+
+    Parameters
+    ----------
+    width : int
+        Width N ≥ 1.
+    dim : int
+        Input dimension D ≥ 1.
+    seeds : int or sequence of int
+        A count S (seeds 0, …, S − 1) or the seeds themselves (integers ≥ 0). Seed s draws
+        W (N, D) and then z (N,) from ``np.random.default_rng(s)``, so a network does not depend
+        on the other seeds of the batch.
+    gamma : float
+        γ > 0.
+    activation : {"relu", "linear"}
+        The activation φ.
+
+    Returns
+    -------
+    Network
+        Weights of shape (S, N, D) and (S, N).
+
+    Raises
+    ------
+    InvalidInputError
+        Non-positive width/dim, bad seeds, γ ≤ 0, unknown activation.
+
+    Examples
+    --------
+    >>> net = init_network(4, 3, seeds=[7, 8], gamma=0.5, activation="linear")
+    >>> net.W.shape, net.z.shape
+    ((2, 4, 3), (2, 4))
+    >>> bool(np.all(init_network(4, 3, seeds=[8], gamma=0.5).W[0] == net.W[1]))
+    True
+    """
+    n = positive_int(width, "width")
+    d = positive_int(dim, "dim")
+    seed_list = _seed_list(seeds)
+    w = np.empty((len(seed_list), n, d))
+    z = np.empty((len(seed_list), n))
+    for k, s in enumerate(seed_list):  # drawing only; training is batched
+        gen = np.random.default_rng(s)
+        w[k] = gen.standard_normal((n, d))
+        z[k] = gen.standard_normal(n)
+    return Network(w, z, gamma=gamma, activation=activation)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool | np.bool_):
+        return list(range(positive_int(seeds, "seeds")))
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
+        raise InvalidInputError(f"seeds must be a count or a sequence of integers, got {seeds!r}")
+    out = [positive_int(s, "seed", allow_zero=True) for s in seeds]
+    if not out:
+        raise InvalidInputError("seeds must not be empty")
+    return out
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The end state of :func:`train`, per seed (spec §1).
+
+    Attributes
+    ----------
+    network : Network
+        The trained networks (with the training γ).
+    steps : ndarray of int, shape (S,)
+        Accepted gradient steps.
+    time : ndarray, shape (S,)
+        Training time reached, t = Σ η.
+    converged : ndarray of bool, shape (S,)
+        Whether the relative gradient norm fell below ``tol``.
+    residual : ndarray, shape (S,)
+        Final relative gradient norm: RMS over neurons of the update direction divided by
+        max(1, RMS parameter norm) (``inf`` for a seed whose iterate became non-finite).
+    loss : ndarray, shape (S,)
+        Final summed loss ½ ‖y − f(X)‖² (without the decay terms).
+    rejected : ndarray of int, shape (S,)
+        Steps rejected by the energy-descent safeguard (automatic step only).
+    stalled : ndarray of bool, shape (S,)
+        Stopped because the energy decreased by less than ``stall_tol`` (relative) over a
+        window of 200 iterations (ReLU kinks; see :func:`~._dmft.particle_dmft`).
+    wall_time : float
+        Seconds spent.
+    """
+
+    network: Network
+    steps: np.ndarray
+    time: FloatArray
+    converged: np.ndarray
+    residual: FloatArray
+    loss: FloatArray
+    rejected: np.ndarray
+    wall_time: float
+    stalled: np.ndarray | None = None
+
+
+def _anchor(a: ArrayLike | None, shape: tuple[int, ...], name: str) -> FloatArray:
+    if a is None:
+        return np.zeros(shape)
+    arr = as_float_array(a, name)
+    if arr.shape != shape:
+        raise InvalidInputError(f"{name} must have shape {shape}, got {arr.shape}")
+    return arr
+
+
+def train(
+    net: Network,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    gamma: float | None = None,
+    ridge_readout: float,
+    ridge_hidden: float,
+    anchor_hidden: ArrayLike | None = None,
+    anchor_readout: ArrayLike | None = None,
+    freeze_hidden: bool = False,
+    lr: float | None = None,
+    tol: float = 1e-8,
+    max_time: float | None = None,
+    max_steps: int = 200_000,
+    stall_tol: float | None = None,
+) -> TrainResult:
+    """Train S finite-width networks by gradient descent on the summed loss (spec §1).
+
+    Regime: finite width N, mean-field (μP) scaling, full-batch gradient descent with learning
+    rate scaled by γ²N and weight decays toward anchors (the conventions of the module
+    docstring, identical to ``particle_dmft``), batched over seeds, float64. Each step is::
+
+        W ← W + η [γ Σ_μ Δ_μ g(x_μ) x_μᵀ/√D − δ (W − W_anc)],
+        z ← z + η [γ Σ_μ Δ_μ φ(h(x_μ)) − λ (z − z_anc)].
+
+    With ``lr=None`` the step is chosen per seed as 1/curvature, the curvature being
+    λ_max of the empirical NTK (ΦᵀΦ + (GᵀG) ⊙ K_x)/N on the training inputs plus
+    γ‖Δ‖√λ_max(K_x) (refreshed every 200 iterations); the steps are exponential Euler (the decays
+    toward the anchors integrated exactly, the data term by the update above, so stiff anchors
+    do not limit the step; the same integrator as the particle solver), and a step that
+    increases the energy E of the module docstring is rejected and retried with half the step.
+    With a given ``lr`` the steps are plain gradient descent with that η (no safeguard; a seed
+    whose iterate becomes non-finite stops, not converged).
+
+    A seed stops when its relative gradient norm (RMS over neurons of the update direction
+    divided by max(1, RMS parameter norm)) is below ``tol`` (converged), when its time reaches
+    ``max_time`` (the last step is shortened to land on it exactly), or when the iteration count
+    (accepted plus rejected steps) reaches ``max_steps``.
+
+    Parameters
+    ----------
+    net : Network
+        Initial networks (S of them).
+    x : array_like, shape (P, D)
+        Training inputs (shared by all seeds).
+    y : array_like, shape (P,) or (S, P)
+        Training targets, shared or per seed.
+    gamma : float, optional
+        γ > 0 used for the output scale and the updates; default ``net.gamma``. The returned
+        network carries this γ.
+    ridge_readout : float
+        Readout decay λ ≥ 0.
+    ridge_hidden : float
+        Hidden decay δ ≥ 0.
+    anchor_hidden : array_like, shape (S, N, D), optional
+        W_anc (default 0).
+    anchor_readout : array_like, shape (S, N), optional
+        z_anc (default 0).
+    freeze_hidden : bool, default False
+        Train the readout only (W stays fixed; δ is then irrelevant).
+    lr : float, optional
+        Fixed step η > 0 (in time units); ``None`` for the automatic stable step.
+    tol : float, default 1e-8
+        Relative gradient tolerance (> 0).
+    max_time : float, optional
+        Final training time (finite-time training); ``None`` for no limit.
+    max_steps : int, default 200_000
+        Cap on iterations (accepted plus rejected steps).
+    stall_tol : float, optional
+        Stop a seed (``stalled``) when its energy decreased by less than this fraction over the
+        last 200 iterations; default 1e-7 for ReLU, off for linear φ (as the particle solver).
+
+    Returns
+    -------
+    TrainResult
+        Trained networks and per-seed diagnostics.
+
+    Raises
+    ------
+    InvalidInputError
+        Non-finite inputs, bad shapes, γ ≤ 0, negative decays, non-positive ``lr``/``tol``/
+        ``max_time``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((6, 3)); y = x[:, 0]
+    >>> net = init_network(20, 3, seeds=2, gamma=1.0, activation="linear")
+    >>> r = train(net, x, y, ridge_readout=0.1, ridge_hidden=0.1, tol=1e-10)
+    >>> phi = np.einsum("sni,smi->snm", r.network.features(x), r.network.features(x)) / 20
+    >>> fa = phi @ np.linalg.solve(phi + 0.1 * np.eye(6), y)[..., None]   # identity (A)
+    >>> bool(r.converged.all() and np.allclose(fa[..., 0], r.network.predict(x), atol=1e-8))
+    True
+    """
+    t_start = _time.perf_counter()
+    if not isinstance(net, Network):
+        raise InvalidInputError(f"net must be a Network, got {type(net).__name__}")
+    s_n, n, dim = net.W.shape
+    xa = _inputs(x, dim)
+    p = xa.shape[0]
+    ya = _targets(y, s_n, p)
+    gam = net.gamma if gamma is None else nonneg_float(gamma, "gamma", positive=True)
+    lam = nonneg_float(ridge_readout, "ridge_readout")
+    dlt = nonneg_float(ridge_hidden, "ridge_hidden")
+    w_anc = _anchor(anchor_hidden, net.W.shape, "anchor_hidden")
+    z_anc = _anchor(anchor_readout, net.z.shape, "anchor_readout")
+    step = None if lr is None else nonneg_float(lr, "lr", positive=True)
+    tolerance = nonneg_float(tol, "tol", positive=True)
+    t_max = math.inf if max_time is None else nonneg_float(max_time, "max_time", positive=True)
+    cap = positive_int(max_steps, "max_steps")
+    act = net.activation
+    frozen = bool(freeze_hidden)
+    if stall_tol is not None:
+        stall = nonneg_float(stall_tol, "stall_tol")
+    else:  # readout-only training is a convex quadratic: no kinks, no stall rule
+        stall = 0.0 if frozen else default_stall(act)
+
+    sq = math.sqrt(dim)
+    xs = xa / sq  # rows x_μ/√D
+    kx = xs @ xs.T
+    kx_max = max(float(np.linalg.eigvalsh(kx)[-1]), 0.0)
+    inv = 1.0 / (gam * n)
+    w = np.array(net.W)
+    z = np.array(net.z)
+
+    def evaluate(
+        w: FloatArray, z: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        # one BLAS call over all seeds and neurons: (S·N, D) @ (D, P)
+        h = (w.reshape(-1, dim) @ xs.T).reshape(s_n, n, p)
+        if act == "linear":
+            phi, gd = h, z[:, :, None]  # g = z (broadcast over inputs)
+        else:
+            phi, dphi = _act(h, act)
+            gd = z[:, :, None] * dphi
+        delta = ya - np.matmul(z[:, None, :], phi)[:, 0, :] * inv
+        dz_z = z - z_anc
+        dz = gam * np.matmul(phi, delta[:, :, None])[:, :, 0] - lam * dz_z
+        energy = 0.5 * gam * gam * np.einsum("sp,sp->s", delta, delta)
+        energy += 0.5 * lam * np.einsum("sn,sn->s", dz_z, dz_z) / n
+        if frozen:
+            dw = np.zeros_like(w)
+        else:
+            dw_w = w - w_anc
+            if act == "linear":  # g = z: the back-propagated term is rank one per seed
+                back = z[:, :, None] * (delta @ xs)[:, None, :]
+            else:
+                back = ((gd * delta[:, None, :]).reshape(-1, p) @ xs).reshape(s_n, n, dim)
+            dw = gam * back - dlt * dw_w
+            energy += 0.5 * dlt * np.einsum("snd,snd->s", dw_w, dw_w) / n
+        return delta, energy, dw, dz, phi, gd
+
+    def step_estimate(phi: FloatArray, gd: FloatArray, delta: FloatArray) -> FloatArray:
+        kmat = np.matmul(phi.transpose(0, 2, 1), phi)
+        if not frozen:
+            gb = np.broadcast_to(gd, phi.shape)
+            kmat = kmat + np.matmul(gb.transpose(0, 2, 1), gb) * kx
+        curv = np.linalg.eigvalsh(kmat / n)[:, -1]
+        curv = curv + gam * np.linalg.norm(delta, axis=1) * math.sqrt(kx_max)
+        return np.asarray(1.0 / np.maximum(curv, 1e-300))
+
+    def rel_grad(dw: FloatArray, dz: FloatArray, w: FloatArray, z: FloatArray) -> FloatArray:
+        g2 = np.einsum("snd,snd->s", dw, dw) + np.einsum("sn,sn->s", dz, dz)
+        p2 = np.einsum("snd,snd->s", w, w) + np.einsum("sn,sn->s", z, z)
+        return np.asarray(np.sqrt(g2 / n) / np.maximum(np.sqrt(p2 / n), 1.0))
+
+    delta, energy, dw, dz, phi, gd = evaluate(w, z)
+    dt_est = step_estimate(phi, gd, delta) if step is None else np.full(s_n, step)
+    shrink = np.ones(s_n)
+    t = np.zeros(s_n)
+    steps = np.zeros(s_n, dtype=np.int64)
+    rejected = np.zeros(s_n, dtype=np.int64)
+    active = np.ones(s_n, dtype=bool)
+    converged = np.zeros(s_n, dtype=bool)
+    failed = np.zeros(s_n, dtype=bool)
+    stalled = np.zeros(s_n, dtype=bool)
+    e_mark = energy.copy()
+    residual = rel_grad(dw, dz, w, z)
+    it = 0
+    while True:
+        done = active & (residual < tolerance)
+        converged |= done
+        active &= ~done & (t < t_max)
+        if it >= cap or not active.any():
+            break
+        if it and it % _REFRESH == 0:
+            if step is None:
+                dt_est = step_estimate(phi, gd, delta)
+            if stall > 0:
+                st = active & (e_mark - energy < stall * np.abs(energy))
+                stalled |= st
+                active &= ~st
+                e_mark = energy.copy()
+                if not active.any():
+                    break
+        dt = shrink * dt_est
+        last = dt >= t_max - t
+        dt = np.where(active, np.where(last, t_max - t, dt), 0.0)
+        if step is None:
+            # exponential Euler (as the particle solver): decays toward the anchors exactly,
+            # the data term by an Euler step, so stiff anchors do not limit the step
+            e_d, e_l = np.exp(-dlt * dt), np.exp(-lam * dt)
+            c_d = -np.expm1(-dlt * dt) / dlt if dlt > 0 else dt
+            c_l = -np.expm1(-lam * dt) / lam if lam > 0 else dt
+            dw_w, dz_z = w - w_anc, z - z_anc
+            if frozen:
+                w_new = w
+            else:
+                w_new = w_anc + e_d[:, None, None] * dw_w + c_d[:, None, None] * (dw + dlt * dw_w)
+            z_new = z_anc + e_l[:, None] * dz_z + c_l[:, None] * (dz + lam * dz_z)
+        else:  # plain gradient descent with the fixed step η (spec §1)
+            w_new = w + dt[:, None, None] * dw
+            z_new = z + dt[:, None] * dz
+        if act == "relu":
+            _flush(w_new)
+            _flush(z_new)
+        new = evaluate(w_new, z_new)
+        e_new = new[1]
+        finite = np.isfinite(e_new)
+        if step is None:
+            ok = active & finite & (e_new <= energy + 1e-10 * np.abs(energy) + 1e-300)
+            rej = active & ~ok
+            rejected += rej
+            shrink = np.where(rej, 0.5 * shrink, shrink)
+            dead = rej & (shrink < 1e-12)
+        else:
+            ok = active & finite
+            dead = active & ~finite
+        failed |= dead
+        active &= ~dead
+        it += 1
+        if not ok.any():
+            continue
+        if ok.all():
+            w, z = w_new, z_new
+            delta, energy, dw, dz, phi, gd = new
+        else:
+            o3, o2 = ok[:, None, None], ok[:, None]
+            w = np.where(o3, w_new, w)
+            z = np.where(o2, z_new, z)
+            delta = np.where(o2, new[0], delta)
+            energy = np.where(ok, e_new, energy)
+            dw = np.where(o3, new[2], dw)
+            dz = np.where(o2, new[3], dz)
+            phi = np.where(o3, new[4], phi)
+            gd = np.where(o3, new[5], gd)
+        t = np.where(ok, np.where(last, t_max, t + dt), t)
+        shrink = np.where(ok, np.minimum(1.0, 1.1 * shrink), shrink)
+        steps += ok
+        residual = np.where(ok, rel_grad(dw, dz, w, z), residual)
+
+    residual = np.where(failed, np.inf, residual)
+    loss = 0.5 * np.einsum("sp,sp->s", delta, delta)
+    out = Network(w, z, gamma=gam, activation=act)
+    return TrainResult(
+        network=out,
+        steps=_frozen(steps),
+        time=readonly(t),
+        converged=_frozen(converged),
+        residual=readonly(residual),
+        loss=readonly(loss),
+        rejected=_frozen(rejected),
+        wall_time=_time.perf_counter() - t_start,
+        stalled=_frozen(stalled),
+    )
+
+
+def readout_ridge(
+    net: Network,
+    x_train: ArrayLike,
+    y_train: ArrayLike,
+    x_eval: ArrayLike,
+    *,
+    ridge: float,
+) -> FloatArray:
+    """Fresh ridge readout on the frozen features of ``net`` (spec §3, FT protocol).
+
+    Regime: finite width N, hidden layer frozen, readout trained to convergence with decay
+    λ = ``ridge`` toward 0 — the fixed point of :func:`train` with ``freeze_hidden=True``:
+
+        f(x) = Φ(x, X) (Φ(X, X) + λ I)⁻¹ y,   Φ(x, x') = φ(h(x))·φ(h(x'))/N,
+
+    computed per seed by a linear solve (independent of γ).
+
+    Parameters
+    ----------
+    net : Network
+        Networks whose hidden layer provides the features.
+    x_train : array_like, shape (P, D)
+        Training inputs.
+    y_train : array_like, shape (P,) or (S, P)
+        Training targets, shared or per seed.
+    x_eval : array_like, shape (n_eval, D)
+        Evaluation inputs.
+    ridge : float
+        λ > 0.
+
+    Returns
+    -------
+    ndarray, shape (S, n_eval)
+        The readout's predictions.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, non-finite values, ridge ≤ 0.
+
+    Examples
+    --------
+    >>> net = init_network(50, 4, seeds=3, gamma=1.0, activation="linear")
+    >>> x = np.random.default_rng(1).standard_normal((10, 4)); y = x[:, 1]
+    >>> readout_ridge(net, x, y, x[:2], ridge=0.1).shape
+    (3, 2)
+    """
+    if not isinstance(net, Network):
+        raise InvalidInputError(f"net must be a Network, got {type(net).__name__}")
+    xt = _inputs(x_train, net.dim, "x_train")
+    xe = _inputs(x_eval, net.dim, "x_eval")
+    ya = _targets(y_train, net.seeds, xt.shape[0], "y_train")
+    lam = nonneg_float(ridge, "ridge", positive=True)
+    ft = net.features(xt)  # (S, P, N)
+    fe = net.features(xe)
+    n = net.width
+    kxx = np.matmul(ft, ft.transpose(0, 2, 1)) / n
+    kxx = 0.5 * (kxx + kxx.transpose(0, 2, 1)) + lam * np.eye(xt.shape[0])
+    alpha = np.linalg.solve(kxx, ya[..., None])  # (S, P, 1); SPD, never an explicit inverse
+    kex = np.matmul(fe, ft.transpose(0, 2, 1)) / n  # (S, n_eval, P)
+    return readonly(np.matmul(kex, alpha)[..., 0])
+
+
+@dataclass(frozen=True)
+class WidthSweep:
+    """Distance of finite-width networks to an infinite-width reference (spec §1–§2).
+
+    Attributes
+    ----------
+    widths : ndarray of int, shape (W,)
+        Widths N.
+    gaps : ndarray, shape (W, S)
+        Per seed, RMS over evaluation inputs of f_N(x) − f_ref(x).
+    gap_mean : ndarray, shape (W,)
+        Mean of ``gaps`` over seeds.
+    gap_stderr : ndarray, shape (W,)
+        Standard error of that mean (NaN for one seed).
+    slope : float
+        Least-squares slope of log(gap_mean) against log(N) (≈ −0.5 for O(N^{-1/2})).
+    intercept : float
+        Intercept of that fit (gap ≈ e^intercept N^slope).
+    converged : ndarray of bool, shape (W, S)
+        Whether each training run met ``tol``.
+    """
+
+    widths: np.ndarray
+    gaps: FloatArray
+    gap_mean: FloatArray
+    gap_stderr: FloatArray
+    slope: float
+    intercept: float
+    converged: np.ndarray
+
+
+def width_sweep(
+    x: ArrayLike,
+    y: ArrayLike,
+    x_eval: ArrayLike,
+    *,
+    widths: Sequence[int],
+    seeds: int | Sequence[int],
+    reference: ArrayLike,
+    gamma: float,
+    ridge_readout: float,
+    ridge_hidden: float,
+    activation: str = "relu",
+    anchor: str = "zero",
+    tol: float = 1e-8,
+    max_time: float | None = None,
+    max_steps: int = 200_000,
+) -> WidthSweep:
+    """Train finite-width networks at several widths and measure their gap to a reference.
+
+    Regime: finite widths N, mean-field GD of spec §1 (automatic step), compared with an
+    infinite-width predictor (``particle_dmft(..., neurons=large).f_eval`` or a linear closed
+    form of §2); the gap should shrink like N^{-1/2}.
+
+    Parameters
+    ----------
+    x : array_like, shape (P, D)
+        Training inputs.
+    y : array_like, shape (P,)
+        Training targets.
+    x_eval : array_like, shape (n_eval, D)
+        Evaluation inputs.
+    widths : sequence of int
+        Widths N (at least one; the slope needs two).
+    seeds : int or sequence of int
+        Seeds, as in :func:`init_network` (the same seeds at every width).
+    reference : array_like, shape (n_eval,)
+        Infinite-width predictions on ``x_eval``.
+    gamma, ridge_readout, ridge_hidden, activation
+        As in :func:`train` / :func:`init_network`.
+    anchor : {"zero", "init"}
+        ``"zero"``: W_anc = 0, z_anc = 0 (S-A for linear φ); ``"init"``: W_anc = W at init,
+        z_anc = 0 (S-B).
+    tol, max_time, max_steps
+        As in :func:`train`.
+
+    Returns
+    -------
+    WidthSweep
+        Per-width gaps, their mean and standard error over seeds, and the log-log slope.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes or values.
+
+    Examples
+    --------
+    >>> from finetune_bounds.infinite_width._dmft import linear_closed_form_sb
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((6, 4)); y = x[:, 0]; xe = rng.standard_normal((3, 4))
+    >>> ref = linear_closed_form_sb(x, y, xe, gamma=0.5, ridge_readout=0.5,
+    ...                             ridge_hidden=0.5).f_eval
+    >>> ws = width_sweep(x, y, xe, widths=[50, 800], seeds=3, reference=ref, gamma=0.5,
+    ...                  ridge_readout=0.5, ridge_hidden=0.5, activation="linear",
+    ...                  anchor="init", tol=1e-8)
+    >>> bool(ws.gap_mean[1] < ws.gap_mean[0])
+    True
+    """
+    xa = as_float_array(x, "x", ndim=2)
+    p, dim = xa.shape
+    ya = as_vector(y, "y", p)
+    xe = _inputs(x_eval, dim, "x_eval")
+    ref = as_vector(reference, "reference", xe.shape[0])
+    check_choice(anchor, "anchor", ANCHORS)
+    check_choice(activation, "activation", ACTIVATIONS)
+    if isinstance(widths, int | np.integer):
+        widths = [int(widths)]
+    ws = np.array([positive_int(v, "width") for v in widths], dtype=np.int64)
+    if ws.size == 0:
+        raise InvalidInputError("widths must not be empty")
+    seed_list = _seed_list(seeds)
+    gaps = np.empty((ws.size, len(seed_list)))
+    conv = np.empty((ws.size, len(seed_list)), dtype=bool)
+    for k, width in enumerate(ws):
+        net = init_network(int(width), dim, seeds=seed_list, gamma=gamma, activation=activation)
+        res = train(
+            net,
+            xa,
+            ya,
+            ridge_readout=ridge_readout,
+            ridge_hidden=ridge_hidden,
+            anchor_hidden=net.W if anchor == "init" else None,
+            tol=tol,
+            max_time=max_time,
+            max_steps=max_steps,
+        )
+        diff = res.network.predict(xe) - ref
+        gaps[k] = np.sqrt(np.mean(diff * diff, axis=1))
+        conv[k] = res.converged
+    mean = gaps.mean(axis=1)
+    s = gaps.shape[1]
+    err = gaps.std(axis=1, ddof=1) / math.sqrt(s) if s > 1 else np.full(ws.size, math.nan)
+    if ws.size >= 2 and np.all(mean > 0) and np.unique(ws).size >= 2:
+        slope, intercept = np.polyfit(np.log(ws), np.log(mean), 1)
+    else:
+        slope, intercept = math.nan, math.nan
+    return WidthSweep(
+        widths=_frozen(ws),
+        gaps=readonly(gaps),
+        gap_mean=readonly(mean),
+        gap_stderr=readonly(np.asarray(err, dtype=np.float64)),
+        slope=float(slope),
+        intercept=float(intercept),
+        converged=_frozen(conv),
+    )
+
+
+from ._transfer import transfer_network  # noqa: E402  (the protocols at finite width, spec §3)

@@ -1,0 +1,266 @@
+"""Finite-width GD of the mean-field two-layer network, batched over seeds (spec
+infinite-width-transfer.md §1, §3), checked against finite differences, the fixed-point identities
+(A)/(B) of §2 and the linear closed form (S-B)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from finetune_bounds.errors import InvalidInputError
+from finetune_bounds.infinite_width._dmft import linear_closed_form_sb
+from finetune_bounds.infinite_width.simulate import (
+    Network,
+    init_network,
+    readout_ridge,
+    train,
+    width_sweep,
+)
+
+
+def _task(
+    d: int, p: int, seed: int = 0, n_eval: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((p, d))
+    y = x @ rng.standard_normal(d) / np.sqrt(d)
+    return x, y, rng.standard_normal((n_eval, d))
+
+
+def _loss(w: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray, gamma: float, act: str):
+    h = w @ x.T / np.sqrt(x.shape[1])
+    phi = h if act == "linear" else np.maximum(h, 0.0)
+    f = z @ phi / (gamma * w.shape[0])
+    return 0.5 * float(np.sum((f - y) ** 2))
+
+
+def _phi_kernel(net: Network, x: np.ndarray) -> np.ndarray:
+    feats = net.features(x)  # (S, P, N)
+    return np.asarray(np.matmul(feats, feats.transpose(0, 2, 1)) / net.width)
+
+
+@pytest.mark.parametrize("act", ["linear", "relu"])
+def test_one_step_matches_finite_difference_gradient(act: str) -> None:
+    d, n, p, gam, lam, dlt, eta = 3, 4, 5, 0.7, 0.3, 0.2, 1e-4
+    x, y, _ = _task(d, p, seed=2)
+    net = init_network(n, d, seeds=[5], gamma=gam, activation=act)
+    rng = np.random.default_rng(9)
+    w_anc = rng.standard_normal((1, n, d))
+    z_anc = rng.standard_normal((1, n))
+    res = train(
+        net,
+        x,
+        y,
+        ridge_readout=lam,
+        ridge_hidden=dlt,
+        anchor_hidden=w_anc,
+        anchor_readout=z_anc,
+        lr=eta,
+        max_steps=1,
+        tol=1e-300,
+    )
+    assert res.steps.tolist() == [1] and res.time[0] == eta
+    w0, z0 = np.array(net.W[0]), np.array(net.z[0])
+    eps = 1e-6
+    gw = np.zeros_like(w0)
+    for idx in np.ndindex(*w0.shape):
+        wp, wm = w0.copy(), w0.copy()
+        wp[idx] += eps
+        wm[idx] -= eps
+        gw[idx] = (_loss(wp, z0, x, y, gam, act) - _loss(wm, z0, x, y, gam, act)) / (2 * eps)
+    gz = np.zeros_like(z0)
+    for i in range(n):
+        zp, zm = z0.copy(), z0.copy()
+        zp[i] += eps
+        zm[i] -= eps
+        gz[i] = (_loss(w0, zp, x, y, gam, act) - _loss(w0, zm, x, y, gam, act)) / (2 * eps)
+    want_w = -(gam**2 * n * gw + dlt * (w0 - w_anc[0]))
+    want_z = -(gam**2 * n * gz + lam * (z0 - z_anc[0]))
+    got_w = (res.network.W[0] - w0) / eta
+    got_z = (res.network.z[0] - z0) / eta
+    want = np.concatenate([want_w.ravel(), want_z])
+    got = np.concatenate([got_w.ravel(), got_z])
+    assert np.linalg.norm(got - want) <= 1e-6 * np.linalg.norm(want)
+
+
+def test_fixed_lr_time_is_steps_times_lr() -> None:
+    x, y, _ = _task(4, 6)
+    net = init_network(8, 4, seeds=2, gamma=1.0)
+    res = train(net, x, y, ridge_readout=0.1, ridge_hidden=0.1, lr=0.01, max_steps=7)
+    assert res.steps.tolist() == [7, 7]
+    np.testing.assert_allclose(res.time, 0.07, rtol=1e-14)
+    assert not res.converged.any()
+
+
+def test_seeds_reproducible_and_batched_equals_single() -> None:
+    x, y, _ = _task(4, 6)
+    a = init_network(10, 4, seeds=[3, 4], gamma=0.8)
+    b = init_network(10, 4, seeds=[3, 4], gamma=0.8)
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.z, b.z)
+    assert not np.allclose(a.W[0], a.W[1])
+    count = init_network(10, 4, seeds=2, gamma=1.0)  # a count S means seeds 0, …, S − 1
+    assert np.array_equal(count.W[1], init_network(10, 4, seeds=[1], gamma=1.0).W[0])
+    kw = dict(ridge_readout=0.1, ridge_hidden=0.05, tol=1e-9, max_time=20.0)
+    both = train(a, x, y, **kw)  # type: ignore[arg-type]
+    again = train(b, x, y, **kw)  # type: ignore[arg-type]
+    assert np.array_equal(both.network.W, again.network.W)
+    for k, s in enumerate([3, 4]):
+        one = train(init_network(10, 4, seeds=[s], gamma=0.8), x, y, **kw)  # type: ignore[arg-type]
+        assert one.steps[0] == both.steps[k] and one.time[0] == both.time[k]
+        np.testing.assert_allclose(one.network.W[0], both.network.W[k], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(one.network.z[0], both.network.z[k], rtol=0, atol=1e-12)
+    assert not np.allclose(both.network.predict(x)[0], both.network.predict(x)[1])
+
+
+def test_identities_a_and_b_linear_anchor_zero() -> None:
+    d, p, lam = 5, 8, 0.1
+    x, y, _ = _task(d, p, seed=1)
+    net = init_network(40, d, seeds=2, gamma=1.0, activation="linear")
+    res = train(net, x, y, ridge_readout=lam, ridge_hidden=lam, tol=1e-13)
+    assert res.converged.all()
+    trained = res.network
+    f = trained.predict(x)
+    phi = _phi_kernel(trained, x)
+    eye = np.eye(p)
+    fa = np.matmul(phi, np.linalg.solve(phi + lam * eye, np.broadcast_to(y, (2, p))[..., None]))
+    np.testing.assert_allclose(fa[..., 0], f, rtol=0, atol=1e-8)  # (A)
+    # linear φ: g = z, so G = zzᵀ/N on every input pair and K = Φ + G ⊙ K_x
+    kx = x @ x.T / d
+    g = np.einsum("sn,sn->s", trained.z, trained.z)[:, None, None] / trained.width
+    k = phi + g * kx
+    fb = np.matmul(k, np.linalg.solve(k + 2 * lam * eye, np.broadcast_to(y, (2, p))[..., None]))
+    np.testing.assert_allclose(fb[..., 0], f, rtol=0, atol=1e-8)  # (B)
+
+
+def test_sb_gap_small_at_width_4000() -> None:
+    d, p, gam, lam = 10, 20, 0.3, 0.3
+    x, y, xe = _task(d, p)
+    ref = linear_closed_form_sb(x, y, xe, gamma=gam, ridge_readout=lam, ridge_hidden=lam).f_eval
+    net = init_network(4000, d, seeds=4, gamma=gam, activation="linear")
+    res = train(net, x, y, ridge_readout=lam, ridge_hidden=lam, anchor_hidden=net.W, tol=1e-6)
+    assert res.converged.all()
+    gaps = np.sqrt(np.mean((res.network.predict(xe) - ref) ** 2, axis=1))
+    se = gaps.std(ddof=1) / np.sqrt(gaps.size)
+    # O(N^{-1/2}) bulk error of the M₀ = I closed form: measured mean gap 1.05e-2 (s.e. 7.6e-4,
+    # 8 seeds: 2.5e-2, 1.4e-2, 1.0e-2, 3.9e-3 at N = 400, 1600, 4000, 16000) against an output
+    # RMS of 0.84; the tolerance 0.02 is the measured mean plus > 10 s.e.
+    assert gaps.mean() + 4 * se < 0.02
+    assert gaps.max() < 0.03
+
+
+def test_width_sweep_gap_shrinks_like_inverse_sqrt_width() -> None:
+    d, p, gam, lam = 10, 20, 0.3, 0.3
+    x, y, xe = _task(d, p)
+    ref = linear_closed_form_sb(x, y, xe, gamma=gam, ridge_readout=lam, ridge_hidden=lam).f_eval
+    ws = width_sweep(
+        x,
+        y,
+        xe,
+        widths=[100, 400, 1600],
+        seeds=4,
+        reference=ref,
+        gamma=gam,
+        ridge_readout=lam,
+        ridge_hidden=lam,
+        activation="linear",
+        anchor="init",
+        tol=1e-7,
+    )
+    assert ws.converged.all()
+    assert np.all(np.diff(ws.gap_mean) < 0)
+    assert ws.gaps.shape == (3, 4) and np.all(ws.gap_stderr > 0)
+    assert -0.8 <= ws.slope <= -0.3  # measured −0.57
+
+
+def test_relu_training_reduces_loss_and_lands_on_max_time() -> None:
+    x, y, _ = _task(4, 10, seed=3)
+    net = init_network(30, 4, seeds=3, gamma=1.0)
+    before = 0.5 * np.sum((net.predict(x) - y) ** 2, axis=1)
+    res = train(net, x, y, ridge_readout=0.01, ridge_hidden=0.01, max_time=3.7, tol=1e-14)
+    assert np.all(res.time == 3.7) and not res.converged.any()
+    assert np.all(res.loss < 0.5 * before)
+    np.testing.assert_allclose(res.loss, 0.5 * np.sum((res.network.predict(x) - y) ** 2, axis=1))
+    assert np.all(res.steps > 0) and np.all(res.residual > 0)
+
+
+def test_converged_seeds_stop_updating() -> None:
+    x, y, _ = _task(3, 5)
+    net = init_network(10, 3, seeds=2, gamma=1.0, activation="linear")
+    y2 = np.stack([np.zeros(5), y])  # per-seed targets
+    res = train(net, x, y2, ridge_readout=1.0, ridge_hidden=1.0, tol=1e-6)
+    assert res.converged.all() and np.all(res.residual < 1e-6)
+    assert res.steps[0] != res.steps[1]
+    alone = train(
+        Network(net.W[:1], net.z[:1], gamma=1.0, activation="linear"),
+        x,
+        y2[:1],
+        ridge_readout=1.0,
+        ridge_hidden=1.0,
+        tol=1e-6,
+    )
+    assert alone.steps[0] == res.steps[0] and alone.time[0] == res.time[0]
+
+
+def test_readout_ridge_equals_converged_readout_only_training() -> None:
+    d, p, ridge = 4, 9, 0.2
+    x, y, xe = _task(d, p, seed=4, n_eval=6)
+    for act in ("relu", "linear"):
+        net = init_network(25, d, seeds=3, gamma=0.6, activation=act)
+        res = train(net, x, y, ridge_readout=ridge, ridge_hidden=0.0, freeze_hidden=True, tol=1e-12)
+        assert res.converged.all()
+        assert np.array_equal(res.network.W, net.W)
+        fr = readout_ridge(net, x, y, xe, ridge=ridge)
+        np.testing.assert_allclose(fr, res.network.predict(xe), rtol=0, atol=1e-7)
+
+
+def test_bad_input_raises() -> None:
+    x, y, xe = _task(3, 5)
+    net = init_network(4, 3, seeds=1, gamma=1.0)
+    kw = dict(ridge_readout=0.1, ridge_hidden=0.1)
+    xn = x.copy()
+    xn[0, 0] = np.nan
+    with pytest.raises(InvalidInputError):
+        train(net, xn, y, **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        train(net, x, y, gamma=0.0, **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        init_network(4, 3, seeds=1, gamma=0.0)
+    with pytest.raises(InvalidInputError):
+        train(net, x, y, ridge_readout=-0.1, ridge_hidden=0.1)
+    with pytest.raises(InvalidInputError):
+        train(net, x, y[:4], **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        train(net, x[:, :2], y, **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        train(net, x, y, anchor_hidden=np.zeros((1, 4, 2)), **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        init_network(4, 3, seeds=1, gamma=1.0, activation="tanhh")
+    with pytest.raises(InvalidInputError):
+        Network(np.zeros((1, 4, 3)), np.zeros((1, 5)), gamma=1.0)
+    with pytest.raises(InvalidInputError):
+        readout_ridge(net, x, y, xe, ridge=0.0)
+    with pytest.raises(InvalidInputError):
+        width_sweep(
+            x,
+            y,
+            xe,
+            widths=[4],
+            seeds=1,
+            reference=np.zeros(3),
+            gamma=1.0,
+            ridge_readout=0.1,
+            ridge_hidden=0.1,
+        )
+    with pytest.raises(InvalidInputError):
+        width_sweep(
+            x,
+            y,
+            xe,
+            widths=[4],
+            seeds=1,
+            reference=np.zeros(len(xe)),
+            gamma=1.0,
+            ridge_readout=0.1,
+            ridge_hidden=0.1,
+            anchor="source",
+        )
