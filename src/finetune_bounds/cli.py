@@ -21,6 +21,7 @@ _COMMANDS: tuple[str, ...] = (
     "finetune_bounds.deep_linear._cli",
     "finetune_bounds.relu._cli",
     "finetune_bounds.diagonal._cli",
+    "finetune_bounds.infinite_width._cli",
     "finetune_bounds.sweep._cli_run",
     "finetune_bounds.sweep._cli",
     "finetune_bounds.report._cli",

@@ -325,6 +325,7 @@ _REGISTRY: dict[str, str | Family] = {
     "deep_linear": "finetune_bounds.deep_linear._family:FAMILY",
     "relu": "finetune_bounds.relu._family:FAMILY",
     "diagonal": "finetune_bounds.diagonal._family:FAMILY",
+    "infinite_width": "finetune_bounds.infinite_width._family:FAMILY",
     "linear_measures": "finetune_bounds.linear._family:MEASURES",
 }
 

@@ -49,6 +49,7 @@ from .theory import (
     RidgeLimits,
     SourceLimit,
     ToyTransfer,
+    TransferCurve,
     TransferResult,
     TransferSetting,
     empirical_spectrum,
@@ -65,6 +66,7 @@ from .theory import (
     ridge_readout_predict,
     source_limit,
     toy_transfer,
+    transfer_curve,
     transfer_dmft,
 )
 
@@ -85,6 +87,7 @@ __all__ = [
     "SourceLimit",
     "ToyTransfer",
     "TrainResult",
+    "TransferCurve",
     "TransferResult",
     "TransferSetting",
     "TransferTask",
@@ -110,6 +113,7 @@ __all__ = [
     "source_limit",
     "toy_transfer",
     "train",
+    "transfer_curve",
     "transfer_dmft",
     "transfer_network",
     "width_sweep",

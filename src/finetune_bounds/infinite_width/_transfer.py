@@ -56,9 +56,11 @@ __all__ = [
     "BASELINES",
     "PROTOCOLS",
     "READOUTS",
+    "TransferCurve",
     "TransferResult",
     "TransferSetting",
     "ridge_readout_predict",
+    "transfer_curve",
     "transfer_dmft",
     "transfer_network",
 ]
@@ -141,6 +143,11 @@ class TransferResult:
         ``scratch_rich``, ``jr_e``, ``jr_i``, where run).
     wall_time : float
         Seconds spent.
+    target_size : int
+        Target training size P₂ used.
+    source_kernel : ndarray, shape (n_test, n_test), or None
+        Particle solver with a source stage: the source-adapted feature kernel Φ₁ on the test
+        inputs, averaged over seeds (the kernel of FT, for its learning-curve theory, spec §4).
     """
 
     errors: dict[str, FloatArray]
@@ -150,6 +157,8 @@ class TransferResult:
     width: int
     diagnostics: dict[str, dict[str, FloatArray]] = field(repr=False)
     wall_time: float = 0.0
+    target_size: int = 0
+    source_kernel: FloatArray | None = field(default=None, repr=False)
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -294,98 +303,8 @@ def transfer_dmft(
     >>> bool(r.gain("ft", "lazy")[0] > 0)   # aligned source, rich pretraining: positive transfer
     True
     """
-    t0 = _time.perf_counter()
-    st = setting if setting is not None else TransferSetting()
-    if not isinstance(st, TransferSetting):
-        raise InvalidInputError(f"setting must be a TransferSetting, got {type(st).__name__}")
-    prots = _check_task(task, protocols)
-    m = positive_int(neurons, "neurons")
-    if m < 2:
-        raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
-    tolerance = nonneg_float(tol, "tol", positive=True)
-    t_max = nonneg_float(max_time, "max_time", positive=True)
-    cap = positive_int(max_steps, "max_steps")
-    seed_list = _seed_list(seeds)
-    stall = default_stall(st.activation)
-
-    p1, p2 = task.x_source.shape[0], task.x_target.shape[0]
-    kx, amat = _span(np.vstack([task.x_source, task.x_target, task.x_test]))
-    rows = {
-        "source": slice(0, p1), "target": slice(p1, p1 + p2), "test": slice(p1 + p2, None)
-    }
-    a_of = {k: amat[v] for k, v in rows.items()}
-    k_of = {k: kx[v, v] for k, v in rows.items()}
-    act = st.activation
-    ys, yt = task.y_source, task.y_target
-
-    def feats(u: FloatArray, split: str) -> FloatArray:
-        return _act(u @ a_of[split].T, act)[0].T  # (n, M)
-
-    def run(u: FloatArray, z: FloatArray, split: str, y: FloatArray, gamma: float, lam: float,
-            dlt: float, u_anc: FloatArray, time_cap: float, stop: float) -> Any:
-        return _flow(u, z, a_of[split], k_of[split], y, gamma=gamma, lam=lam, dlt=dlt,
-                     u_anc=u_anc, z_anc=np.zeros_like(z), activation=act, tol=stop,
-                     max_time=time_cap, max_steps=cap, stall_tol=stall)
-
-    preds: dict[str, list[FloatArray]] = {p: [] for p in prots}
-    diag: dict[str, dict[str, list[float]]] = {}
-
-    def note(stage: str, fl: Any) -> None:
-        d = diag.setdefault(stage, {"steps": [], "time": [], "residual": [], "converged": [],
-                                    "stalled": []})
-        d["steps"].append(float(fl.steps))
-        d["time"].append(float(fl.time))
-        d["residual"].append(float(fl.residual))
-        d["converged"].append(float(fl.status.value == "converged"))
-        d["stalled"].append(float(fl.status.value == "stalled"))
-
-    for seed in seed_list:
-        gen = np.random.default_rng(seed)
-        u0 = gen.standard_normal((m, amat.shape[1]))
-        z0 = gen.standard_normal(m)
-        anc0 = u0 if st.anchor == "init" else np.zeros_like(u0)
-        if "scratch_lazy" in prots:
-            preds["scratch_lazy"].append(ridge_readout_predict(
-                feats(u0, "target"), feats(u0, "test"), yt, st.ridge_target))
-        if "scratch_rich" in prots:
-            fl = run(u0, z0, "target", yt, st.gamma_target, st.ridge_target, st.ridge_hidden,
-                     anc0, t_max, tolerance)
-            note("scratch_rich", fl)
-            preds["scratch_rich"].append(
-                (fl.z @ feats(fl.u, "test").T) / (st.gamma_target * m))
-        if not _NEEDS_SOURCE.intersection(prots):
-            continue
-        src = run(u0, z0, "source", ys, st.gamma_source, st.ridge_source, st.ridge_hidden,
-                  anc0, t_max, tolerance)
-        note("source", src)
-        u1, z1 = src.u, src.z
-        if "ft" in prots:
-            preds["ft"].append(ridge_readout_predict(
-                feats(u1, "target"), feats(u1, "test"), yt, st.ridge_target))
-        z_start = np.zeros_like(z1) if st.readout == "reset" else z1
-        for prot, dlt, cap_t, stop in (
-            ("jr_e", st.stiffness, t_max, tolerance),
-            ("jr_i", 0.0, st.time_jr_i, 0.0),
-        ):
-            if prot not in prots:
-                continue
-            fl = run(u1, z_start, "target", yt, st.gamma_target, st.ridge_target, dlt, u1,
-                     cap_t, stop if stop > 0 else 1e-300)
-            note(prot, fl)
-            preds[prot].append((fl.z @ feats(fl.u, "test").T) / (st.gamma_target * m))
-
-    pred_arr = {p: readonly(np.asarray(v, dtype=np.float64)) for p, v in preds.items()}
-    errors = {
-        p: readonly(np.mean((v - task.y_test) ** 2, axis=1)) for p, v in pred_arr.items()
-    }
-    diagnostics = {
-        k: {q: readonly(np.asarray(v, dtype=np.float64)) for q, v in d.items()}
-        for k, d in diag.items()
-    }
-    return TransferResult(
-        errors=errors, predictions=pred_arr, setting=st, solver="particle", width=m,
-        diagnostics=diagnostics, wall_time=_time.perf_counter() - t0,
-    )
+    return _particles(task, setting, protocols, None, neurons, seeds, tol, max_time,
+                      max_steps)[0]
 
 
 def transfer_network(
@@ -418,70 +337,293 @@ def transfer_network(
     >>> r.errors["ft"].shape, bool(np.all(r.gain("ft") > 0))
     ((2,), True)
     """
-    from .simulate import Network, init_network, readout_ridge, train
+    return _networks(task, setting, protocols, None, width, seeds, tol, max_time,
+                     max_steps)[0]
 
-    t0 = _time.perf_counter()
+
+def _sizes(task: TransferTask, target_sizes: Sequence[int] | None) -> list[int]:
+    p2 = task.x_target.shape[0]
+    if target_sizes is None:
+        return [p2]
+    if isinstance(target_sizes, (int, np.integer)):
+        target_sizes = [int(target_sizes)]
+    try:
+        sizes = [positive_int(k, "target_sizes") for k in target_sizes]
+    except TypeError:
+        raise InvalidInputError("target_sizes must be a sequence of ints") from None
+    if not sizes:
+        raise InvalidInputError("target_sizes must not be empty")
+    if max(sizes) > p2:
+        raise InvalidInputError(
+            f"target_sizes go up to {max(sizes)} but the task has {p2} target samples"
+        )
+    return sizes
+
+
+class _Collect:
+    """Predictions and stage diagnostics per target size, assembled into TransferResults."""
+
+    def __init__(self, prots: tuple[str, ...], sizes: list[int]) -> None:
+        self.prots = prots
+        self.sizes = sizes
+        self.preds: list[dict[str, list[FloatArray]]] = [{p: [] for p in prots} for _ in sizes]
+        self.diag: list[dict[str, dict[str, list[float]]]] = [{} for _ in sizes]
+        self.kernels: list[FloatArray] = []
+
+    def note(self, k: int, stage: str, steps: Any, time: Any, residual: Any, status: Any,
+             stalled: Any) -> None:
+        d = self.diag[k].setdefault(stage, {q: [] for q in
+                                            ("steps", "time", "residual", "converged", "stalled")})
+        for q, v in (("steps", steps), ("time", time), ("residual", residual),
+                     ("converged", status), ("stalled", stalled)):
+            d[q].extend(float(x) for x in np.atleast_1d(v))
+
+    def results(self, task: TransferTask, st: TransferSetting, solver: str, width: int,
+                t0: float) -> list[TransferResult]:
+        out = []
+        kernel = readonly(np.mean(self.kernels, axis=0)) if self.kernels else None
+        for k in range(len(self.sizes)):
+            pred = {p: readonly(np.asarray(np.vstack(v) if v and np.ndim(v[0]) == 2 else v,
+                                           dtype=np.float64))
+                    for p, v in self.preds[k].items()}
+            errors = {p: readonly(np.mean((v - task.y_test) ** 2, axis=1))
+                      for p, v in pred.items()}
+            diagnostics = {s: {q: readonly(np.asarray(v, dtype=np.float64)) for q, v in d.items()}
+                           for s, d in self.diag[k].items()}
+            out.append(TransferResult(errors=errors, predictions=pred, setting=st,
+                                      solver=solver, width=width, diagnostics=diagnostics,
+                                      wall_time=_time.perf_counter() - t0,
+                                      target_size=self.sizes[k], source_kernel=kernel))
+        return out
+
+
+def _common(
+    task: TransferTask, setting: TransferSetting | None, protocols: Sequence[str], tol: float,
+    max_time: float, max_steps: int,
+) -> tuple[TransferSetting, tuple[str, ...], float, float, int]:
     st = setting if setting is not None else TransferSetting()
     if not isinstance(st, TransferSetting):
         raise InvalidInputError(f"setting must be a TransferSetting, got {type(st).__name__}")
     prots = _check_task(task, protocols)
-    n = positive_int(width, "width")
-    tolerance = nonneg_float(tol, "tol", positive=True)
-    t_max = nonneg_float(max_time, "max_time", positive=True)
-    cap = positive_int(max_steps, "max_steps")
+    return (st, prots, nonneg_float(tol, "tol", positive=True),
+            nonneg_float(max_time, "max_time", positive=True),
+            positive_int(max_steps, "max_steps"))
+
+
+def _particles(
+    task: TransferTask,
+    setting: TransferSetting | None,
+    protocols: Sequence[str],
+    target_sizes: Sequence[int] | None,
+    neurons: int,
+    seeds: int | Sequence[int],
+    tol: float,
+    max_time: float,
+    max_steps: int,
+) -> list[TransferResult]:
+    """The particle runs behind :func:`transfer_dmft` and :func:`transfer_curve`: one source
+    stage per seed, then the target protocols on each nested prefix X₂[:k] of the target set."""
+    t0 = _time.perf_counter()
+    st, prots, tolerance, t_max, cap = _common(task, setting, protocols, tol, max_time,
+                                               max_steps)
+    m = positive_int(neurons, "neurons")
+    if m < 2:
+        raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
     seed_list = _seed_list(seeds)
-    x1, y1, x2, y2, xt = task.x_source, task.y_source, task.x_target, task.y_target, task.x_test
+    sizes = _sizes(task, target_sizes)
+    stall = default_stall(st.activation)
+
+    p1, p2 = task.x_source.shape[0], task.x_target.shape[0]
+    kx, amat = _span(np.vstack([task.x_source, task.x_target, task.x_test]))
+    a_src, k_src = amat[:p1], kx[:p1, :p1]
+    a_tgt, k_tgt = amat[p1:p1 + p2], kx[p1:p1 + p2, p1:p1 + p2]
+    a_test = amat[p1 + p2:]
+    act = st.activation
+    out = _Collect(prots, sizes)
+
+    def feats(u: FloatArray, a: FloatArray) -> FloatArray:
+        return _act(u @ a.T, act)[0].T  # (n, M)
+
+    def run(u: FloatArray, z: FloatArray, a: FloatArray, kxx: FloatArray, y: FloatArray,
+            gamma: float, lam: float, dlt: float, u_anc: FloatArray, time_cap: float,
+            stop: float) -> Any:
+        return _flow(u, z, a, kxx, y, gamma=gamma, lam=lam, dlt=dlt, u_anc=u_anc,
+                     z_anc=np.zeros_like(z), activation=act, tol=stop, max_time=time_cap,
+                     max_steps=cap, stall_tol=stall)
+
+    def note(k: int, stage: str, fl: Any) -> None:
+        out.note(k, stage, fl.steps, fl.time, fl.residual, fl.status.value == "converged",
+                 fl.status.value == "stalled")
+
+    def predict(fl: Any, gamma: float) -> FloatArray:
+        return np.asarray((fl.z @ feats(fl.u, a_test).T) / (gamma * m))
+
+    for seed in seed_list:
+        gen = np.random.default_rng(seed)
+        u0 = gen.standard_normal((m, amat.shape[1]))
+        z0 = gen.standard_normal(m)
+        anc0 = u0 if st.anchor == "init" else np.zeros_like(u0)
+        phi0_t, phi0_e = feats(u0, a_tgt), feats(u0, a_test)
+        src = None
+        if _NEEDS_SOURCE.intersection(prots):
+            src = run(u0, z0, a_src, k_src, task.y_source, st.gamma_source, st.ridge_source,
+                      st.ridge_hidden, anc0, t_max, tolerance)
+            phi1 = feats(src.u, a_test)
+            out.kernels.append(phi1 @ phi1.T / m)
+        for k, size in enumerate(sizes):
+            a2, k2, y2 = a_tgt[:size], k_tgt[:size, :size], task.y_target[:size]
+            if "scratch_lazy" in prots:
+                out.preds[k]["scratch_lazy"].append(
+                    ridge_readout_predict(phi0_t[:size], phi0_e, y2, st.ridge_target))
+            if "scratch_rich" in prots:
+                fl = run(u0, z0, a2, k2, y2, st.gamma_target, st.ridge_target, st.ridge_hidden,
+                         anc0, t_max, tolerance)
+                note(k, "scratch_rich", fl)
+                out.preds[k]["scratch_rich"].append(predict(fl, st.gamma_target))
+            if src is None:
+                continue
+            note(k, "source", src)
+            u1, z1 = src.u, src.z
+            if "ft" in prots:
+                out.preds[k]["ft"].append(ridge_readout_predict(
+                    feats(u1, a2), feats(u1, a_test), y2, st.ridge_target))
+            z_start = np.zeros_like(z1) if st.readout == "reset" else z1
+            for prot, dlt, cap_t, stop in (
+                ("jr_e", st.stiffness, t_max, tolerance),
+                ("jr_i", 0.0, st.time_jr_i, 1e-300),
+            ):
+                if prot in prots:
+                    fl = run(u1, z_start, a2, k2, y2, st.gamma_target, st.ridge_target, dlt,
+                             u1, cap_t, stop)
+                    note(k, prot, fl)
+                    out.preds[k][prot].append(predict(fl, st.gamma_target))
+    return out.results(task, st, "particle", m, t0)
+
+
+def _networks(
+    task: TransferTask,
+    setting: TransferSetting | None,
+    protocols: Sequence[str],
+    target_sizes: Sequence[int] | None,
+    width: int,
+    seeds: int | Sequence[int],
+    tol: float,
+    max_time: float,
+    max_steps: int,
+) -> list[TransferResult]:
+    """The finite-width runs behind :func:`transfer_network` and :func:`transfer_curve`."""
+    from .simulate import Network, init_network, readout_ridge, train
+
+    t0 = _time.perf_counter()
+    st, prots, tolerance, t_max, cap = _common(task, setting, protocols, tol, max_time,
+                                               max_steps)
+    n = positive_int(width, "width")
+    seed_list = _seed_list(seeds)
+    sizes = _sizes(task, target_sizes)
+    x1, y1, xt = task.x_source, task.y_source, task.x_test
+    out = _Collect(prots, sizes)
+
+    def note(k: int, stage: str, tr: Any) -> None:
+        out.note(k, stage, tr.steps, tr.time, tr.residual, tr.converged, tr.stalled)
 
     net0 = init_network(n, task.dim, seeds=seed_list, gamma=st.gamma_source,
                         activation=st.activation)
     anc0 = net0.W if st.anchor == "init" else None
-    preds: dict[str, FloatArray] = {}
-    diag: dict[str, dict[str, FloatArray]] = {}
-
-    def note(stage: str, tr: Any) -> None:
-        diag[stage] = {
-            "steps": readonly(np.asarray(tr.steps, dtype=np.float64)),
-            "time": readonly(np.asarray(tr.time, dtype=np.float64)),
-            "residual": readonly(np.asarray(tr.residual, dtype=np.float64)),
-            "converged": readonly(np.asarray(tr.converged, dtype=np.float64)),
-            "stalled": readonly(np.asarray(tr.stalled, dtype=np.float64)),
-        }
-
-    if "scratch_lazy" in prots:
-        preds["scratch_lazy"] = readout_ridge(net0, x2, y2, xt, ridge=st.ridge_target)
-    if "scratch_rich" in prots:
-        tr = train(net0, x2, y2, gamma=st.gamma_target, ridge_readout=st.ridge_target,
-                   ridge_hidden=st.ridge_hidden, anchor_hidden=anc0, tol=tolerance,
-                   max_time=t_max, max_steps=cap)
-        note("scratch_rich", tr)
-        preds["scratch_rich"] = tr.network.predict(xt)
+    net1 = None
+    src = None
     if _NEEDS_SOURCE.intersection(prots):
         src = train(net0, x1, y1, gamma=st.gamma_source, ridge_readout=st.ridge_source,
                     ridge_hidden=st.ridge_hidden, anchor_hidden=anc0, tol=tolerance,
                     max_time=t_max, max_steps=cap)
-        note("source", src)
         net1 = src.network
+    for k, size in enumerate(sizes):
+        x2, y2 = task.x_target[:size], task.y_target[:size]
+        if "scratch_lazy" in prots:
+            out.preds[k]["scratch_lazy"].append(readout_ridge(net0, x2, y2, xt,
+                                                              ridge=st.ridge_target))
+        if "scratch_rich" in prots:
+            tr = train(net0, x2, y2, gamma=st.gamma_target, ridge_readout=st.ridge_target,
+                       ridge_hidden=st.ridge_hidden, anchor_hidden=anc0, tol=tolerance,
+                       max_time=t_max, max_steps=cap)
+            note(k, "scratch_rich", tr)
+            out.preds[k]["scratch_rich"].append(tr.network.predict(xt))
+        if net1 is None or src is None:
+            continue
+        note(k, "source", src)
         if "ft" in prots:
-            preds["ft"] = readout_ridge(net1, x2, y2, xt, ridge=st.ridge_target)
+            out.preds[k]["ft"].append(readout_ridge(net1, x2, y2, xt, ridge=st.ridge_target))
         z_start = np.zeros_like(net1.z) if st.readout == "reset" else net1.z
         start = Network(net1.W, z_start, gamma=st.gamma_target, activation=st.activation)
         for prot, dlt, cap_t, stop in (
             ("jr_e", st.stiffness, t_max, tolerance),
             ("jr_i", 0.0, st.time_jr_i, 1e-300),
         ):
-            if prot not in prots:
-                continue
-            tr = train(start, x2, y2, gamma=st.gamma_target, ridge_readout=st.ridge_target,
-                       ridge_hidden=dlt, anchor_hidden=net1.W, tol=stop, max_time=cap_t,
-                       max_steps=cap)
-            note(prot, tr)
-            preds[prot] = tr.network.predict(xt)
+            if prot in prots:
+                tr = train(start, x2, y2, gamma=st.gamma_target, ridge_readout=st.ridge_target,
+                           ridge_hidden=dlt, anchor_hidden=net1.W, tol=stop, max_time=cap_t,
+                           max_steps=cap)
+                note(k, prot, tr)
+                out.preds[k][prot].append(tr.network.predict(xt))
+    return out.results(task, st, "network", n, t0)
 
-    pred_arr = {p: readonly(np.asarray(preds[p], dtype=np.float64)) for p in prots}
-    errors = {
-        p: readonly(np.mean((v - task.y_test) ** 2, axis=1)) for p, v in pred_arr.items()
-    }
-    return TransferResult(
-        errors=errors, predictions=pred_arr, setting=st, solver="network", width=n,
-        diagnostics=diag, wall_time=_time.perf_counter() - t0,
-    )
+
+@dataclass(frozen=True)
+class TransferCurve:
+    """Target learning curves of the protocols (spec §3–§4): one :class:`TransferResult` per
+    target size, all sharing one source stage per seed.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Target training sizes P₂ (nested prefixes of the task's target set).
+    results : tuple of TransferResult
+        One per size.
+    """
+
+    sizes: tuple[int, ...]
+    results: tuple[TransferResult, ...]
+
+    def errors(self, protocol: str) -> FloatArray:
+        """Test errors, shape (n_sizes, S)."""
+        return readonly(np.array([r.errors[protocol] for r in self.results]))
+
+    def records(self, **fields: Any) -> list[dict[str, Any]]:
+        """Tidy rows of every size (field ``p_target``)."""
+        rows: list[dict[str, Any]] = []
+        for size, r in zip(self.sizes, self.results, strict=True):
+            rows += r.records(p_target=size, **fields)
+        return rows
+
+
+def transfer_curve(
+    task: TransferTask,
+    setting: TransferSetting | None = None,
+    target_sizes: Sequence[int] | None = None,
+    *,
+    solver: str = "particle",
+    protocols: Sequence[str] = PROTOCOLS,
+    width: int = 4000,
+    seeds: int | Sequence[int] = 1,
+    tol: float = 1e-8,
+    max_time: float = 2_000.0,
+    max_steps: int = 200_000,
+) -> TransferCurve:
+    """Learning curves in the target size of every protocol, one source stage per seed.
+
+    Regime: that of :func:`transfer_dmft` (``solver="particle"``, M = ``width`` particles) or
+    :func:`transfer_network` (``solver="network"``, width N). The target training sets are the
+    nested prefixes X₂[:k] of ``task.x_target`` for k in ``target_sizes`` (default: all of it).
+
+    Examples
+    --------
+    >>> from finetune_bounds.infinite_width import linear_pair
+    >>> task = linear_pair(10, 30, 20, 50, alpha_s=1.0, rng=0)
+    >>> c = transfer_curve(task, TransferSetting(activation="linear"), [5, 20],
+    ...                    protocols=("scratch_lazy", "ft"), width=200, tol=1e-6)
+    >>> c.sizes, c.errors("ft").shape
+    ((5, 20), (2, 1))
+    """
+    check_choice(solver, "solver", ("particle", "network"))
+    run = _particles if solver == "particle" else _networks
+    res = run(task, setting, protocols, target_sizes, width, seeds, tol, max_time, max_steps)
+    return TransferCurve(tuple(r.target_size for r in res), tuple(res))

@@ -47,7 +47,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import InvalidInputError
-from ._dmft import default_stall
+from ._dmft import _KINK_SLACK, default_stall
 from ._kernels import ACTIVATIONS
 
 __all__ = [
@@ -483,6 +483,7 @@ def train(
     converged = np.zeros(s_n, dtype=bool)
     failed = np.zeros(s_n, dtype=bool)
     stalled = np.zeros(s_n, dtype=bool)
+    slack = _KINK_SLACK if act == "relu" else 1e-10  # kink crossings (see particle_dmft)
     e_mark = energy.copy()
     residual = rel_grad(dw, dz, w, z)
     it = 0
@@ -527,7 +528,7 @@ def train(
         e_new = new[1]
         finite = np.isfinite(e_new)
         if step is None:
-            ok = active & finite & (e_new <= energy + 1e-10 * np.abs(energy) + 1e-300)
+            ok = active & finite & (e_new <= energy + slack * np.abs(energy) + 1e-300)
             rej = active & ~ok
             rejected += rej
             shrink = np.where(rej, 0.5 * shrink, shrink)

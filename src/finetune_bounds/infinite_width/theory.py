@@ -40,9 +40,11 @@ from ._transfer import (
     BASELINES,
     PROTOCOLS,
     READOUTS,
+    TransferCurve,
     TransferResult,
     TransferSetting,
     ridge_readout_predict,
+    transfer_curve,
     transfer_dmft,
 )
 
@@ -61,6 +63,7 @@ __all__ = [
     "RidgeLimits",
     "SourceLimit",
     "ToyTransfer",
+    "TransferCurve",
     "TransferResult",
     "TransferSetting",
     "empirical_spectrum",
@@ -77,5 +80,6 @@ __all__ = [
     "ridge_readout_predict",
     "source_limit",
     "toy_transfer",
+    "transfer_curve",
     "transfer_dmft",
 ]
