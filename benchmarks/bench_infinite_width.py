@@ -1,18 +1,18 @@
 """Benchmark of the infinite-width transfer family (spec infinite-width-transfer.md): in one run,
 
 (a) one fine-tuning (FT) learning curve — linear φ, S-B source (hidden anchored at init, readout
-    decaying to 0), one source data set, the target size ν₂ = P₂/D over 6 points — by three routes:
-    (1) the toy-model theory ``toy_transfer`` (the proportional limit D → ∞ of spec §4, no
-    finite-width or finite-D error); (2) particle DMFT, ``transfer_dmft(..., protocols=("ft",))``
-    once per target size with M particles (error O(M^{-1/2}) plus the O(1/D)-and-sampling
-    deviation of one finite-D data set); (3) finite-width networks trained by gradient descent,
-    ``transfer_network`` with several init seeds batched (error O(N^{-1/2}) plus the same
-    finite-D deviation). Per route: the time of the whole curve and its ratio to the theory, the
-    curve values side by side, and the max relative disagreement with the theory (a WARNING above
-    30 %, never a failure). The floor is one numpy matmul of the particle size (M × D) @ (D × P₁)
-    — one Euler step of the source flow needs at least two such products — next to the number of
-    Euler/GD steps each run took (``TransferResult.diagnostics``). Every target size re-solves the
-    (identical) source stage: ``transfer_dmft`` and ``transfer_network`` take one task.
+    decaying to 0), one source data set, the target size ν₂ = P₂/D over 6 points — by three
+    routes: (1) the toy-model theory ``toy_transfer`` (the proportional limit D → ∞ of spec §4,
+    no finite-width or finite-D error); (2) particle DMFT, ``transfer_curve(solver="particle")``
+    (one source stage, the FT readout per target size) with M particles (error O(M^{-1/2}) plus
+    the O(1/D)-and-sampling deviation of one finite-D data set); (3) finite-width networks
+    trained by gradient descent, ``transfer_curve(solver="network")`` with several init seeds
+    batched (error O(N^{-1/2}) plus the same finite-D deviation). Per route: the time of the
+    whole curve and its ratio to the theory, the curve values side by side, and the max relative
+    disagreement with the theory (a WARNING above 30 %, never a failure). The floor is one numpy
+    matmul of the particle size (M × D) @ (D × P₁) — one Euler step of the source flow needs at
+    least two such products — next to the number of Euler/GD steps each run took
+    (``TransferResult.diagnostics``).
 (b) the kernel learning curve ``learning_curve`` for a power-law spectrum (10⁴ modes,
     η_ρ = ρ^{-1.5}, v_ρ² = ρ^{-2}, ridge 1e-3, 100 values of n) against direct kernel ridge
     regression at a few n (Gaussian features ψ_ρ(x) ~ N(0, 1), kernel Σ η_ρ ψ_ρψ_ρ', exact test
@@ -56,7 +56,6 @@ not timed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import time
 from collections.abc import Callable
@@ -123,8 +122,6 @@ def bench_curve(dim: int, particles: int, width: int, seeds: int) -> None:
     # one data set: the largest target set; smaller target sets are its prefixes (same source,
     # same test inputs)
     big = iw.linear_pair(dim, p1, max(p2s), N_TEST, alpha_s=ALPHA_S, noise_target=NOISE2, rng=0)
-    tasks = [dataclasses.replace(big, x_target=big.x_target[:p], y_target=big.y_target[:p])
-             for p in p2s]
 
     def theory() -> np.ndarray:
         t = iw.toy_transfer(ALPHA_S, NU1, nu2, s_hat=s_hat, ridge_source=LAM1,
@@ -134,12 +131,14 @@ def bench_curve(dim: int, particles: int, width: int, seeds: int) -> None:
     e_th = theory()
     t_th = _median_time(theory)
 
-    def curve(fn: Callable[..., Any], **kw: Any) -> tuple[np.ndarray, list[Any]]:
-        res = [fn(task, setting, protocols=("ft",), **kw) for task in tasks]
+    def curve(solver: str, **kw: Any) -> tuple[np.ndarray, list[Any]]:
+        # one source stage per seed; the target sets are the nested prefixes of `big`
+        res = list(iw.transfer_curve(big, setting, p2s, solver=solver, protocols=("ft",),
+                                     **kw).results)
         return np.array([float(np.mean(r.errors["ft"])) for r in res]), res
 
-    (e_dm, r_dm), t_dm = _timed(lambda: curve(iw.transfer_dmft, neurons=particles))
-    (e_nw, r_nw), t_nw = _timed(lambda: curve(iw.transfer_network, width=width, seeds=seeds))
+    (e_dm, r_dm), t_dm = _timed(lambda: curve("particle", width=particles))
+    (e_nw, r_nw), t_nw = _timed(lambda: curve("network", width=width, seeds=seeds))
     e_nw_sd = np.array([float(np.std(r.errors["ft"])) for r in r_nw])
 
     print("    ν₂     P₂   theory (D→∞)   DMFT (M)   GD nets (N, mean ± sd over seeds)")
@@ -150,9 +149,9 @@ def bench_curve(dim: int, particles: int, width: int, seeds: int) -> None:
     conv = all(bool(np.all(r.diagnostics["source"]["converged"] == 1.0)) for r in r_dm + r_nw)
     print(f"    route 1 theory        {t_th * 1e3:10.3f} ms  (whole curve, 1×)")
     print(f"    route 2 DMFT M={particles:<6d} {t_dm * 1e3:10.1f} ms  ratio to theory "
-          f"{t_dm / t_th:8.0f}×  source Euler steps per point {steps_dm}")
+          f"{t_dm / t_th:8.0f}×  source Euler steps {steps_dm[0]}")
     print(f"    route 3 GD {seeds}×N={width:<5d} {t_nw * 1e3:10.1f} ms  ratio to theory "
-          f"{t_nw / t_th:8.0f}×  source GD steps per point (max over seeds) {steps_nw}")
+          f"{t_nw / t_th:8.0f}×  source GD steps (max over seeds) {steps_nw[0]}")
     print(f"    DMFT/GD time ratio {t_dm / t_nw:.2f}×; every source stage converged: {conv}")
     print("    " + _agree("DMFT vs theory", _rel_max(e_dm, e_th)))
     print("    " + _agree("GD nets vs theory", _rel_max(e_nw, e_th)))
@@ -162,7 +161,7 @@ def bench_curve(dim: int, particles: int, width: int, seeds: int) -> None:
     u = gen.standard_normal((particles, dim))
     x = gen.standard_normal((dim, p1))
     t_mm = _median_time(lambda: u @ x)
-    per_step = t_dm / sum(steps_dm)
+    per_step = t_dm / steps_dm[0]  # one source stage serves every target size
     print(f"    floor: one ({particles} × {dim}) @ ({dim} × {p1}) matmul {t_mm * 1e3:.3f} ms; "
           f"DMFT {per_step * 1e3:.3f} ms per source Euler step = {per_step / t_mm:.1f} matmuls "
           f"(all stages' time charged to the source steps)")

@@ -111,6 +111,7 @@ def test_relu_and_digits_cells_run() -> None:
         {"alpha_s": 1.5},
         {"anchor": "source"},
         {"ridge_target": 0.0},
+        {"task": "digits", "nu2": 4.0, "n_test": 200},
     ],
 )
 def test_config_errors(params: dict[str, object]) -> None:

@@ -252,3 +252,10 @@ def test_empirical_spectrum_bad_input() -> None:
         empirical_spectrum(np.array([[1.0, 2.0], [0.0, 1.0]]), np.ones(2))
     with pytest.raises(InvalidInputError):
         empirical_spectrum(-np.eye(3), np.ones(3))
+
+
+def test_ridgeless_peak_is_infinite_with_noise() -> None:
+    # n = rank, ridge 0, noise > 0: 1 − γ = (n − r)/n = 0 exactly, so E_g = ∞ (not ~1e14)
+    lc = learning_curve(np.ones(10), np.ones(10), [10, 20], noise_variance=0.1)
+    assert np.isinf(lc.error[0]) and lc.gamma[0] == 1.0
+    assert lc.error[1] == pytest.approx(0.1 * 0.5 / 0.5)

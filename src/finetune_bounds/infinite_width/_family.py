@@ -121,10 +121,22 @@ def _classes(text: Any, name: str) -> tuple[int, int]:
 
 
 def _derive(params: dict[str, Any]) -> dict[str, Any]:
-    _classes(params["source_classes"], "source_classes")
-    _classes(params["target_classes"], "target_classes")
+    src = _classes(params["source_classes"], "source_classes")
+    tgt = _classes(params["target_classes"], "target_classes")
     if not _protocols(params):
         raise ConfigError("infinite_width: protocols must name at least one protocol")
+    if params["task"] == "digits":  # the data set is finite: say so at load, not in a cell
+        from ..data import digits_pool
+
+        digits = digits_pool()[1]
+        p2 = max(_size(float(v), 64) for v in axis_values(params, "nu2"))
+        for what, cls, need in (("nu1 * 64", src, _size(float(params["nu1"]), 64)),
+                                ("max(nu2) * 64 + n_test", tgt, p2 + int(params["n_test"]))):
+            have = int(np.isin(digits, cls).sum())
+            if need > have:
+                raise ConfigError(
+                    f"infinite_width: {what} = {need} images of digits {cls}, only {have} exist"
+                )
     return params
 
 

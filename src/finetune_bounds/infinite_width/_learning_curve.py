@@ -345,6 +345,10 @@ def learning_curve(
                 lam / np.where(kappa[sl] > 0, kappa[sl], 1.0) + np.sum(frac * q, axis=1),
                 1.0 - g,
             )
+            # ridgeless interpolation: γ = r/n and 1 − γ = (n − r)/n exactly (1 − Σ 1/n would
+            # leave ~1e-16 at n = r, a huge finite error where the peak is infinite)
+            g = np.where(interp[sl], r / np.where(ns[sl] > 0, ns[sl], 1.0), g)
+            om = np.where(interp[sl], (ns[sl] - r) / np.where(ns[sl] > 0, ns[sl], 1.0), om)
             gamma[sl], omg[sl] = g, om
             num = q * q * v2
             mode[sl] = np.where(num > 0, num / om[:, None], 0.0)
