@@ -219,3 +219,23 @@ def test_gain_errors() -> None:
         r.gain("ft")  # no baseline was run
     with pytest.raises(InvalidInputError):
         r.gain("jr_e")
+
+
+def test_curve_prefixes_equal_separate_runs_on_networks() -> None:
+    # finite-width networks draw their weights from the seeds alone, so the curve's point at
+    # P₂ = k must equal a separate run on the task cut to its first k target samples
+    import dataclasses
+
+    from finetune_bounds.infinite_width import transfer_curve
+
+    task = linear_pair(6, 12, 10, 20, alpha_s=0.7, rng=3)
+    prots = ("scratch_lazy", "ft", "jr_e")
+    curve = transfer_curve(task, LIN, [4, 10], solver="network", protocols=prots, width=50,
+                           seeds=2, tol=1e-6)
+    assert curve.sizes == (4, 10) and curve.errors("ft").shape == (2, 2)
+    cut = dataclasses.replace(task, x_target=task.x_target[:4], y_target=task.y_target[:4])
+    alone = transfer_network(cut, LIN, protocols=prots, width=50, seeds=2, tol=1e-6)
+    for p in prots:
+        np.testing.assert_allclose(curve.results[0].errors[p], alone.errors[p], rtol=1e-10)
+    rows = curve.records()
+    assert {r["p_target"] for r in rows} == {4, 10}
