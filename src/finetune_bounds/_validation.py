@@ -9,6 +9,7 @@ writable alias to) a caller's array.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "nonneg_float",
     "positive_int",
     "readonly",
+    "seed_list",
 ]
 
 
@@ -130,3 +132,22 @@ def as_generator(rng: object) -> np.random.Generator:
     if rng is None:
         return np.random.default_rng(0)
     return np.random.default_rng(positive_int(rng, "rng (seed)", allow_zero=True))
+
+
+def seed_list(seeds: Any) -> tuple[int, ...]:
+    """A count S (seeds 0 … S−1) or a non-empty sequence of seeds ≥ 0, as a tuple of ints.
+
+    Raises
+    ------
+    InvalidInputError
+        Not a positive count nor a sequence of non-negative integers (strings, booleans, an
+        empty sequence, negative or non-integral seeds).
+    """
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool | np.bool_):
+        return tuple(range(positive_int(seeds, "seeds")))
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
+        raise InvalidInputError(f"seeds must be a count or a sequence of seeds, got {seeds!r}")
+    out = tuple(positive_int(s, "seed", allow_zero=True) for s in seeds)
+    if not out:
+        raise InvalidInputError("seeds must not be empty")
+    return out

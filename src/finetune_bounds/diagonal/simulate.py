@@ -91,6 +91,7 @@ from .._validation import (
     nonneg_float,
     positive_int,
     readonly,
+    seed_list,
 )
 from ..errors import ConvergenceError, InvalidInputError
 from ._penalty import check_scales, check_task
@@ -1027,17 +1028,6 @@ class SimulationResult(HasStatus):
         return rows
 
 
-def _seed_list(seeds: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool | np.bool_):
-        return tuple(range(positive_int(seeds, "seeds")))
-    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
-        raise InvalidInputError(f"seeds must be a count or a sequence of seeds, got {seeds!r}")
-    out = tuple(positive_int(s, "seed", allow_zero=True) for s in seeds)
-    if not out:
-        raise InvalidInputError("seeds must not be empty")
-    return out
-
-
 def _draw_all(
     seeds: tuple[int, ...], n: int, d: int, teacher_kw: dict[str, Any], noise_variance: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -1184,7 +1174,7 @@ def simulate_finetuning(
             " lambda_pt = -0.999999, gamma_ft = 1e-6"
         )
     var = nonneg_float(noise_variance, "noise_variance")
-    seed_t = _seed_list(seeds)
+    seed_t = seed_list(seeds)
     gd_kw = _gd_settings(lr, rapidity, tol, max_steps, strict)
     teacher_kw: dict[str, Any] = {"omega": omega, "rho_pt": rho_pt, "rho_ft": rho_ft, "a_pt": a_pt,
                   "pt_amplitude": pt_amplitude}
@@ -1245,7 +1235,7 @@ def simulate_scratch(
     a, d, n = _sample_size(alpha, d)
     c, lam, _ = check_scales(c_pt, lambda_pt, 0.0)
     var = nonneg_float(noise_variance, "noise_variance")
-    seed_t = _seed_list(seeds)
+    seed_t = seed_list(seeds)
     gd_kw = _gd_settings(lr, rapidity, tol, max_steps, strict)
     teacher_kw: dict[str, Any] = {"omega": omega, "rho_pt": rho_pt, "rho_ft": rho_ft, "a_pt": a_pt,
                   "pt_amplitude": pt_amplitude}

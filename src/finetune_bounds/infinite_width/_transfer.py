@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import FloatArray, check_choice, nonneg_float, positive_int, readonly
+from .._validation import FloatArray, check_choice, nonneg_float, positive_int, readonly, seed_list
 from ..errors import InvalidInputError
 from ._dmft import _act, _flow, _span, default_stall
 from ._kernels import ACTIVATIONS
@@ -238,18 +238,6 @@ def _check_task(task: TransferTask, protocols: Sequence[str]) -> tuple[str, ...]
     return tuple(p for p in PROTOCOLS if p in prots)
 
 
-def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(positive_int(seeds, "seeds")))
-    try:
-        out = [int(s) for s in seeds]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"seeds must be a count or a list of ints, got {seeds!r}") from None
-    if not out:
-        raise InvalidInputError("seeds must not be empty")
-    return out
-
-
 def transfer_dmft(
     task: TransferTask,
     setting: TransferSetting | None = None,
@@ -429,7 +417,7 @@ def _particles(
     m = positive_int(neurons, "neurons")
     if m < 2:
         raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
-    seed_list = _seed_list(seeds)
+    seed_ints = list(seed_list(seeds))
     sizes = _sizes(task, target_sizes)
     stall = default_stall(st.activation)
 
@@ -458,7 +446,7 @@ def _particles(
     def predict(fl: Any, gamma: float) -> FloatArray:
         return np.asarray((fl.z @ feats(fl.u, a_test).T) / (gamma * m))
 
-    for seed in seed_list:
+    for seed in seed_ints:
         gen = np.random.default_rng(seed)
         u0 = gen.standard_normal((m, amat.shape[1]))
         z0 = gen.standard_normal(m)
@@ -518,7 +506,7 @@ def _networks(
     st, prots, tolerance, t_max, cap = _common(task, setting, protocols, tol, max_time,
                                                max_steps)
     n = positive_int(width, "width")
-    seed_list = _seed_list(seeds)
+    seed_ints = list(seed_list(seeds))
     sizes = _sizes(task, target_sizes)
     x1, y1, xt = task.x_source, task.y_source, task.x_test
     out = _Collect(prots, sizes)
@@ -526,7 +514,7 @@ def _networks(
     def note(k: int, stage: str, tr: Any) -> None:
         out.note(k, stage, tr.steps, tr.time, tr.residual, tr.converged, tr.stalled)
 
-    net0 = init_network(n, task.dim, seeds=seed_list, gamma=st.gamma_source,
+    net0 = init_network(n, task.dim, seeds=seed_ints, gamma=st.gamma_source,
                         activation=st.activation)
     anc0 = net0.W if st.anchor == "init" else None
     net1 = None

@@ -45,6 +45,7 @@ from .._validation import (
     nonneg_float,
     positive_int,
     readonly,
+    seed_list,
 )
 from ..errors import InvalidInputError
 from ._dmft import _KINK_SLACK, default_stall
@@ -237,25 +238,14 @@ def init_network(
     """
     n = positive_int(width, "width")
     d = positive_int(dim, "dim")
-    seed_list = _seed_list(seeds)
-    w = np.empty((len(seed_list), n, d))
-    z = np.empty((len(seed_list), n))
-    for k, s in enumerate(seed_list):  # drawing only; training is batched
+    seed_ints = list(seed_list(seeds))
+    w = np.empty((len(seed_ints), n, d))
+    z = np.empty((len(seed_ints), n))
+    for k, s in enumerate(seed_ints):  # drawing only; training is batched
         gen = np.random.default_rng(s)
         w[k] = gen.standard_normal((n, d))
         z[k] = gen.standard_normal(n)
     return Network(w, z, gamma=gamma, activation=activation)
-
-
-def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool | np.bool_):
-        return list(range(positive_int(seeds, "seeds")))
-    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
-        raise InvalidInputError(f"seeds must be a count or a sequence of integers, got {seeds!r}")
-    out = [positive_int(s, "seed", allow_zero=True) for s in seeds]
-    if not out:
-        raise InvalidInputError("seeds must not be empty")
-    return out
 
 
 @dataclass(frozen=True)
@@ -749,11 +739,11 @@ def width_sweep(
     ws = np.array([positive_int(v, "width") for v in widths], dtype=np.int64)
     if ws.size == 0:
         raise InvalidInputError("widths must not be empty")
-    seed_list = _seed_list(seeds)
-    gaps = np.empty((ws.size, len(seed_list)))
-    conv = np.empty((ws.size, len(seed_list)), dtype=bool)
+    seed_ints = list(seed_list(seeds))
+    gaps = np.empty((ws.size, len(seed_ints)))
+    conv = np.empty((ws.size, len(seed_ints)), dtype=bool)
     for k, width in enumerate(ws):
-        net = init_network(int(width), dim, seeds=seed_list, gamma=gamma, activation=activation)
+        net = init_network(int(width), dim, seeds=seed_ints, gamma=gamma, activation=activation)
         res = train(
             net,
             xa,
