@@ -51,6 +51,7 @@ __all__ = [
     "family_ref",
     "get_family",
     "register_family",
+    "seed_ints",
 ]
 
 Records = list[dict[str, Any]]
@@ -206,6 +207,12 @@ def axis_values(params: Mapping[str, Any], name: str) -> list[Any]:
     one (a tuple or list), else the single value."""
     v = params[name]
     return list(v) if isinstance(v, list | tuple) else [v]
+
+
+def seed_ints(rngs: Sequence[np.random.Generator]) -> list[int]:
+    """One integer seed per cell generator, for simulators that seed ``default_rng(s)`` per
+    seed (batched over seeds) instead of taking the generators themselves."""
+    return [int(g.integers(0, 2**63 - 1)) for g in rngs]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidInputError
-from ..families import Boolean, Family, Interval, Options, axis_values
+from ..families import Boolean, Family, Interval, Options, axis_values, seed_ints
 from ..records import record
 from ._bias import REGIMES, min_q_interpolant, regime_measures
 from ._fixed_point import generalization_error
@@ -153,17 +153,12 @@ def _theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[st
     return rows
 
 
-def _seed_ints(rngs: Sequence[np.random.Generator]) -> list[int]:
-    """One integer seed per generator (the simulators seed ``default_rng(s)`` per seed)."""
-    return [int(g.integers(0, 2**63 - 1)) for g in rngs]
-
-
 def _simulate(
     params: Mapping[str, Any], rngs: Sequence[np.random.Generator]
 ) -> list[dict[str, Any]]:
     if not rngs:
         return []
-    seeds = _seed_ints(rngs)
+    seeds = seed_ints(rngs)
     how = params["empirical"]
     start = params["start"]
     common: dict[str, Any] = {

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidInputError
-from ..families import Boolean, Family, Interval, Options, Words, axis_values
+from ..families import Boolean, Family, Interval, Options, Words, axis_values, seed_ints
 from ..records import record
 from ._tasks import TransferTask, make_task
 from ._transfer import PROTOCOLS, TransferSetting, transfer_curve
@@ -315,7 +315,7 @@ def _simulate(
 ) -> list[dict[str, Any]]:
     if not rngs:
         return []
-    seeds = [int(g.integers(0, 2**63 - 1)) for g in rngs]
+    seeds = seed_ints(rngs)
     if params["mode"] == "width_gap":
         return _width_gap(params, seeds)
     nus, sizes, task = _curve_inputs(params)
