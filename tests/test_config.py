@@ -184,3 +184,159 @@ def test_expr_matches_python_arithmetic(a: int, b: int, x: float) -> None:
     got = expr.evaluate("round(a / b) + a // b - a % b + max(a, b) * min(x, 2) - abs(x)", locals())
     want = round(a / b) + a // b - a % b + max(a, b) * min(x, 2) - abs(x)
     assert got == want
+
+
+# ---------------------------------------------------------------------- file inputs
+FILES_CONFIG = """
+name = "my_task"
+family = "linear"
+seeds = 0
+[params]
+spectrum = "files"
+spectrum_file = "{spectrum}"
+source_file = "data/s.npy"
+target_file = "data/t.npy"
+[grid]
+n = [5, 10]
+[quick.params]
+target_file = "data/t2.npy"
+"""
+
+
+def _task_folder(folder: Path, d: int = 4, shift: float = 0.5) -> Path:
+    """A project folder with a config and its input files in data/ (relative paths)."""
+    import numpy as np
+
+    (folder / "data").mkdir(parents=True)
+    np.save(folder / "data" / "lam.npy", np.linspace(1.0, 2.0, d))
+    np.save(folder / "data" / "s.npy", np.ones(d))
+    np.save(folder / "data" / "t.npy", np.ones(d) + shift)
+    np.save(folder / "data" / "t2.npy", np.ones(d) - shift)
+    return write(folder, FILES_CONFIG.format(spectrum="data/lam.npy"), "my_task.toml")
+
+
+def test_file_params_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _task_folder(tmp_path / "project")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not the config's folder
+    cfg = load_config(Path("..") / "project" / "my_task.toml")
+    data = (tmp_path / "project" / "data").resolve()
+    assert cfg.params["source_file"] == str(data / "s.npy")
+    cells = cfg.cells()
+    assert len(cells) == 2 and all(c["d"] == 4 and len(c["files_sha256"]) == 64 for c in cells)
+    assert cells[0]["spectrum_file"] == str(data / "lam.npy")
+    quick = cfg.quick()  # [quick] file params are relative to the config too
+    assert quick.params["target_file"] == str(data / "t2.npy")
+    assert quick.cells()[0]["files_sha256"] != cells[0]["files_sha256"]
+    # absolute paths stay as they are
+    absolute = write(
+        tmp_path / "elsewhere",
+        FILES_CONFIG.format(spectrum="data/lam.npy").replace("data/", f"{data}/"),
+        "abs.toml",
+    )
+    assert load_config(absolute).cells() == cells
+    # a config without a file keeps paths relative to the current folder
+    monkeypatch.chdir(tmp_path / "project")
+    mem = SweepConfig(
+        name="m",
+        family="linear",
+        seeds=0,
+        params={"spectrum": "files", "spectrum_file": "data/lam.npy",
+                "source_file": "data/s.npy", "target_file": "data/t.npy"},
+        grid={"n": (5, 10)},
+    )
+    assert mem.params["source_file"] == "data/s.npy"
+    assert [c.key for c in mem.cell_specs()] == [c.key for c in cfg.cell_specs()]
+
+
+def test_missing_file_names_the_config_the_key_and_the_resolved_path(tmp_path: Path) -> None:
+    cfg_path = _task_folder(tmp_path)
+    cfg_path.write_text(FILES_CONFIG.format(spectrum="data/nope.npy"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(cfg_path)
+    msg = str(exc.value)
+    assert str(cfg_path) in msg and "params.spectrum_file" in msg
+    assert str(tmp_path.resolve() / "data" / "nope.npy") in msg and "\n" not in msg
+    (tmp_path / "data" / "t2.npy").unlink()  # a [quick] file is checked at load time too
+    cfg_path.write_text(FILES_CONFIG.format(spectrum="data/lam.npy"))
+    with pytest.raises(ConfigError, match=r"quick\.params\.target_file.*t2\.npy"):
+        load_config(cfg_path)
+
+
+def test_a_changed_file_gives_a_new_cell_key(tmp_path: Path) -> None:
+    import numpy as np
+
+    cfg_path = _task_folder(tmp_path)
+    before = [c.key for c in load_config(cfg_path).cell_specs()]
+    np.save(tmp_path / "data" / "t.npy", np.full(4, 7.0))  # same path, new content
+    after = [c.key for c in load_config(cfg_path).cell_specs()]
+    assert not set(before) & set(after)
+
+
+def test_the_same_files_in_another_folder_give_the_same_cell_keys(tmp_path: Path) -> None:
+    import shutil
+
+    cfg_path = _task_folder(tmp_path / "a")
+    keys = [c.key for c in load_config(cfg_path).cell_specs()]
+    shutil.copytree(tmp_path / "a", tmp_path / "moved" / "b")  # the project folder moved
+    moved = load_config(tmp_path / "moved" / "b" / "my_task.toml")
+    assert [c.key for c in moved.cell_specs()] == keys
+    assert moved.params["source_file"].startswith(str((tmp_path / "moved").resolve()))
+    # a different file in the same role is a different cell
+    other = tmp_path / "c"
+    _task_folder(other, shift=0.25)
+    assert not set(keys) & {c.key for c in load_config(other / "my_task.toml").cell_specs()}
+
+
+def test_cell_key_ignores_paths_only_with_a_digest() -> None:
+    from finetune_bounds.sweep import cell_key
+
+    digest = "a" * 64
+    with_digest = {"source_file": "/x/s.npy", "files_sha256": digest, "n": 3}
+    assert cell_key("linear", 1, with_digest) == cell_key(
+        "linear", 1, {**with_digest, "source_file": "/elsewhere/s.npy"}
+    )
+    assert cell_key("linear", 1, with_digest) != cell_key(
+        "linear", 1, {**with_digest, "files_sha256": "b" * 64}
+    )
+    no_digest = {"source_file": "/x/s.npy", "n": 3}
+    assert cell_key("linear", 1, no_digest) != cell_key(
+        "linear", 1, {**no_digest, "source_file": "/y/s.npy"}
+    )
+
+
+# ---------------------------------------------------------------------- shipped configs
+def test_example_configs_lists_every_shipped_config_and_each_loads() -> None:
+    from finetune_bounds.sweep import example_configs
+
+    shipped = example_configs()
+    folder = Path(__file__).parents[1] / "src" / "finetune_bounds" / "configs"
+    assert [p.name for p in shipped] == sorted(p.name for p in folder.glob("*.toml"))
+    assert len(shipped) >= 20 and shipped == sorted(shipped)
+    for p in shipped:
+        cfg = load_config(p)
+        assert cfg.name == p.stem and cfg.cells()
+        cfg.quick().cells()
+
+
+def test_shipped_configs_load_by_bare_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finetune_bounds.sweep import example_configs
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    by_name = load_config("linear_power_law")
+    assert by_name.name == "linear_power_law"
+    assert by_name.path in example_configs()
+    assert load_config("linear_power_law.toml").path == by_name.path
+    with pytest.raises(ConfigError, match=r"not found.*shipped: .*linear_power_law") as exc:
+        load_config("linear_power_lawx")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("somewhere/linear_power_law")  # a path, not a bare name
+    # a file of that name wins over the shipped config
+    write(tmp_path, GOOD, "linear_power_law")
+    assert load_config("linear_power_law").name == "toy_demo"

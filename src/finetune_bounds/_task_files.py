@@ -18,8 +18,12 @@ not only when a path does.
 - :func:`cached_task`: what a worker calls: the task of a resolved cell, checked against its
   digest and cached per process.
 
-Paths are read relative to the current directory of the process that loads the config and of
-each worker (remote dask workers need the same paths).
+Paths: in a sweep config (:func:`~finetune_bounds.sweep.load_config`) a relative path is read
+from the folder of the config file and made absolute when the config loads; elsewhere (the CLI
+family subcommands, :func:`~finetune_bounds.sweep.run`, a config without a file) it is relative
+to the current directory of the process. Workers read the path stored in the cell (remote dask
+workers need the same paths). The paths are not part of a cell's key once ``files_sha256`` is
+set (:func:`~finetune_bounds.sweep.grid.cell_key`): the same contents elsewhere are the same cell.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import ConfigError, InvalidInputError
 
-#: where configs are looked for when --config is not given (relative to the current folder)
-DEFAULT_CONFIGS = "configs/*.toml"
+#: what runs when --config is not given: the example configs shipped with the package
+DEFAULT_CONFIGS = "the example configs shipped with finetune-bounds"
 
 
 def register(subparsers: Any) -> None:
@@ -20,8 +20,9 @@ def register(subparsers: Any) -> None:
         help="run every experiment config and write tables, figures and an HTML report",
         description=(
             "Run (or reuse from the store) every experiment of the given configs (default: "
-            f"{DEFAULT_CONFIGS}) and write Markdown/CSV/LaTeX tables, PNG/SVG figures and "
-            "index.html into the output folder."
+            f"{DEFAULT_CONFIGS}, from any folder) and write Markdown/CSV/LaTeX tables, PNG/SVG "
+            "figures and index.html into the output folder. Pass --config PATH (repeatable) "
+            "for your own configs, or the bare name of a shipped one (e.g. linear_power_law)."
         ),
     )
     p.add_argument(
@@ -33,7 +34,10 @@ def register(subparsers: Any) -> None:
         action="append",
         default=None,
         metavar="PATH",
-        help=f"experiment config (TOML); repeatable (default: every {DEFAULT_CONFIGS})",
+        help=(
+            "experiment config (TOML file, or the name of a shipped one such as "
+            f"linear_power_law); repeatable (default: {DEFAULT_CONFIGS})"
+        ),
     )
     p.add_argument(
         "--out", type=Path, default=None, help="output folder (default: reports/ or reports/quick/)"
@@ -55,17 +59,33 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def find_configs(folder: Path | None = None) -> list[Path]:
-    """Every ``configs/*.toml`` under ``folder`` (default: the current folder), sorted."""
-    base = Path() if folder is None else folder
-    found = sorted((base / "configs").glob("*.toml"))
+def find_configs() -> list[Path]:
+    """The default configs: :func:`~finetune_bounds.sweep.example_configs` (sorted), whatever
+    the current folder."""
+    from ..sweep.config import example_configs
+
+    found = example_configs()
     if not found:
-        where = (base / "configs").resolve()
         raise ConfigError(
-            f"no experiment configs: {where} holds no *.toml file; run from the project "
-            "folder or pass --config PATH"
+            "no experiment configs: the installed package ships none (finetune_bounds/configs "
+            "is empty); pass --config PATH"
         )
     return found
+
+
+def _config_arg(value: Path) -> Path:
+    """``--config`` value: a file, or the shipped config of that bare name."""
+    from ..sweep.config import _shipped, example_configs
+
+    if value.is_file():
+        return value
+    shipped = _shipped(str(value))
+    if shipped is not None:
+        return shipped
+    names = ", ".join(c.stem for c in example_configs()) or "none"
+    raise ConfigError(
+        f"{value}: config file not found (nor a shipped config of that name; shipped: {names})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
-    configs = list(args.config) if args.config else find_configs()
+    configs = [_config_arg(c) for c in args.config] if args.config else find_configs()
     out = args.out if args.out is not None else Path("reports") / ("quick" if args.quick else "")
     result = build_report(
         configs,

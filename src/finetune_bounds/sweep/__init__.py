@@ -4,6 +4,8 @@ table. Family-agnostic: the spine knows nothing of a family's mathematics.
 >>> from finetune_bounds.sweep import load_config, run_sweep          # doctest: +SKIP
 >>> frame = run_sweep(load_config("configs/linear_power_law.toml").quick(),
 ...                   store="results", executor="processes", workers=2)  # doctest: +SKIP
+>>> load_config("linear_power_law")       # a shipped config by name   # doctest: +SKIP
+>>> example_configs()                     # paths of every shipped config  # doctest: +SKIP
 
 :func:`run` is the same runner without a file: ``run("linear", params={...}, axes={"n": [...]})``.
 See ``docs/sweep.md`` for the config schema, the store and running on dask, and ``docs/spine.md``
@@ -12,7 +14,7 @@ for the data flow of one cell.
 
 from __future__ import annotations
 
-from .config import SweepConfig, load_config
+from .config import SweepConfig, example_configs, load_config
 from .executors import DaskExecutor, Executor, ProcessExecutor, SerialExecutor, make_executor
 from .grid import Cell, cell_key, cell_rngs
 from .run import CellFailure, SweepError, SweepRun, execute_sweep, run_sweep
@@ -33,6 +35,7 @@ __all__ = [
     "SweepRun",
     "cell_key",
     "cell_rngs",
+    "example_configs",
     "execute_sweep",
     "load_config",
     "make_executor",

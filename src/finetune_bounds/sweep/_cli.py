@@ -1,4 +1,5 @@
-"""``finetune-bounds sweep CONFIG.toml``: run (or resume) one experiment into a store."""
+"""``finetune-bounds sweep CONFIG``: run (or resume) one experiment into a store. ``CONFIG`` is
+a TOML file or the bare name of a config shipped with the package (``linear_power_law``)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,17 @@ def register(subparsers: Any) -> None:
         help="run a TOML sweep (theory + training over a grid) into a resumable store",
         description=(
             "Run every cell of an experiment config into <out>/results.sqlite. Finished cells are "
-            "skipped, so an interrupted sweep resumes where it stopped."
+            "skipped, so an interrupted sweep resumes where it stopped. CONFIG is a TOML file "
+            "(its *_file parameters are read relative to its folder) or the name of a config "
+            "shipped with the package, e.g. linear_power_law."
         ),
     )
-    p.add_argument("config", type=Path, help="experiment config (TOML)")
+    p.add_argument(
+        "config",
+        type=Path,
+        metavar="CONFIG",
+        help="experiment config: a TOML file, or the name of a shipped one (e.g. linear_power_law)",
+    )
     p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
     p.add_argument(
         "--out",

@@ -24,10 +24,29 @@ against the family's constraints; a family accepts only the axes it declares
 ``[derived]`` expression reads it (an *auxiliary* value such as ``ratio``): it becomes a column
 of the results and part of the cell's identity, but is not passed to the family. Anything else
 unknown is a :class:`~finetune_bounds.errors.ConfigError` naming the file and the key.
+
+File inputs: a string value of a parameter whose name ends in ``_file`` (``covariance_file``,
+``source_file`` …, in ``[params]``, ``[grid]``, ``[axes]`` and the same sections of ``[quick]``)
+is a path *relative to the folder of the config file* (absolute paths are kept; ``~`` is
+expanded). It is made absolute when the config is loaded, and a missing file is a
+:class:`~finetune_bounds.errors.ConfigError` naming the config file, the key and the resolved
+path. A config built without a file (:meth:`SweepConfig.from_dict` without ``path``,
+:func:`~finetune_bounds.sweep.run`, the family subcommands of the CLI) keeps its paths as given,
+relative to the current folder (so does a ``path`` that is only a label, not a file). The
+absolute path is what the family (and every worker) reads, but it is not part of the cell's
+identity: the family fills ``files_sha256`` from the files' contents and
+:func:`~finetune_bounds.sweep.grid.cell_key` leaves the ``*_file`` values out of the hash when
+``files_sha256`` is set, so the same files reached by another path (a moved project folder,
+another working directory) give the same cells, and a changed file gives new ones.
+
+Shipped configs: the example experiments are installed with the package
+(``finetune_bounds/configs/*.toml``, :func:`example_configs`); :func:`load_config` accepts the
+bare name of one (``"linear_power_law"``) when no file of that name exists.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -38,9 +57,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..families import RESERVED_NAMES, Family, get_family
 from . import expr
-from .grid import Cell, canonical_json, canonical_value, product_points
+from .grid import FILE_SUFFIX, Cell, canonical_json, canonical_value, product_points
 
-__all__ = ["RESERVED_COLUMNS", "SweepConfig", "load_config"]
+__all__ = ["RESERVED_COLUMNS", "SweepConfig", "example_configs", "load_config"]
 
 _TOP_KEYS = (
     "name",
@@ -174,6 +193,8 @@ class SweepConfig:
         object.__setattr__(self, "grid", _check_grid(self.grid, label, "grid"))
         object.__setattr__(self, "axes", _check_grid(self.axes, label, "axes"))
         object.__setattr__(self, "derived", _check_derived(self.derived, label, "derived"))
+        if self.path is not None and self.path.is_file():  # read from a file (not a label)
+            self._resolve_file_params(label)
         sections = (("params", self.params), ("grid", self.grid), ("axes", self.axes))
         for i, (a, ka) in enumerate(sections):
             for b, kb in sections[i + 1:]:
@@ -198,6 +219,22 @@ class SweepConfig:
         object.__setattr__(self, "_cells", tuple(self._build_cells()))
         if self.quick_overrides and not self.is_quick:
             self.quick()  # validate the quick variant at the door too
+
+    def _resolve_file_params(self, label: str) -> None:
+        """Make the ``*_file`` paths of every section absolute, relative to the config's folder
+        (idempotent: :meth:`quick` resolves again, absolute paths stay)."""
+        assert self.path is not None
+        base = Path(os.path.abspath(self.path.parent))
+        for section in ("params", "grid", "axes"):
+            object.__setattr__(
+                self, section, _resolve_section(getattr(self, section), base, label, section)
+            )
+        q = dict(self.quick_overrides) if isinstance(self.quick_overrides, Mapping) else None
+        if q is not None:
+            for section in ("params", "grid", "axes"):
+                if isinstance(q.get(section), Mapping):
+                    q[section] = _resolve_section(q[section], base, label, f"quick.{section}")
+            object.__setattr__(self, "quick_overrides", q)
 
     @property
     def _label(self) -> str:
@@ -330,6 +367,33 @@ class SweepConfig:
         return cells
 
 
+# ---------------------------------------------------------------------- file parameters
+def _resolve_path(value: Any, base: Path, label: str, where: str) -> Any:
+    """``value`` as an absolute path against ``base`` (non-strings and ``""`` unchanged)."""
+    if not isinstance(value, str) or not value:
+        return value
+    p = Path(value).expanduser()
+    resolved = Path(os.path.normpath(p if p.is_absolute() else base / p))
+    if not resolved.is_file():
+        hint = "" if p.is_absolute() else f" (relative paths are read from the folder {base})"
+        raise ConfigError(f"{label}: {where} = {value!r}: file not found: {resolved}{hint}")
+    return str(resolved)
+
+
+def _resolve_section(section: Mapping[str, Any], base: Path, label: str, name: str) -> Any:
+    out: dict[str, Any] = {}
+    for k, v in section.items():
+        if not (isinstance(k, str) and k.endswith(FILE_SUFFIX)):
+            out[k] = v
+        elif isinstance(v, list | tuple):
+            out[k] = type(v)(
+                _resolve_path(x, base, label, f"{name}.{k}[{i}]") for i, x in enumerate(v)
+            )
+        else:
+            out[k] = _resolve_path(v, base, label, f"{name}.{k}")
+    return out
+
+
 # ---------------------------------------------------------------------- field checks
 def _check_scalar(v: Any, label: str, where: str) -> Scalar:
     if isinstance(v, bool | int | str):
@@ -411,17 +475,50 @@ def _check_derived(d: Any, label: str, section: str) -> dict[str, str]:
     return out
 
 
+def example_configs() -> list[Path]:
+    """The example experiment configs shipped with the package (``finetune_bounds/configs``),
+    sorted by name: what ``finetune-bounds report`` runs when no ``--config`` is given."""
+    from importlib import resources
+
+    root = resources.files("finetune_bounds") / "configs"
+    if not root.is_dir():
+        return []
+    return sorted(
+        Path(str(f)) for f in root.iterdir() if f.name.endswith(".toml") and f.is_file()
+    )
+
+
+def _shipped(name: str) -> Path | None:
+    """The shipped config called ``name`` (a bare name, optionally with ``.toml``), if any."""
+    if not name or Path(name).name != name:
+        return None
+    stem = name.removesuffix(".toml")
+    return next((p for p in example_configs() if p.stem == stem), None)
+
+
 def load_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep config from a TOML file.
+    """Read and validate a sweep config from a TOML file, or a shipped one by its bare name.
+
+    ``path`` is a file; when no such file exists and it is a bare name (no folder), the shipped
+    config of that name (:func:`example_configs`, e.g. ``"linear_power_law"``) is loaded.
+    ``*_file`` parameters are read relative to the config file's folder (see the module notes).
 
     Raises
     ------
     ConfigError
-        Missing or unreadable file, invalid TOML, or any schema problem (file and key named).
+        Missing or unreadable file (listing the shipped names), invalid TOML, or any schema
+        problem (file and key named).
     """
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
+        shipped = _shipped(str(path))
+        if shipped is None:
+            names = ", ".join(c.stem for c in example_configs()) or "none"
+            raise ConfigError(
+                f"{p}: config file not found (nor a shipped config of that name; shipped: "
+                f"{names})"
+            )
+        p = shipped
     try:
         with p.open("rb") as fh:
             data = tomllib.load(fh)

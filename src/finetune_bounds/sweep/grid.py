@@ -9,6 +9,13 @@ keys the store and seeds the random numbers, so that
 - re-running a sweep finds its finished cells again, and a change of any parameter, of the
   family's defaults or of its ``schema_version`` makes a new cell.
 
+File inputs: when a cell has a non-empty ``files_sha256`` (the sha256 of its input files'
+contents, filled in by the family, see :mod:`finetune_bounds._task_files`), its ``*_file``
+parameters — the paths, which the family reads — are left out of the hash: the content is keyed
+by the digest, so the same files reached by another path (a moved project folder, a config
+loaded from elsewhere) give the same cell, and a changed file gives a new one. The paths are
+still stored with the cell (as columns of the results).
+
 Seeds: the hash (a 256-bit integer) is the entropy of a :class:`numpy.random.SeedSequence`;
 seed ``i`` uses ``SeedSequence(entropy, spawn_key=(i,))`` — the same stream as the ``i``-th
 child of ``SeedSequence(entropy).spawn(...)`` — and a fresh ``PCG64`` generator. The cell's
@@ -73,12 +80,24 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
 
 
+#: parameters whose name ends so are file paths, left out of the hash when the cell has a digest
+FILE_SUFFIX = "_file"
+
+
 def cell_key(family: str, schema_version: int, params: Mapping[str, Any]) -> str:
-    """Content hash (64 hex digits) of a resolved cell of ``family``."""
+    """Content hash (64 hex digits) of a resolved cell of ``family``.
+
+    When ``params["files_sha256"]`` is a non-empty string, the ``*_file`` parameters (paths)
+    are not hashed: the digest stands for the files' contents, wherever they are.
+    """
+    hashed = dict(params)
+    digest = hashed.get("files_sha256")
+    if isinstance(digest, str) and digest:
+        hashed = {k: v for k, v in hashed.items() if not str(k).endswith(FILE_SUFFIX)}
     payload = {
         "family": family,
         "schema_version": int(schema_version),
-        "params": canonical_value(dict(params), "params"),
+        "params": canonical_value(hashed, "params"),
     }
     return hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
 
