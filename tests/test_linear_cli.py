@@ -60,7 +60,8 @@ def test_example_prints_theory_bounds_and_empirical_side_by_side(capsys):
     header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["theory"]
                   and "bound" in line)
     assert {"theory", "bound", "empirical"} <= set(lines[header].split())
-    assert "head_tail" in lines[header + 1] and "zero-shot" in lines[header + 1]
+    assert "head/tail" in lines[header + 1] and "zero-shot" in lines[header + 1]
+    assert "rate" in lines[header].split()  # benign and head/tail are rates, not bounds
     rows = [line.split()[0] for line in lines[header + 3: header + 6]]
     assert rows == ["10", "50", "250"]
     assert "±" in lines[header + 3]  # empirical mean ± standard error

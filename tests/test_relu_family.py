@@ -274,7 +274,8 @@ def test_cli_example_with_training(tmp_path: Path, capsys: pytest.CaptureFixture
                  "--eps", "0.5", "--n-max", "60", "--output", str(out)])
     assert code == 0
     text = capsys.readouterr().out
-    assert "ntk_limit" in text and "±" in text and "sample complexity" in text
+    assert "NTK limit" in text and "±" in text and "sample complexity" in text
+    assert "ntk_limit" not in text and "n* fine-tuned" in text  # labels, not internal ids
     rows = json.loads(out.read_text())
     assert {r["source"] for r in rows} == {"theory", "bound", "empirical"}
 

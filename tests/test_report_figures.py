@@ -75,12 +75,16 @@ def test_styles_and_data_of_each_source() -> None:
     fig = d.figure
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 2
-    assert d.lines == ("risk · theory · closed_form", "risk · bound", "risk · empirical · gd")
+    assert d.lines == (
+        "risk E[R_n] · theory (closed form)",
+        "risk E[R_n] · bound",
+        "risk E[R_n] · empirical (GD)",
+    )
     arts = _lines(fig)
     ax0 = axes[0]  # spectrum = flat
-    theory = arts[(ax0, "risk · theory · closed_form")]
-    bound = arts[(ax0, "risk · bound")]
-    emp = arts[(ax0, "risk · empirical · gd")]
+    theory = arts[(ax0, "risk E[R_n] · theory (closed form)")]
+    bound = arts[(ax0, "risk E[R_n] · bound")]
+    emp = arts[(ax0, "risk E[R_n] · empirical (GD)")]
     assert theory.get_linestyle() == "-"
     assert bound.get_linestyle() == "--"
     np.testing.assert_allclose(theory.get_xdata(), NS)
@@ -103,14 +107,14 @@ def test_styles_and_data_of_each_source() -> None:
     # the second panel holds the spiked values (shifted by 1)
     ax1 = axes[1]
     np.testing.assert_allclose(
-        arts[(ax1, "risk · theory · closed_form")].get_ydata(), [1 + 10 / n for n in NS]
+        arts[(ax1, "risk E[R_n] · theory (closed form)")].get_ydata(), [1 + 10 / n for n in NS]
     )
     assert ax0.get_title() == "spectrum = flat" and ax1.get_title() == "spectrum = spiked"
 
 
 def test_unlisted_parameter_splits_lines_and_hue_sets_colour() -> None:
     d = draw_figure(_frame(), {"x": "n", "quantities": ["risk", "bias"], "hue": "spectrum"})
-    assert "risk · theory · closed_form · spectrum=spiked" in d.lines
+    assert "risk E[R_n] · spectrum = spiked · theory (closed form)" in d.lines
     assert len(d.lines) == 8
     arts = _lines(d.figure)
     colors = {
@@ -119,12 +123,12 @@ def test_unlisted_parameter_splits_lines_and_hue_sets_colour() -> None:
         if not isinstance(a, ErrorbarContainer)
     }
     assert (
-        colors["risk · theory · closed_form · spectrum=flat"]
-        == colors["bias · theory · closed_form · spectrum=flat"]
+        colors["risk E[R_n] · spectrum = flat · theory (closed form)"]
+        == colors["bias · spectrum = flat · theory (closed form)"]
     )
     assert (
-        colors["risk · theory · closed_form · spectrum=flat"]
-        != colors["risk · theory · closed_form · spectrum=spiked"]
+        colors["risk E[R_n] · spectrum = flat · theory (closed form)"]
+        != colors["risk E[R_n] · spectrum = spiked · theory (closed form)"]
     )
 
 
@@ -135,9 +139,11 @@ def test_log_axes_and_infinite_values_are_left_out_with_a_note() -> None:
     d = draw_figure(frame, {"x": "n", "facet": "spectrum", "logx": True, "logy": True})
     ax = d.figure.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    bound = _lines(d.figure)[(ax, "risk · bound")]
+    bound = _lines(d.figure)[(ax, "risk E[R_n] · bound")]
     np.testing.assert_allclose(bound.get_xdata(), NS[1:])
-    assert any("risk · bound" in n and "non-finite" in n and "2 point" in n for n in d.notes)
+    assert any(
+        "risk E[R_n] · bound" in n and "non-finite" in n and "2 point" in n for n in d.notes
+    )
     assert any("bias" in n and "non-positive" in n for n in d.notes)
     assert "log x, log y" in d.alt
 
@@ -253,13 +259,13 @@ def test_theory_with_stderr_gets_a_band_of_one_standard_error() -> None:
     ax = d.figure.axes[0]
     # stderr never splits lines: one line per method, as without it
     assert d.lines == (
-        "risk · theory · closed_form",
-        "risk · theory · monte_carlo",
-        "risk · bound · head_tail",
-        "risk · empirical · gd",
+        "risk E[R_n] · theory (closed form)",
+        "risk E[R_n] · theory (Monte Carlo)",
+        "risk E[R_n] · rate (head/tail)",
+        "risk E[R_n] · empirical (GD)",
     )
     arts = _lines(d.figure)
-    mc = arts[(ax, "risk · theory · monte_carlo")]
+    mc = arts[(ax, "risk E[R_n] · theory (Monte Carlo)")]
     np.testing.assert_allclose(mc.get_ydata(), [1 / n for n in NS])
     bands = _bands(ax)
     assert len(bands) == 2  # Monte Carlo theory and bound; not the exact theory line
@@ -273,14 +279,14 @@ def test_theory_with_stderr_gets_a_band_of_one_standard_error() -> None:
     assert to_rgb(mc_band.get_facecolor()[0]) == to_rgb(mc.get_color())
     assert mc_band.get_alpha() is not None and mc_band.get_alpha() < 0.5
     # an infinite standard error: the point is drawn, without a band there, with a note
-    bound = arts[(ax, "risk · bound · head_tail")]
+    bound = arts[(ax, "risk E[R_n] · rate (head/tail)")]
     np.testing.assert_allclose(bound.get_xdata(), NS)
     ys = bound_band.get_paths()[0].vertices
     np.testing.assert_allclose(ys[np.isclose(ys[:, 0], 20), 1], 0.1)
-    assert any("head_tail" in n and "infinite standard error" in n for n in d.notes)
+    assert any("rate (head/tail)" in n and "infinite standard error" in n for n in d.notes)
     assert "Shaded bands" in d.alt
     # empirical points keep their error bars of the spread over seeds
-    emp = arts[(ax, "risk · empirical · gd")]
+    emp = arts[(ax, "risk E[R_n] · empirical (GD)")]
     assert isinstance(emp, ErrorbarContainer)
     # the legend shows the band behind the line
     handles = d.figure.legends[0].legend_handles
@@ -299,9 +305,30 @@ def test_no_stderr_no_band_and_a_zero_stderr_no_band() -> None:
 def test_where_filter_keeps_rows_before_drawing() -> None:
     d = draw_figure(_frame(), {"x": "n", "quantities": ["risk"], "where": {"spectrum": "spiked"}})
     assert all("spectrum" not in label for label in d.lines)  # no longer splits lines
-    theory = _lines(d.figure)[(d.figure.axes[0], "risk · theory · closed_form")]
+    theory = _lines(d.figure)[(d.figure.axes[0], "risk E[R_n] · theory (closed form)")]
     np.testing.assert_allclose(theory.get_ydata(), [1 + 10 / n for n in NS])
     d = draw_figure(
         _frame(), {"x": "n", "quantities": ["risk"], "where": {"source": ["theory", "bound"]}}
     )
     assert len(d.lines) == 4  # 2 sources × 2 spectra
+
+
+def test_roundoff_zero_is_not_drawn_on_a_log_axis_and_long_title_fits(tmp_path) -> None:
+    rows = [record("risk", 1.0 / n, "theory", n=n, method="closed_form") for n in (1, 2, 4)]
+    rows.append(record("risk", 1e-30, "theory", n=8, method="closed_form"))
+    title = "A very long figure title that would be clipped at the edge of the figure " * 3
+    d = draw_figure(to_frame(rows), {"x": "n", "logy": True, "title": title})
+    ax = d.figure.axes[0]
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [1, 2, 4]  # the round-off zero is left out
+    assert any("round-off" in n and "1 point" in n for n in d.notes)
+    assert ax.get_ylabel() == "risk E[R_n]"  # the quantity's label, not its id
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(d.figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = d.figure._suptitle.get_window_extent(renderer)
+    fig_box = d.figure.bbox
+    assert box.x0 >= fig_box.x0 - 1 and box.x1 <= fig_box.x1 + 1
+    assert box.y1 <= fig_box.y1 + 1

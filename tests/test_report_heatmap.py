@@ -112,7 +112,7 @@ def test_continuous_heatmap_renders_with_centre_contour_and_notes(tmp_path: Path
     assert png.suffix == ".png" and png.stat().st_size > 1000
     assert r.alt.startswith("Transfer gain. Heatmap of transfer_gain (theory) over n")
     assert "centred at 0" in r.alt and "contour lines at 0" in r.alt
-    assert r.lines == ("transfer_gain",)
+    assert r.lines == ("transfer gain",)  # the label, not the id
     assert r.points == len(NS) * len(NOISES) - 1
     assert any("1 (n, noise) cell(s) without a value" in n for n in r.notes)
 
@@ -359,3 +359,16 @@ def test_render_experiment_uses_the_kind_dispatcher(tmp_path: Path) -> None:
     bad = SimpleNamespace(path=None, name="toy", figures=(GAIN | {"hue": "n"},), tables=())
     with pytest.raises(ConfigError, match=r"toy: figure 1: key\(s\) \['hue'\] belong"):
         render_experiment(bad, _frame(), tmp_path)  # type: ignore[arg-type]
+
+
+def test_heatmap_labels_speak_the_vocabulary() -> None:
+    rows = [
+        record("gain_lazy", float(a - n), "theory", n=n, alpha=a, frozen_layers=0)
+        for n in (1, 2, 3) for a in (1, 2)
+    ]
+    d = draw_figure(to_frame(rows), {"kind": "heatmap", "x": "n", "y": "alpha",
+                                     "quantity": "gain_lazy"})
+    ax = d.figure.axes[0]
+    assert ax.get_xlabel() == "n (target samples)" and ax.get_ylabel() == "α"
+    assert d.lines == ("transfer gain vs lazy scratch",)
+    assert d.figure.axes[-1].get_ylabel() == "transfer gain vs lazy scratch"  # colorbar

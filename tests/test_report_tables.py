@@ -81,7 +81,12 @@ def test_pivot_and_stderr_match_hand_computation() -> None:
 def test_cells_text() -> None:
     t = build_table(_frame(), SPEC)
     df = t.to_frame()
-    assert list(df.columns) == ["n", "theory / closed_form", "bound", "empirical / gd"]
+    assert list(df.columns) == [
+        "n (target samples)",
+        "theory (closed form)",
+        "bound",
+        "empirical (GD)",
+    ]
     assert df.iloc[0].tolist() == ["2", "0.5", "1", "2.333 ± 0.88"]
     assert df.iloc[1].tolist() == ["10", "0.1", "0.2", "4 ± 1"]
     # a single seed has no standard error: plain value
@@ -92,7 +97,7 @@ def test_markdown_exact() -> None:
     md = build_table(_frame(), SPEC).to_markdown()
     expected = (
         "**Risk**\n\n"
-        "| n | theory / closed_form | bound | empirical / gd |\n"
+        "| n (target samples) | theory (closed form) | bound | empirical (GD) |\n"
         "|---|--:|--:|--:|\n"
         "| 2 | 0.5 | 1 | 2.333 ± 0.88 |\n"
         "| 10 | 0.1 | 0.2 | 4 ± 1 |\n"
@@ -106,7 +111,12 @@ def test_several_quantities_in_header_and_spec_order() -> None:
     spec = SPEC | {"quantities": ["risk", "bias"], "columns": ["source"]}
     t = build_table(_frame(), spec)
     labels = [t.column_label(c) for c in t.columns]
-    assert labels == ["risk / theory", "risk / bound", "risk / empirical", "bias / theory"]
+    assert labels == [
+        "risk E[R_n] · theory",
+        "risk E[R_n] · bound",
+        "risk E[R_n] · empirical",
+        "bias · theory",
+    ]
     # method is not a key any more, and rows are not split by it (it is determined by source)
     assert t.auto_index == ()
 
@@ -150,7 +160,7 @@ def test_missing_cells_are_blank_and_inf_is_shown() -> None:
     t = build_table(frame, SPEC)
     df = t.to_frame()
     assert df.loc[1, "bound"] == ""
-    assert df.loc[0, "theory / closed_form"] == "inf"
+    assert df.loc[0, "theory (closed form)"] == "inf"
     assert "$\\infty$" in t.to_latex()
 
 
@@ -165,7 +175,7 @@ def test_latex_booktabs_and_escaping() -> None:
         "\\caption{Risk: $\\theta$\\_T \\& 5\\% \\#1 \\{x\\} \\textasciitilde{} "
         "\\textasciicircum{} \\textbackslash{} $\\|$$\\Delta$$\\|$$^{2}$}"
     ) in tex
-    assert "empirical / g\\_d \\& 50\\%" in tex
+    assert "empirical (g d \\& 50\\%)" in tex
     assert "$2.333 \\pm 0.88$" in tex
     # no unescaped special character outside math mode in the data rows
     body = tex.split("\\midrule")[1].split("\\bottomrule")[0]
@@ -269,11 +279,11 @@ def test_theory_with_its_own_stderr_shows_plus_minus() -> None:
     assert t.auto_index == ()  # stderr is a value, not a key
     df = t.to_frame()
     assert list(df.columns) == [
-        "n",
-        "theory / closed_form",
-        "theory / monte_carlo",
-        "bound / naive",
-        "empirical / gd",
+        "n (target samples)",
+        "theory (closed form)",
+        "theory (Monte Carlo)",
+        "bound (naive)",
+        "empirical (GD)",
     ]
     # exact theory and a zero stderr: plain; Monte Carlo theory: mean ± its own stderr
     assert df.iloc[0].tolist() == ["10", "0.1", "0.1 ± 0.025", "0.2", "4 ± 1"]
@@ -306,3 +316,21 @@ def test_table_where_filters_rows_before_pivoting() -> None:
     assert "1.5" not in table.to_text() and "0.5" in table.to_text()
     with pytest.raises(ConfigError, match="keeps no row"):
         build_table(frame, {"index": ["n"], "where": {"start": "fresh"}})
+
+
+def test_roundoff_values_print_as_zero_and_csv_keeps_them(tmp_path) -> None:
+    rows = [
+        record("gd_vs_closed_form", 3.5e-32, "empirical", n=10, seed=0, method="gd"),
+        record("gd_vs_closed_form", 0.25, "empirical", n=20, seed=0, method="gd"),
+        record("risk", 1e-30, "theory", n=10, method="closed_form"),
+        record("risk", 1.0, "theory", n=20, method="closed_form"),
+    ]
+    t = build_table(to_frame(rows), {"index": ["n"], "columns": ["source"]})
+    df = t.to_frame()
+    assert df.iloc[0, 1:].tolist() == ["0", "0"]
+    assert any("round-off" in n for n in t.notes)
+    assert "| 10 | 0 | 0 |" in t.to_markdown()
+    assert "$0$" in t.to_latex()
+    _md, csv, _tex = write_table_files(t, tmp_path / "x")
+    back = pd.read_csv(csv)
+    assert back["mean"].min() == pytest.approx(3.5e-32, rel=1e-9)  # raw numbers in the CSV

@@ -420,7 +420,7 @@ def test_cli_run_quantities_selects_the_printed_table(capsys: pytest.CaptureFixt
     argv = ["run", "linear", "--set", "d=30", "--set", "gd=false", "--axis", "n=5,10"]
     assert cli_main([*argv, "--quantities", "zero_shot"]) == 0
     out = capsys.readouterr().out
-    assert "closed_form" in out and "deterministic" not in out  # zero_shot rows only
+    assert "closed form" in out and "deterministic" not in out  # zero_shot rows only
     assert cli_main([*argv, "--quantities", "nosuch"]) == 2
     assert "no quantity ['nosuch']" in capsys.readouterr().err
 

@@ -43,6 +43,7 @@ __all__ = [
     "concat_frames",
     "describe_task",
     "finish",
+    "format_integer",
     "format_value",
     "parse_float",
     "parse_int",
@@ -336,6 +337,22 @@ class Column:
     errors: bool = True  # show "± stderr"
     percent: bool = False  # a 0/1 quantity's mean as a percentage
     start: str | None = None  # the rows' ``start`` field (pretrained | scratch), if any
+    integer: bool = False  # an integer quantity (n*): integral means printed as integers
+
+
+def format_integer(v: float | None, se: float | None = None) -> str:
+    """A cell of an integer quantity (n*, iterations): the integer when the value is integral,
+    else a mean over draws as "mean ± se" (3 significant digits; "(mean)" without a standard
+    error); "inf" for infinities and "–" for a missing value."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if math.isinf(v):
+        return "inf"
+    if float(v).is_integer() and not (se is not None and se > 0 and math.isfinite(se)):
+        return str(int(v))
+    if se is not None and se > 0 and math.isfinite(se):
+        return f"{v:.3g} ± {se:.2g}"
+    return f"{v:.3g} (mean)"
 
 
 def _index_text(v: Any) -> str:
@@ -385,9 +402,15 @@ def _lines(
     return out
 
 
-def render_table(summary: Any, index: Sequence[str], columns: Sequence[Column]) -> list[str]:
+def render_table(
+    summary: Any,
+    index: Sequence[str],
+    columns: Sequence[Column],
+    index_headers: Sequence[str] | None = None,
+) -> list[str]:
     """Rows = the values of ``index``; a column per :class:`Column` that has any value (mean ±
-    standard error where there is one); a group line (theory | bound | empirical) on top."""
+    standard error where there is one); a group line (theory | bound | empirical) on top.
+    ``index_headers``: the headers of the index columns (default: the index names)."""
     cells: dict[tuple[Any, ...], Any] = {}
     for row in summary.to_dict(orient="records"):
         key = (row["quantity"], row["source"], _method(row.get("method")),
@@ -401,17 +424,29 @@ def render_table(summary: Any, index: Sequence[str], columns: Sequence[Column]) 
             return None
         if col.percent:
             return f"{float(row['mean']):.0%}"
+        if col.integer:
+            return format_integer(float(row["mean"]), float(row["stderr"]))
         return format_value(float(row["mean"]), float(row["stderr"]) if col.errors else None)
 
     kept = [c for c in columns if any(text(c, pt) is not None for pt in points)]
     body = [[_index_text(v) for v in pt] + [text(c, pt) or "–" for c in kept] for pt in points]
     groups = ["" for _ in index] + [c.group for c in kept]
-    return _lines([*index, *(c.header for c in kept)], groups, body)
+    heads = list(index_headers) if index_headers is not None else list(index)
+    return _lines([*heads, *(c.header for c in kept)], groups, body)
 
 
 def render_pivot(summary: Any, column: str, quantities: Callable[[str], bool]) -> list[str]:
-    """Rows = (quantity, source, method) for the quantities ``quantities`` accepts; columns =
-    the values of ``column``; cells mean ± standard error."""
+    """Rows = (quantity, start, source and method) for the quantities ``quantities`` accepts,
+    named from :mod:`finetune_bounds.report.labels`; columns = the values of ``column``; cells
+    mean ± standard error (integer quantities as integers when integral)."""
+    from .report.labels import (
+        INTEGER_QUANTITIES,
+        column_label,
+        quantity_label,
+        source_label,
+        value_label,
+    )
+
     rows = [r for r in summary.to_dict(orient="records") if quantities(str(r["quantity"]))]
     if not rows:
         return []
@@ -419,8 +454,9 @@ def render_pivot(summary: Any, column: str, quantities: Callable[[str], bool]) -
 
     def label(r: Mapping[str, Any]) -> tuple[str, str, str]:
         start = _method(r.get("start"))
-        name = str(r["quantity"]) + (f" [{start}]" if start else "")
-        return (name, str(r["source"]), _method(r.get("method")) or "")
+        name = quantity_label(r["quantity"]) + (f", {value_label('start', start)}" if start
+                                                 else "")
+        return (name, source_label(r["source"], _method(r.get("method"))), "")
 
     labels = sorted({label(r) for r in rows})
     cells = {(*label(r), r[column]): r for r in rows}
@@ -429,10 +465,13 @@ def render_pivot(summary: Any, column: str, quantities: Callable[[str], bool]) -
         line = list(lab)
         for v in values:
             r = cells.get((*lab, v))
-            line.append("–" if r is None else format_value(float(r["mean"]), float(r["stderr"])))
-        body.append(line)
-    headers = ["quantity", "source", "method", *(f"{column} = {_index_text(v)}" for v in values)]
-    return _lines(headers, ["" for _ in headers], body, left=3)
+            fmt = format_integer if r is not None and r["quantity"] in INTEGER_QUANTITIES \
+                else format_value
+            line.append("–" if r is None else fmt(float(r["mean"]), float(r["stderr"])))
+        body.append(line[:2] + line[3:])
+    symbol = column_label(column).split(" (")[0]
+    headers = ["quantity", "source", *(f"{symbol} = {_index_text(v)}" for v in values)]
+    return _lines(headers, ["" for _ in headers], body, left=2)
 
 
 def warn_unconverged(summary: Any) -> None:

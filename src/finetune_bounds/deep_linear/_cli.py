@@ -96,7 +96,7 @@ def _columns(method: str, frozen: bool) -> list[Column]:
                "closed_form", errors=False),
         Column("zero-shot", "theory", "zero_shot", "theory", "closed_form", errors=False),
         Column("max(R_1, R_∞)", "bound", "risk", "bound", "max_linear_infinite"),
-        Column("floor (n → ∞)", "bound", "risk", "bound", "frozen_floor"),
+        Column("frozen floor (n → ∞)", "bound", "risk", "bound", "frozen_floor"),
         Column(f"E[R_L] {method}", "empirical", "risk", "empirical", method),
     ]
     if method != "closed_form":
@@ -179,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     frame = result.frame
     if len(frame):
         summary = summary_of(frame, ["n", "depth"])
-        print("\n".join(render_table(summary, ["n", "depth"], _columns(args.method, k > 0))))
+        print("\n".join(render_table(summary, ["n", "depth"], _columns(args.method, k > 0),
+                                    ["n", "depth L"])))
         warn_unconverged(summary)
     if eps is not None:
         _print_eps(task, eps, depths, draws, params["theory_seed"], k)

@@ -92,15 +92,19 @@ def _constants(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _columns(method: str) -> list[Column]:
-    """theory | bound | empirical | references (columns without values are left out)."""
+def _columns(method: str, constants: dict[str, float] | None = None) -> list[Column]:
+    """theory | bound | rate | empirical | references (columns without values are left out).
+    The benign and head/tail "bounds" are rates with a free constant C: grouped as rates."""
+    c = constants or {}
     return [
         Column("risk", "theory", "risk", "theory", method, start="pretrained"),
         Column("bias", "theory", "bias", "theory", method, errors=False),
         Column("variance", "theory", "variance", "theory", method, errors=False),
         Column("naive", "bound", "risk", "bound", "naive", start="pretrained"),
-        Column("benign", "bound", "risk", "bound", "benign", start="pretrained"),
-        Column("head_tail", "bound", "risk", "bound", "head_tail", start="pretrained"),
+        Column(f"benign (C = {c.get('benign', 1.0):g})", "rate", "risk", "bound", "benign",
+               start="pretrained"),
+        Column(f"head/tail (C = {c.get('head_tail', 1.0):g})", "rate", "risk", "bound",
+               "head_tail", start="pretrained"),
         Column("risk", "empirical", "risk", "empirical", "closed_form", start="pretrained"),
         Column("GD risk", "empirical", "risk", "empirical", "gd", start="pretrained"),
         Column("GD conv.", "empirical", "converged", "empirical", "gd", percent=True),
@@ -184,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     frame = result.frame
     if len(frame):
         summary = summary_of(frame, ["n"])
-        print("\n".join(render_table(summary, ["n"], _columns(args.method))))
+        print("\n".join(render_table(summary, ["n"], _columns(args.method, constants))))
         warn_unconverged(summary)
         if args.method == "auto":
             _print_routes(frame)

@@ -4,8 +4,10 @@ A thin adapter over the ``relu`` family (spec §4–5): the options become famil
 (``--example NAME`` → ``relu._family.EXAMPLES[NAME]``; ``--source/--target [--covariance]`` →
 ``data = "files"`` with ``source_file`` …; ``--n`` → the inner axis ``n``), the cell runs through
 :func:`finetune_bounds.sweep.run` — the runner of sweeps and of the report, so the numbers are
-theirs — and the table is printed from the frame it returns. ``--eps`` runs a second cell with
-``mode = "sample_complexity"`` and the inner axis ``eps``.
+theirs — and a table of the main result (test MAE per route, fine-tuned and from scratch, with
+the complexity) is printed from the frame it returns. ``--eps`` runs a second cell with
+``mode = "sample_complexity"`` and the inner axis ``eps`` and prints n*(ε) per route. The
+``--output`` records hold every quantity of the cells.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from .._cli_common import (
         check_output,
         finish,
-        render_pivot,
+        render_table,
         resolve,
         run_family,
         summary_of,
@@ -161,17 +163,59 @@ def run(args: argparse.Namespace) -> int:
     runs = [result]
     if len(result.frame):
         curve = summary_of(result.frame, ["n"])
-        print("\n".join(render_pivot(curve, "n", _curve_quantity)))
+        print("test MAE = mean min(|f − y|, 1); bound: data-dependent √(2rᵀH⁻¹r/n) + "
+              "C√(log(n/(λ₀δ))/n); mean over the theory designs"
+              + (", empirical: mean ± s.e. over seeds" if seeds else ""))
+        print("\n".join(render_table(curve, ["n"], _curve_columns(), ["n"])))
     if sc_params is not None and not result.failures:
         sc = run_family("relu", args, params=sc_params, axes={"eps": list(args.eps)})
         runs.append(sc)
         if len(sc.frame):
-            print(f"\nsample complexity n*(ε) (mean over {sc_params['theory_draws']} designs; "
-                  "inf = not reached within --n-max):")
+            print(f"\nsample complexity n*(ε): the first n whose MAE is ≤ ε (mean over "
+                  f"{sc_params['theory_draws']} designs; inf = not reached within --n-max):")
             table = summary_of(sc.frame, ["eps"])
-            print("\n".join(render_pivot(table, "eps", lambda q: q.startswith("sample_compl"))))
+            print("\n".join(render_table(table, ["eps"], _sc_columns(args.constant), ["ε"])))
     return finish(runs, output)
 
 
-def _curve_quantity(q: str) -> bool:
-    return q.startswith(("mae", "complexity", "lambda", "kernel_gap", "bound_ratio"))
+def _curve_columns() -> list[Any]:
+    """The main result per n: the test MAE by route (theory, bound, trained network) for the
+    fine-tuned and the from-scratch start, and the complexity rᵀH⁻¹r."""
+    from .._cli_common import Column
+
+    cols = []
+    for start, name in (("pretrained", "fine-tuned"), ("scratch", "scratch")):
+        cols += [
+            Column(f"MAE {name}", "theory (NTK limit)", "mae", "theory", "ntk_limit",
+                   start=start),
+            Column(f"MAE {name}", "bound", "mae", "bound", "data_dependent", start=start),
+            Column(f"MAE {name}", "trained network", "mae", "empirical", "network",
+                   start=start),
+        ]
+    return [
+        *cols,
+        Column("MAE zero-shot", "theory", "mae", "theory", "zero_shot"),
+        Column("rᵀH⁻¹r fine-tuned", "theory", "complexity", "theory", "data_dependent",
+               start="pretrained"),
+        Column("rᵀH⁻¹r scratch", "theory", "complexity", "theory", "data_dependent",
+               start="scratch"),
+    ]
+
+
+def _sc_columns(constant: float) -> list[Any]:
+    """n*(ε) per route (integers; a mean over designs as mean ± s.e.)."""
+    from .._cli_common import Column
+
+    cols = []
+    for start, name in (("pretrained", "fine-tuned"), ("scratch", "scratch")):
+        cols += [
+            Column(f"n* {name}", "theory (NTK limit)", "sample_complexity", "theory",
+                   "ntk_limit", start=start, integer=True),
+            Column(f"n* {name}", "bound", "sample_complexity", "bound", "data_dependent",
+                   start=start, integer=True),
+            Column(f"n* {name}", "bound (worst case)", "sample_complexity", "bound",
+                   "worst_case", start=start, integer=True),
+            Column(f"n* {name}", f"rate (C = {constant:g})", "sample_complexity", "bound",
+                   "rate", start=start, integer=True),
+        ]
+    return cols

@@ -7,6 +7,12 @@ shows ``mean ± stderr`` for measurements (source ``empirical``, more than one s
 value that carries a standard error of its own (a Monte Carlo ``theory`` row's ``stderr``), and
 the plain value otherwise (exact ``theory`` and ``bound`` rows, a single seed).
 
+Headers and row keys speak the vocabulary of :mod:`finetune_bounds.report.labels` (``"frozen
+layers = 0 · theory"``, ``"n*(ε) · from scratch · bound (worst case)"``, a rate as ``"rate
+(benign)"``). Values below the round-off floor of their quantity
+(:func:`~finetune_bounds.report.labels.roundoff_floor`) are printed as ``0``, standard errors
+below it too; integer quantities (n*, iterations) are printed as integers when they are integral.
+
 The CSV is the machine-readable form: one row per table cell with numeric ``mean``, ``stderr`` and
 ``count`` columns (long format, keys first).
 """
@@ -17,7 +23,7 @@ import html
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,15 @@ from ._frame import (
     select,
     sort_rank,
     splitting_columns,
+)
+from .labels import (
+    INTEGER_QUANTITIES,
+    column_label,
+    is_roundoff,
+    quantity_label,
+    roundoff_floor,
+    series_label,
+    value_label,
 )
 from .specs import TableSpec
 
@@ -47,6 +62,7 @@ class TableCell:
     stderr: float
     count: int
     source: str
+    quantity: str = ""
 
     @property
     def with_error(self) -> bool:
@@ -92,16 +108,21 @@ class Table:
     summary: Any
     auto_index: tuple[str, ...] = ()
     digits: int = 4
+    #: round-off floor of each quantity (values below it are printed as 0)
+    floors: Mapping[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ labels
     def column_label(self, col: Key) -> str:
-        """Header of a column: its key values joined by `` / `` (blank parts skipped)."""
-        parts = [
-            display_key(v)
-            for k, v in zip(self.column_keys, col, strict=True)
-            if not (k == "quantity" and self._single_quantity)
-        ]
-        return " / ".join(p for p in parts if p) or "value"
+        """Header of a column from the vocabulary: ``"frozen layers = 0 · theory"``, ``"n*(ε) ·
+        from scratch · bound (worst case)"`` (the quantity left out when it is the only one)."""
+        row = {k: norm(v) for k, v in zip(self.column_keys, col, strict=True)}
+        keys = [k for k in self.column_keys if not (k == "quantity" and self._single_quantity)]
+        return series_label(row, keys) or quantity_label(row.get("quantity")) or "value"
+
+    @property
+    def index_labels(self) -> list[str]:
+        """Headers of the row keys (``"n (target samples)"``, ``"frozen layers"``)."""
+        return [column_label(k) for k in self.index]
 
     @property
     def _single_quantity(self) -> bool:
@@ -116,20 +137,31 @@ class Table:
     def caption(self) -> str:
         """Title, plus the quantity when the header leaves it out."""
         if self._single_quantity and self.columns:
-            q = self.quantities[0]
+            qid = self.quantities[0]
+            q = quantity_label(qid)
             if not self.title:
                 return q
-            return self.title if q.lower() in self.title.lower() else f"{self.title} ({q})"
+            named = qid.lower() in self.title.lower() or q.lower() in self.title.lower()
+            return self.title if named else f"{self.title} ({q})"
         return self.title
 
     def format_cell(self, cell: TableCell | None, style: str = "text") -> str:
         """A cell as text: ``mean ± stderr`` or the plain value (``style``: text/latex)."""
         if cell is None:
             return ""
-        mean = _number(cell.mean, self.digits, style)
-        if not cell.with_error:
+        floor = self.floors.get(cell.quantity, roundoff_floor([]))
+        value = 0.0 if is_roundoff(cell.mean, floor) else cell.mean
+        stderr = 0.0 if is_roundoff(cell.stderr, floor) else cell.stderr
+        integer = cell.quantity in INTEGER_QUANTITIES and math.isfinite(value)
+        if integer and float(value).is_integer() and not stderr > 0:
+            mean = str(int(value))
+        else:
+            mean = _number(value, self.digits, style)
+        if not (cell.with_error and stderr > 0) and not (value == 0 and cell.with_error):
+            if integer and not float(value).is_integer():
+                mean += " (mean)"  # a mean over draws without a standard error
             return mean if style == "text" else f"${mean}$"
-        err = _number(cell.stderr, 2, style)
+        err = _number(stderr, 2, style)
         return f"{mean} ± {err}" if style == "text" else f"${mean} \\pm {err}$"
 
     # ------------------------------------------------------------------ renderers
@@ -139,22 +171,21 @@ class Table:
 
         data = []
         for row in self.rows:
-            line = {k: display_key(v) for k, v in zip(self.index, row, strict=True)}
-            for col in self.columns:
-                line[self.column_label(col)] = self.format_cell(self.cells.get((row, col)))
+            line = [_key_text(k, v) for k, v in zip(self.index, row, strict=True)]
+            line += [self.format_cell(self.cells.get((row, col))) for col in self.columns]
             data.append(line)
-        cols = [*self.index, *(self.column_label(c) for c in self.columns)]
+        cols = [*self.index_labels, *(self.column_label(c) for c in self.columns)]
         return pd.DataFrame(data, columns=cols)
 
     def to_markdown(self) -> str:
         """A GitHub-flavoured Markdown table, preceded by the caption in bold."""
-        header = [*self.index, *(self.column_label(c) for c in self.columns)]
+        header = [*self.index_labels, *(self.column_label(c) for c in self.columns)]
         lines = [
             "| " + " | ".join(_md_escape(h) for h in header) + " |",
             "|" + "|".join(["---"] * len(self.index) + ["--:"] * len(self.columns)) + "|",
         ]
         for row in self.rows:
-            cells = [display_key(v) for v in row]
+            cells = [_key_text(k, v) for k, v in zip(self.index, row, strict=True)]
             cells += [self.format_cell(self.cells.get((row, c))) for c in self.columns]
             lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
         head = f"**{_md_escape(self.caption)}**\n\n" if self.caption else ""
@@ -164,7 +195,7 @@ class Table:
     def to_latex(self, label: str = "") -> str:
         """A booktabs ``table`` float (needs ``\\usepackage{booktabs}``); text is escaped."""
         align = "l" * len(self.index) + "r" * len(self.columns)
-        header = [*self.index, *(self.column_label(c) for c in self.columns)]
+        header = [*self.index_labels, *(self.column_label(c) for c in self.columns)]
         out = [
             "\\begin{table}[ht]",
             "\\centering",
@@ -180,7 +211,7 @@ class Table:
             "\\midrule",
         ]
         for row in self.rows:
-            cells = [latex_escape(display_key(v)) for v in row]
+            cells = [latex_escape(_key_text(k, v)) for k, v in zip(self.index, row, strict=True)]
             cells += [self.format_cell(self.cells.get((row, c)), "latex") for c in self.columns]
             out.append(" & ".join(cells) + " \\\\")
         out += ["\\bottomrule", "\\end{tabular}"]
@@ -192,13 +223,16 @@ class Table:
     def to_html(self) -> str:
         """An HTML ``<table>`` fragment (text escaped; numbers right-aligned)."""
         e = html.escape
-        head = "".join(f'<th scope="col">{e(h)}</th>' for h in self.index)
+        head = "".join(f'<th scope="col">{e(h)}</th>' for h in self.index_labels)
         head += "".join(
             f'<th scope="col" class="num">{e(self.column_label(c))}</th>' for c in self.columns
         )
         body = []
         for row in self.rows:
-            tds = "".join(f'<th scope="row">{e(display_key(v))}</th>' for v in row)
+            tds = "".join(
+                f'<th scope="row">{e(_key_text(k, v))}</th>'
+                for k, v in zip(self.index, row, strict=True)
+            )
             tds += "".join(
                 f'<td class="num">{e(self.format_cell(self.cells.get((row, c))))}</td>'
                 for c in self.columns
@@ -222,7 +256,7 @@ class Table:
         if self.auto_index:
             out.append(
                 "Rows also split by "
-                + ", ".join(self.auto_index)
+                + ", ".join(column_label(k) for k in self.auto_index)
                 + " (not in the table's index but distinguishing rows)."
             )
         if any(c.source == "empirical" for c in self.cells.values()):
@@ -232,7 +266,26 @@ class Table:
                 "Theory and bound cells with ±: a randomised value (e.g. Monte Carlo) ± its own "
                 "standard error."
             )
+        if any(self._below_floor(c) for c in self.cells.values()):
+            out.append(
+                "0: an exact zero up to round-off (|value| < 10⁻¹² × the quantity's largest "
+                "|value|, or < 10⁻¹⁵); the CSV keeps the raw numbers."
+            )
         return tuple(out)
+
+    def _below_floor(self, cell: TableCell) -> bool:
+        return is_roundoff(cell.mean, self.floors.get(cell.quantity, roundoff_floor([])))
+
+
+#: key columns whose values are ids shown by their label (others: numbers, names as they are)
+_LABELLED_KEYS = ("quantity", "source", "method", "start", "protocol", "readout")
+
+
+def _key_text(column: str, value: Any) -> str:
+    """A row key value as shown: a method / start / protocol … by its label, else as is."""
+    if column in _LABELLED_KEYS and isinstance(norm(value), str):
+        return value_label(column, value)
+    return display_key(value)
 
 
 def _number(v: float, digits: int, style: str) -> str:
@@ -356,7 +409,11 @@ def build_table(frame: Any, spec: TableSpec | Mapping[str, Any], where: str = "t
         if (row, col) in cells:  # pragma: no cover - excluded by splitting_columns
             raise ConfigError(f"{where}: two summary rows fall in one cell {row}, {col}")
         cells[(row, col)] = TableCell(
-            float(rec["mean"]), float(rec["stderr"]), int(rec["count"]), str(rec["source"])
+            float(rec["mean"]),
+            float(rec["stderr"]),
+            int(rec["count"]),
+            str(rec["source"]),
+            str(rec["quantity"]),
         )
         rows[row] = None
         cols[col] = None
@@ -379,6 +436,10 @@ def build_table(frame: Any, spec: TableSpec | Mapping[str, Any], where: str = "t
         summary=long,
         auto_index=tuple(auto),
         digits=spec.digits,
+        floors={
+            str(q): roundoff_floor(c.mean for c in cells.values() if c.quantity == str(q))
+            for q in dict.fromkeys(col[0] for col in cols)
+        },
     )
 
 

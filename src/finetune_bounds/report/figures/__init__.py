@@ -12,7 +12,10 @@ are left out and a note says so — a plot never crashes on an infinite variance
 
 matplotlib is imported lazily; figures are drawn on ``matplotlib.figure.Figure`` objects (Agg
 canvas), so no pyplot state or GUI backend is involved. The look is seaborn's "whitegrid" style
-and "colorblind" palette, inlined (importing seaborn would cost seconds per report).
+and "colorblind" palette (seaborn imported lazily, its style applied in an ``rc_context`` so no
+global matplotlib state changes). Legends, axis labels, facet titles and colorbars speak the
+vocabulary of :mod:`finetune_bounds.report.labels`; values below its round-off floor are exact
+zeros (left out of log axes with a note).
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from typing import Any
 
 from ...errors import ConfigError
 from ..specs import AnyFigureSpec, FigureSpec, HeatmapSpec, figure_spec_from_dict
-from ._common import COLORBLIND, STYLE, DrawnFigure, FigureResult, import_matplotlib
+from ._common import (
+    COLORBLIND,
+    STYLE,
+    DrawnFigure,
+    FigureResult,
+    figure_style,
+    import_matplotlib,
+)
 from .heatmap import draw_heatmap
 from .lines import draw_lines
 
@@ -55,7 +65,8 @@ def draw_figure(
     Returns
     -------
     DrawnFigure
-        The ``matplotlib.figure.Figure`` (save it inside ``matplotlib.rc_context(STYLE)``) and
+        The ``matplotlib.figure.Figure`` (save it inside
+        ``matplotlib.rc_context(figure_style())``) and
         its legend labels, notes and alt text.
     """
     if not isinstance(spec, FigureSpec | HeatmapSpec):
@@ -106,7 +117,7 @@ def plot_figure(
     matplotlib, _ = import_matplotlib()
     base = Path(stem)
     paths = []
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(figure_style()):
         for fmt in formats:
             path = base.with_name(f"{base.name}.{fmt}")
             meta = {"Date": None} if fmt in ("svg", "pdf") else {}

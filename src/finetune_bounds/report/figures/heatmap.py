@@ -31,17 +31,20 @@ from .._frame import (
     sort_rank,
     splitting_columns,
 )
+from ..labels import column_label, is_roundoff, key_label, quantity_label, roundoff_floor
 from ..specs import HeatmapSpec
 from ._common import (
-    STYLE,
     DrawnFigure,
+    declutter_xticks,
     facet_values,
+    figure_style,
     hide_unused,
     import_matplotlib,
     is_numeric,
     mark_empty,
     palette,
     panel_grid,
+    set_title,
 )
 
 __all__ = ["draw_heatmap"]
@@ -105,13 +108,12 @@ def draw_heatmap(frame: Any, spec: HeatmapSpec, where: str = "figure") -> DrawnF
     coloring = (
         _categorical(grids, spec) if spec.categories is not None else _continuous(grids, spec)
     )
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(figure_style()):
         fig, axes = _new_figure(spec, len(grids.facets), len(coloring.lines), Figure)
         panels, mesh, contour, drawn_levels = _draw_panels(axes, grids, coloring, spec)
         hide_unused(axes, len(grids.facets))
         _key(fig, panels, spec, coloring, mesh, contour)
-        if spec.title:
-            fig.suptitle(spec.title, fontsize="large")
+        set_title(fig, spec.title)
     grids.notes += _contour_notes(grids, spec.contours, drawn_levels)
     points = int(sum(z.count() for z in coloring.masked))
     alt = _alt_text(spec, grids, coloring, points)
@@ -219,6 +221,14 @@ def _grids(sub: Any, spec: HeatmapSpec, notes: list[str]) -> _Grids:
     if nonfinite:
         notes.append(f"{nonfinite} cell(s) with a non-finite value left blank (hatched).")
     clean = [np.where(np.isfinite(v), v, np.nan) for v in values]
+    floor = roundoff_floor(np.concatenate([c.ravel() for c in clean]) if clean else [])
+    tiny = sum(int(sum(is_roundoff(z, floor) for z in c.ravel())) for c in clean)
+    if tiny:  # exact zeros up to round-off: coloured as 0
+        clean = [np.where(np.abs(c) < floor, 0.0, c) for c in clean]
+        notes.append(
+            f"{tiny} cell(s) below the round-off floor (|value| < 10⁻¹² × the largest |value|, "
+            "or < 10⁻¹⁵) shown as exact zeros."
+        )
     return _Grids(x, y, facets, clean, notes)
 
 
@@ -233,7 +243,7 @@ def _continuous(grids: _Grids, spec: HeatmapSpec) -> _Coloring:
     masked = [np.ma.masked_invalid(z) for z in grids.values]
     cmap = colormaps[spec.cmap or (_DIVERGING if spec.center is not None else _SEQUENTIAL)]
     data = np.concatenate([z.compressed() for z in masked]) if masked else np.array([])
-    lines = (spec.colorbar_label or spec.quantity,)
+    lines = (spec.colorbar_label or quantity_label(spec.quantity),)
     if data.size == 0:
         return _Coloring(masked, cmap, Normalize(), lines)
     lo, hi = float(data.min()), float(data.max())
@@ -393,21 +403,20 @@ def _finish_panel(
         if len(a.edges):
             set_lim(float(a.edges[0]), float(a.edges[-1]))
         shown = _ticks(axis, a)
-    if sum(len(s) + 1 for s in shown) > 45:  # long x labels would overlap
-        ax.tick_params(axis="x", labelrotation=30)
+    declutter_xticks(ax, shown, room=40)  # long x labels would overlap
     if spec.facet:
-        ax.set_title(f"{spec.facet} = {display_key(fval)}", fontsize="medium")
+        ax.set_title(key_label(spec.facet, fval), fontsize="medium")
     if bottom:
-        ax.set_xlabel(spec.xlabel or spec.x)
+        ax.set_xlabel(spec.xlabel or column_label(spec.x))
     if left:
-        ax.set_ylabel(spec.ylabel or spec.y)
+        ax.set_ylabel(spec.ylabel or column_label(spec.y))
 
 
 def _key(
     fig: Any, panels: list[Any], spec: HeatmapSpec, coloring: _Coloring, mesh: Any, contour: Any
 ) -> None:
     """The colour key: a legend of the categories, or a colorbar (with the contour levels)."""
-    label = spec.colorbar_label or spec.quantity
+    label = spec.colorbar_label or quantity_label(spec.quantity)
     if spec.categories is not None:
         if not coloring.colors:
             return

@@ -26,18 +26,28 @@ from .._frame import (
     sort_rank,
     splitting_columns,
 )
+from ..labels import (
+    column_label,
+    is_roundoff,
+    key_label,
+    quantity_label,
+    roundoff_floor,
+    series_label,
+)
 from ..specs import FigureSpec
 from ._common import (
-    STYLE,
     DrawnFigure,
     data_ticks,
+    declutter_xticks,
     facet_values,
+    figure_style,
     hide_unused,
     import_matplotlib,
     is_numeric,
     mark_empty,
     palette,
     panel_grid,
+    set_title,
 )
 
 __all__ = ["draw_lines"]
@@ -69,6 +79,8 @@ class _Plan:
     logx: bool
     x_values: list[float]
     notes: list[str] = field(default_factory=list)
+    #: round-off floor per quantity (see :func:`finetune_bounds.report.labels.roundoff_floor`)
+    floors: dict[Any, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +93,7 @@ class _Tally:
     nonfinite: dict[str, int] = field(default_factory=dict)
     nonpositive: dict[str, int] = field(default_factory=dict)
     unbounded: dict[str, int] = field(default_factory=dict)
+    roundoff: dict[str, int] = field(default_factory=dict)
 
 
 def draw_lines(frame: Any, spec: FigureSpec, where: str = "figure") -> DrawnFigure:
@@ -88,7 +101,7 @@ def draw_lines(frame: Any, spec: FigureSpec, where: str = "figure") -> DrawnFigu
     plan = _plan(frame, spec, where)
     matplotlib, Figure = import_matplotlib()
     tally = _Tally()
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(figure_style()):
         fig, axes, per_row = _new_figure(plan, Figure)
         ncols = len(axes[0])
         for i, fval in enumerate(plan.facets):
@@ -97,8 +110,7 @@ def draw_lines(frame: Any, spec: FigureSpec, where: str = "figure") -> DrawnFigu
                 _draw_line(ax, plan, key, fval, tally)
             _finish_panel(ax, plan, fval, bottom=i + ncols >= len(plan.facets), left=i % ncols == 0)
         hide_unused(axes, len(plan.facets))
-        if spec.title:
-            fig.suptitle(spec.title, fontsize="large")
+        set_title(fig, spec.title)
         if tally.handles:
             fig.legend(
                 list(tally.handles.values()),
@@ -156,6 +168,9 @@ def _plan(frame: Any, spec: FigureSpec, where: str) -> _Plan:
         logx=logx,
         x_values=sorted({float(v) for v in sub[spec.x]}) if x_numeric else [],
         notes=notes,
+        floors={q: roundoff_floor(g["value"]) for q, g in sub.groupby("quantity", sort=False)}
+        if len(sub)
+        else {},
     )
     _assign_styles(plan)
     return plan
@@ -190,13 +205,10 @@ def _color_key(plan: _Plan, key: Key) -> Key:
 
 
 def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
-    parts = []
-    for k, v in zip(keys, values, strict=True):
-        text = display_key(v)
-        if not text:
-            continue
-        parts.append(text if k in _LINE_KEYS else f"{k}={text}")
-    return " · ".join(parts) or "value"
+    """The legend label of a line: quantity, other keys, then the source with its method (a
+    rate as a rate), from :mod:`finetune_bounds.report.labels`."""
+    row = {k: norm(v) for k, v in zip(keys, values, strict=True)}
+    return series_label(row, keys) or "value"
 
 
 def _new_figure(plan: _Plan, Figure: Any) -> tuple[Any, Any, int]:
@@ -221,9 +233,17 @@ def _draw_line(ax: Any, plan: _Plan, key: Key, fval: Any, tally: _Tally) -> None
         return
     label = _label(plan.line_keys, key)
     source = str(pts[0]["source"])
+    floor = plan.floors.get(norm(pts[0].get("quantity")), roundoff_floor([]))
     keep = []
     for r in pts:
         xv, m, se = norm(r[spec.x]), float(r["mean"]), float(r["stderr"])
+        if is_roundoff(se, floor):
+            se = 0.0
+        if is_roundoff(m, floor):  # an exact zero up to round-off
+            if spec.logy:
+                tally.roundoff[label] = tally.roundoff.get(label, 0) + 1
+                continue
+            m = 0.0
         if spec.errorbars == "ci95" and source == "empirical":
             se *= _t975(int(r["count"]))
         if not math.isfinite(m) or (source == "empirical" and not math.isfinite(se)):
@@ -321,27 +341,50 @@ def _finish_panel(ax: Any, plan: _Plan, fval: Any, *, bottom: bool, left: bool) 
     if not ax.has_data():
         mark_empty(ax)
     if spec.facet:
-        ax.set_title(f"{spec.facet} = {display_key(fval)}", fontsize="medium")
+        ax.set_title(key_label(spec.facet, fval), fontsize="medium")
     if plan.logx:
         ax.set_xscale("log")
         data_ticks(ax, plan.x_values)
+    _declutter(ax, plan)
     if spec.logy and ax.has_data():
         ax.set_yscale("log")
     if bottom:  # bottom visible panel of its column
-        ax.set_xlabel(spec.xlabel or spec.x)
+        ax.set_xlabel(spec.xlabel or column_label(spec.x))
     if left:
         ax.set_ylabel(spec.ylabel or _ylabel(plan.qorder))
 
 
+def _declutter(ax: Any, plan: _Plan) -> None:
+    """Rotate the x tick labels when they would overlap (categorical x, or many data ticks)."""
+    if plan.x_numeric and not (plan.logx and 1 < len(plan.x_values) <= 10):
+        return  # matplotlib's own locator spaces the ticks
+    texts = (
+        [f"{v:g}" for v in plan.x_values if v > 0]
+        if plan.x_numeric
+        else list(dict.fromkeys(display_key(r[plan.spec.x]) for p in plan.lines.values()
+                                for r in p))
+    )
+    ncols = panel_grid(len(plan.facets))[1]
+    width = max(6.4, 4.6 * ncols) / ncols
+    declutter_xticks(ax, texts, room=width * 9)
+
+
 def _dropped_notes(tally: _Tally) -> list[str]:
     notes = []
-    for label in dict.fromkeys([*tally.nonfinite, *tally.nonpositive, *tally.unbounded]):
+    labels = [*tally.nonfinite, *tally.nonpositive, *tally.roundoff, *tally.unbounded]
+    for label in dict.fromkeys(labels):
         if tally.nonfinite.get(label):
             n = tally.nonfinite[label]
             notes.append(f"{label}: {n} point(s) with non-finite values not drawn.")
         if tally.nonpositive.get(label):
             n = tally.nonpositive[label]
             notes.append(f"{label}: {n} non-positive point(s) not drawn on the log axis.")
+        if tally.roundoff.get(label):
+            n = tally.roundoff[label]
+            notes.append(
+                f"{label}: {n} point(s) below the round-off floor (exact zeros: |value| < "
+                "10⁻¹² × the quantity's largest |value|, or < 10⁻¹⁵) not drawn on the log axis."
+            )
         if tally.unbounded.get(label):
             n = tally.unbounded[label]
             notes.append(f"{label}: {n} point(s) with an infinite standard error (no band).")
@@ -349,7 +392,10 @@ def _dropped_notes(tally: _Tally) -> list[str]:
 
 
 def _ylabel(quantities: Sequence[str]) -> str:
-    return quantities[0] if len(quantities) == 1 else "value"
+    """The quantity's label when one is drawn; a few quantities' labels joined; else "value"."""
+    if len(quantities) <= 2:
+        return " / ".join(quantity_label(q) for q in quantities) or "value"
+    return "value"
 
 
 def _alt_text(plan: _Plan, labels: Sequence[str], tally: _Tally) -> str:
@@ -364,6 +410,6 @@ def _alt_text(plan: _Plan, labels: Sequence[str], tally: _Tally) -> str:
         " Shaded bands: ± one standard error of randomised theory values." if tally.bands else ""
     )
     return (
-        f"{head}. {tally.points} points against {spec.x} ({scale}){panels}. "
+        f"{head}. {tally.points} points against {column_label(spec.x)} ({scale}){panels}. "
         f"Lines: {shown or 'none'}.{bands}"
     )
