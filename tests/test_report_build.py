@@ -408,13 +408,14 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (out / "index.html").is_file()
 
 
-def test_cli_defaults_to_configs_folder(
+def test_cli_writes_the_quick_report_to_its_default_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_configs(tmp_path / "configs")
-    (tmp_path / "configs" / "toy_report.toml").unlink()
+    # (without --config the report runs the shipped configs: tests/test_shipped_configs.py)
+    paths = write_configs(tmp_path / "configs")
     monkeypatch.chdir(tmp_path)
-    assert cli_main(["report", "--quick", "--no-progress"]) == 0
+    given = [a for p in paths if p.name != "toy_report.toml" for a in ("--config", str(p))]
+    assert cli_main(["report", "--quick", "--no-progress", *given]) == 0
     assert (tmp_path / "reports" / "quick" / "index.html").is_file()
     assert "reports/quick/index.html" in capsys.readouterr().out
 
@@ -422,11 +423,9 @@ def test_cli_defaults_to_configs_folder(
 def test_cli_errors_are_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert cli_main(["report", "--quick"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "--config" in err and "configs" in err
+    monkeypatch.chdir(tmp_path)  # (no --config: the shipped configs; tests/test_shipped_configs.py)
     assert cli_main(["report", "--config", "missing.toml"]) == 2
-    assert "not found" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not found" in err and "shipped" in err
     assert cli_main(["report", "--config", "missing.toml", "--workers", "0"]) == 2
     assert "--workers" in capsys.readouterr().err

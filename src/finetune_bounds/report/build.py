@@ -6,6 +6,7 @@ no mathematics here.
 Output layout (``out_dir``)::
 
     index.html                     the report page (self-contained; relative links)
+    answer.md, answer.csv          its first section: n*(ε) per experiment and route
     results.sqlite                 the store (default; finished cells are reused on a re-run)
     <experiment>/data.csv          the experiment's tidy table
     <experiment>/fig<i>_<slug>.png (and .svg)
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from .answer import experiment_answer, write_answer_files
 from .figures import plot_figure
 from .html import render_html
 from .results import ExperimentReport, ReportResult, TableOutput
@@ -212,6 +214,9 @@ def build_report(
         if owns_store:
             st.close()
     t2 = time.perf_counter()
+    answer_files = write_answer_files(
+        [e.answer for e in experiments if e.answer is not None], out
+    )
     html_path = _write_page(experiments, out, quick, store_path, executor, title)
     sweep_total = sum(e.sweep_seconds for e in experiments)
     render_total = sum(e.render_seconds for e in experiments) + time.perf_counter() - t2
@@ -226,6 +231,7 @@ def build_report(
             "render": render_total,
             "total": time.perf_counter() - t0,
         },
+        answer_files=answer_files,
     )
 
 
@@ -257,6 +263,10 @@ def _run_and_render(
     figures, tables, data = render_experiment(
         cfg, run.frame, out / cfg.name, formats=formats, dpi=dpi
     )
+    answer = experiment_answer(
+        run.frame, experiment=cfg.name, family=cfg.family, title=cfg.title,
+        grid_params=[*cfg.grid, *cfg.axes],
+    )
     return ExperimentReport(
         name=cfg.name,
         title=cfg.title,
@@ -273,6 +283,7 @@ def _run_and_render(
         sweep_seconds=run.elapsed,
         render_seconds=time.perf_counter() - t1,
         config_path=cfg.path,
+        answer=answer,
     )
 
 
@@ -280,7 +291,7 @@ def _write_page(
     experiments: Sequence[ExperimentReport], out: Path, quick: bool, store_path: str,
     executor: Any, title: str | None,
 ) -> Path:
-    """Write ``index.html`` (metadata, then every experiment) and return its path."""
+    """Write ``index.html`` (the answer, metadata, then every experiment); return its path."""
     from .. import __version__
 
     info = {

@@ -5,6 +5,10 @@ committed or opened from disk. A few lines of inline script check, after the pag
 that every image decoded (``complete`` and ``naturalWidth > 0``): the result is written to
 ``data-images-*`` attributes of ``<html>`` (read back by the headless-browser test) and a
 missing figure is flagged on the page itself.
+
+The page opens with the answer (:func:`.answer.answer_html`: n*(ε) per experiment and route,
+and the generated findings), then the metadata and the table of contents, then each experiment
+(its findings under its heading).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from .answer import answer_html
 from .results import ExperimentReport
 
 __all__ = ["render_html"]
@@ -44,6 +49,8 @@ table.results thead th { border-bottom: 2px solid #9a9aa2; text-align: left; }
 table.results .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.results tbody th { text-align: left; font-weight: normal; }
 ul.notes { margin: .2rem 0; padding-left: 1.2rem; }
+table.answer tbody tr.group th { background: #f3f3f6; font-weight: 600; }
+ul.findings li { margin: .2rem 0; }
 a { color: #1a5fb4; }
 """
 
@@ -92,6 +99,9 @@ def _experiment(exp: ExperimentReport, base: Path) -> str:
     parts = [f'<section id="{e(exp.name)}">', f"<h2>{e(exp.title)}</h2>"]
     if exp.description:
         parts.append(f"<p>{e(exp.description)}</p>")
+    if exp.findings:
+        items = "".join(f"<li>{e(f)}</li>" for f in exp.findings)
+        parts.append(f'<ul class="findings" id="{e(exp.name)}-findings">{items}</ul>')
     cfg = f" · config <code>{e(exp.config_path.as_posix())}</code>" if exp.config_path else ""
     parts.append(
         f'<p class="meta">experiment <code>{e(exp.name)}</code> · family '
@@ -147,6 +157,12 @@ def render_html(
         info_html = f'<dl class="info">{rows}</dl>'
     toc = "".join(f'<li><a href="#{e(x.name)}">{e(x.title)}</a></li>' for x in experiments)
     body = "\n".join(_experiment(x, base) for x in experiments)
+    # the first section: the answer, n*(ε), before the page's metadata
+    answers = [x.answer for x in experiments if x.answer is not None]
+    first = answer_html(answers) if answers else ""
+    if first:
+        toc = f'<li><a href="#answer">The answer: n*(ε)</a></li>{toc}'
+
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -158,13 +174,16 @@ def render_html(
 <body>
 <header>
 <h1>{e(title)}</h1>
+</header>
+{first}
+<div class="about">
 <p class="meta">Theory (solid lines), bounds (dashed lines) and trained models (markers: mean ±
 standard error over seeds) for each experiment. Tables: empirical cells are mean ± standard error.
 </p>
 {info_html}
 <p id="image-warning" class="warn" hidden></p>
 <nav><ol>{toc}</ol></nav>
-</header>
+</div>
 <main>
 {body}
 </main>

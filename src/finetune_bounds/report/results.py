@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .answer import ExperimentAnswer, answer_summary
 from .figures import FigureResult
 from .tables import Table
 
@@ -39,6 +40,8 @@ class ExperimentReport:
     tables : tuple of TableOutput
     sweep_seconds, render_seconds : float
     config_path : Path or None
+    answer : ExperimentAnswer or None
+        n*(ε) of its routes (or why it has none), see :mod:`.answer`.
     """
 
     name: str
@@ -56,6 +59,12 @@ class ExperimentReport:
     sweep_seconds: float = 0.0
     render_seconds: float = 0.0
     config_path: Path | None = None
+    answer: ExperimentAnswer | None = None
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """Sentences computed from the numbers (empty without an answer)."""
+        return self.answer.findings if self.answer is not None else ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class ReportResult:
     timing : mapping
         Wall-clock seconds: ``sweep`` (running/reading cells), ``render`` (tables, figures,
         HTML) and ``total``.
+    answer_files : tuple of Path
+        ``answer.md`` and ``answer.csv`` (the first section of the page, n*(ε)).
     """
 
     html: Path
@@ -82,6 +93,16 @@ class ReportResult:
     quick: bool
     experiments: tuple[ExperimentReport, ...]
     timing: Mapping[str, float] = field(default_factory=dict)
+    answer_files: tuple[Path, ...] = ()
+
+    @property
+    def answers(self) -> tuple[ExperimentAnswer, ...]:
+        """n*(ε) per experiment (see :mod:`.answer`)."""
+        return tuple(e.answer for e in self.experiments if e.answer is not None)
+
+    def answer_summary(self) -> str:
+        """n*(ε) in a few plain-text lines (one per experiment with a sample-size curve)."""
+        return answer_summary(self.answers)
 
     @property
     def figures(self) -> tuple[Path, ...]:
@@ -141,4 +162,6 @@ class ReportResult:
             f"total {t.get('total', 0.0):.1f} s (sweep {t.get('sweep', 0.0):.1f} s, "
             f"render {t.get('render', 0.0):.1f} s)"
         )
-        return "\n".join([fmt(head), *(fmt(r) for r in lines), total])
+        text = "\n".join([fmt(head), *(fmt(r) for r in lines), total])
+        answer = self.answer_summary()
+        return f"{text}\nthe answer, n*(ε) read off each grid:\n{answer}" if answer else text
