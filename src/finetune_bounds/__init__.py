@@ -5,8 +5,10 @@ record helpers and the family registry. Everything else is private.
 
 >>> import numpy as np, finetune_bounds as fb
 >>> cov = fb.Covariance.from_spectrum(1.0 / np.arange(1, 101))
->>> task = fb.LinearTask(cov, source=np.zeros(100), target=np.ones(100) / 10)
+>>> task = fb.LinearTask(cov, source=np.ones(100) / 10, target=np.ones(100) / 10 + 0.01)
 >>> r = fb.linear.expected_risk(task, n=20)
+>>> ans = fb.sample_complexity(task, 1e-3, model=['linear', 'deep-linear:3'])
+>>> ans.get('linear').n, ans.get('deep-linear:3').n
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib
 from typing import Any
 
 from ._numerics import SolverInfo, SolverStatus
+from ._samples import RouteAnswer, SampleComplexityAnswer, sample_complexity
 from .errors import (
     ConfigError,
     ConvergenceError,
@@ -52,6 +55,8 @@ __all__ = [
     "LinearTask",
     "NotReachableError",
     "Options",
+    "RouteAnswer",
+    "SampleComplexityAnswer",
     "SolverError",
     "SolverInfo",
     "SolverStatus",
@@ -68,6 +73,7 @@ __all__ = [
     "register_family",
     "relu",
     "run",
+    "sample_complexity",
     "summarize",
     "to_frame",
 ]

@@ -17,6 +17,7 @@ from .errors import FinetuneBoundsError
 
 #: subcommand modules, in help order; one line per command
 _COMMANDS: tuple[str, ...] = (
+    "finetune_bounds._samples_cli",
     "finetune_bounds.linear._cli",
     "finetune_bounds.deep_linear._cli",
     "finetune_bounds.relu._cli",
