@@ -20,7 +20,7 @@ import pytest
 import finetune_bounds.sweep as sweep
 from finetune_bounds.cli import main
 from finetune_bounds.errors import ConfigError
-from finetune_bounds.sweep.store import write_records
+from finetune_bounds.sweep.store import write_output
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
@@ -31,7 +31,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
 
 
 def _same_records(cli_file: Path, frame, tmp_path: Path) -> None:
-    ref = write_records(frame, tmp_path / f"ref{cli_file.suffix}")
+    ref = write_output(frame, tmp_path / f"ref{cli_file.suffix}")
     assert cli_file.read_bytes() == ref.read_bytes()
 
 

@@ -158,7 +158,7 @@ def test_cli_example_table_and_output(tmp_path, capsys):
     assert rc == 0 and "E[R_L] closed form" in text and "n*(ε = 0.1)" in text
     rows = [r for r in json.loads(out.read_text()) if r["quantity"] == "coefficient"]
     assert [r["depth"] for r in rows] == [1.0, 3.0, "inf"]  # tidy records, inf as "inf"
-    assert rows[2]["value"] > rows[1]["value"] > rows[0]["value"] == 1.0
+    assert rows[2]["mean"] > rows[1]["mean"] > rows[0]["mean"] == 1.0  # the long summary form
     assert {r["theory_draws"] for r in rows} == {40} and {r["n"] for r in rows} == {10}
 
 

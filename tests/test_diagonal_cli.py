@@ -13,7 +13,7 @@ import pytest
 import finetune_bounds
 from finetune_bounds import diagonal
 from finetune_bounds.cli import main
-from finetune_bounds.sweep.store import write_records
+from finetune_bounds.sweep.store import write_output
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -64,7 +64,7 @@ def test_curve_prints_the_regime_and_the_theory_error_per_alpha(capsys, tmp_path
     # one λ_PT is a parameter (several are the inner axis, below)
     params = {"omega": 0.5, "lambda_pt": -0.99, "gamma_ft": 0.0, "c_pt": 1e-3}
     frame = finetune_bounds.run("diagonal", params=params, axes={"alpha": [0.05, 0.1, 0.3]}).frame
-    assert out_path.read_bytes() == write_records(frame, tmp_path / "ref.csv").read_bytes()
+    assert out_path.read_bytes() == write_output(frame, tmp_path / "ref.csv").read_bytes()
     m = diagonal.regime_measures(1e-3, -0.99, 0.0)
     assert f"at λ_PT = -0.99: ℓ = {m.ell:.3f}, PD = {m.pd:.3f}, IV (rich, PT-dependent)" in out
     rows = _table(out, "alpha")
@@ -92,7 +92,7 @@ def test_curve_output_is_the_runner_frame(capsys, tmp_path):
     params = {"rho_pt": 0.2, "noise_variance": 0.01, "d": 40, "empirical": "both"}
     result = finetune_bounds.run("diagonal", params=params,
                                  axes={"alpha": [0.3, 0.6], "lambda_pt": [-0.9, 0.0]}, seeds=2)
-    ref = write_records(result.frame, tmp_path / "ref.json")
+    ref = write_output(result.frame, tmp_path / "ref.json")
     assert out_path.read_bytes() == ref.read_bytes()
     assert set(result.frame["method"]) == {"replica", "gd", "exact"}
 

@@ -100,10 +100,10 @@ def test_file_inputs_match_library(capsys, files, tmp_path, route):
     for n in (3, 8, 30):
         ref = expected_risk(task, n, "deterministic")
         got = df[(df.quantity == "risk") & (df.source == "theory") & (df.n == n)
-                 & (df.start == "pretrained")]["value"]
+                 & (df.start == "pretrained")]["mean"]
         assert float(got.item()) == pytest.approx(ref.risk, rel=1e-9)
         b = bounds(task, n, constants={"benign": 2.5})
-        got_b = df[(df.source == "bound") & (df.method == "benign") & (df.n == n)]["value"]
+        got_b = df[(df.source == "bound") & (df.method == "benign") & (df.n == n)]["mean"]
         assert float(got_b.iloc[0]) == pytest.approx(b["benign"].value, rel=1e-12)
 
 
@@ -120,7 +120,7 @@ def test_isotropic_and_monte_carlo_methods(capsys, tmp_path):
     assert code == 0
     df = pd.read_csv(out_csv)
     iso = df[(df.quantity == "risk") & (df.source == "theory") & (df.start == "pretrained")]
-    iso = iso["value"].item()
+    iso = iso["mean"].item()
     assert iso == pytest.approx(2.0 * (1 - 4 / d) * d)  # s²(1 − n/d)‖Δ‖², spec §2.3
     iso_task = LinearTask(Covariance.from_matrix(2.0 * np.eye(d)), np.zeros(d), np.ones(d))
     n_star = sample_complexity(iso_task, 5.0, method="isotropic").n
@@ -135,10 +135,10 @@ def test_writes_csv(capsys, tmp_path):
                         "--output", str(path))
     assert code == 0 and f"wrote {path}" in out
     df = pd.read_csv(path)  # the tidy records, as `finetune-bounds run --output` writes them
-    assert {"family", "experiment", "quantity", "source", "seed", "value", "method", "n",
-            "spectrum", "d"} <= set(df.columns)
+    assert {"family", "experiment", "quantity", "source", "mean", "stderr", "count", "method",
+            "n", "spectrum", "d"} <= set(df.columns)  # the long summary form of every --output
     assert set(df.source) == {"theory", "bound", "empirical"}
-    assert sorted(df[df.source == "empirical"].seed.unique()) == [0, 1, 2]
+    assert set(df[df.source == "empirical"]["count"]) == {3}
 
 
 def _bad_files(tmp_path: Path) -> dict[str, Path]:

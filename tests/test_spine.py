@@ -246,10 +246,14 @@ def test_cli_run_gives_the_report_numbers_for_a_real_family(
     printed = capsys.readouterr().out
     assert code == 0 and "risk" in printed and "± " in printed
     rows = pd.DataFrame(json.loads(out.read_text(encoding="utf-8")))
-    keys = ["exponent", "n", "quantity", "source", "method", "seed"]
-    a = report_frame.sort_values(keys)["value"].to_numpy()
-    b = rows.sort_values(keys)["value"].astype(float).to_numpy()
+    from finetune_bounds.records import summarize
+
+    keys = ["exponent", "n", "quantity", "source", "method", "start"]
+    ref = summarize(report_frame)  # --output is the long summary (keys, mean, stderr, count)
+    a = ref.sort_values(keys)["mean"].to_numpy()
+    b = rows.sort_values(keys)["mean"].astype(float).to_numpy()
     assert np.array_equal(a, b)  # the same bits, not just close
+    assert rows["count"].max() == 2
 
 
 def test_cli_run_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -369,3 +369,25 @@ def test_linear_family_runs(tmp_path: Path) -> None:
     emp2 = frame[frame["seed"] == 0].reset_index(drop=True)
     emp1 = one[one["seed"] == 0].reset_index(drop=True)
     pdt.assert_frame_equal(emp1, emp2)  # seed 0 is the same with 1 or 2 seeds
+
+
+def test_an_unguarded_script_is_refused_before_workers_start(tmp_path: Path) -> None:
+    """Spawned workers re-import the main script: without a `__main__` guard every cell used to
+    fail with BrokenProcessPool; now one clear line, and a guarded script runs."""
+    import subprocess
+    import sys
+
+    body = ('from finetune_bounds import run\n'
+            'r = run("linear", params={"d": 10, "gd": False}, axes={"n": [5]}, seeds=1, '
+            'executor="processes", workers=1)\nprint("rows", len(r.frame))\n')
+    bare = tmp_path / "bare.py"
+    bare.write_text(body)
+    res = subprocess.run([sys.executable, str(bare)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert res.returncode != 0 and 'if __name__ == "__main__":' in res.stderr
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text('if __name__ == "__main__":\n' + "".join(
+        f"    {line}\n" for line in body.splitlines()))
+    res = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert res.returncode == 0 and "rows" in res.stdout, res.stderr

@@ -279,7 +279,8 @@ def run_family(
     )
     with _quiet_sweep_log():
         return sweep.run(family, params=params, grid=grid, axes=axes, seeds=seeds,
-                         executor=args.executor, workers=args.workers)
+                         executor=args.executor, workers=args.workers,
+                         progress=sys.stderr.isatty())  # a bar of the cells, on a terminal
 
 
 def finish(results: Any, output: Path | None) -> int:
@@ -287,11 +288,11 @@ def finish(results: Any, output: Path | None) -> int:
     and raise the runner's SweepError for the first run with failed cells (after the tables of
     the cells that succeeded were printed)."""
     from .sweep import SweepError
-    from .sweep.store import write_records
+    from .sweep.store import write_output
 
     runs = list(results) if isinstance(results, list | tuple) else [results]
     if output is not None:
-        print(f"\nwrote {write_records(concat_frames([r.frame for r in runs]), output)}")
+        print(f"\nwrote {write_output(concat_frames([r.frame for r in runs]), output)}")
     for r in runs:
         if r.failures:
             raise SweepError(r)

@@ -981,6 +981,8 @@ def _text_table(ans: SampleComplexityAnswer) -> list[str]:
         by_key[(*k, a.start, a.eps)] = a
     for model, route, method in seen:
         used = methods[(model, route, method)]
+        if not used:  # the route does not apply to this model: said in a note below
+            continue
         row = [model, route_text(route, method or (used[0] if len(used) == 1 else "mixed"))]
         for e in ans.eps:
             pre = by_key.get((model, route, method, "pretrained", e))

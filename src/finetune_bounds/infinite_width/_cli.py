@@ -331,9 +331,9 @@ def _output(path: str | None) -> Path | None:
 
 def _write(rows: list[dict[str, Any]], output: Path) -> None:
     from ..records import to_frame
-    from ..sweep.store import write_records
+    from ..sweep.store import write_output
 
-    print(f"\nwrote {write_records(to_frame(rows), output)}")
+    print(f"\nwrote {write_output(to_frame(rows), output)}")
 
 
 def _text(v: float) -> str:

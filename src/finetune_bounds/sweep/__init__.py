@@ -19,7 +19,7 @@ from .executors import DaskExecutor, Executor, ProcessExecutor, SerialExecutor, 
 from .grid import Cell, cell_key, cell_rngs
 from .run import CellFailure, SweepError, SweepRun, execute_sweep, run_sweep
 from .runner import run, run_config
-from .store import RESULT_SCHEMA_VERSION, Store, write_frame, write_records
+from .store import RESULT_SCHEMA_VERSION, Store, write_frame, write_output, write_records
 
 __all__ = [
     "RESULT_SCHEMA_VERSION",
@@ -43,5 +43,6 @@ __all__ = [
     "run_config",
     "run_sweep",
     "write_frame",
+    "write_output",
     "write_records",
 ]

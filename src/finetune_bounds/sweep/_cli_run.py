@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
     from ..report.tables import build_table
     from .run import SweepError
     from .runner import default_table, run_config
-    from .store import write_records
+    from .store import write_output
 
     if args.params:
         _print_params(args.family)
@@ -122,7 +122,7 @@ def main(args: argparse.Namespace) -> int:
         for note in table.notes:
             print(note)
     if args.output is not None:
-        print(f"wrote {write_records(result.frame, args.output)}")
+        print(f"wrote {write_output(result.frame, args.output)}")
     if result.failures:
         raise SweepError(result)
     return 0

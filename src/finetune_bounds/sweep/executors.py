@@ -205,6 +205,7 @@ class ProcessExecutor(Executor):
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            check_main_guard("processes")
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=self._ctx, initializer=limit_blas_threads
             )
@@ -234,6 +235,40 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def check_main_guard(executor: str) -> None:
+    """Stop before starting workers that would re-run an unguarded script.
+
+    Spawned workers (and a local dask cluster's) import the ``__main__`` script again; a script
+    that starts a sweep at top level, without ``if __name__ == "__main__":``, would start it again
+    in every worker, and every cell would fail with ``BrokenProcessPool``. A script whose source
+    has no such guard is refused with one clear line instead. Interactive sessions, notebooks,
+    ``python -c`` and ``python -m module`` are not affected.
+
+    Raises
+    ------
+    ConfigError
+        The main module is a script file without a ``__name__ == "__main__"`` guard.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or getattr(main, "__spec__", None) is not None or not str(path).endswith(".py"):
+        return
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            source = fh.read()
+    except OSError:
+        return
+    if "__name__" in source and "__main__" in source:
+        return
+    raise ConfigError(
+        f"executor {executor!r} starts worker processes that import your script {path} again; "
+        f'put the code that runs the sweep under `if __name__ == "__main__":` (or use '
+        f"executor='serial')"
+    )
 
 
 # ---------------------------------------------------------------------- dask
@@ -311,6 +346,7 @@ class DaskExecutor(Executor):
                 ) from None
         else:
             n = _check_workers(workers)
+            check_main_guard("dask")
             self._cluster = distributed.LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,

@@ -298,7 +298,7 @@ def _progress_bar(enabled: bool, total: int, desc: str) -> Any:
         from tqdm.auto import tqdm
     except ImportError:  # optional
         return None
-    return tqdm(total=total, desc=desc, unit="cell", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit="cell", file=sys.stderr, leave=False, delay=1.0)
 
 
 def execute_sweep(

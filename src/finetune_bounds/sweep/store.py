@@ -37,6 +37,7 @@ __all__ = [
     "Store",
     "StoredRow",
     "write_frame",
+    "write_output",
     "write_records",
 ]
 
@@ -404,6 +405,23 @@ def write_frame(frame: Any, path: str | Path) -> Path:
             ) from None
         frame.to_parquet(p, index=False, engine="pyarrow")
     return p
+
+
+def write_output(frame: Any, path: str | Path) -> Path:
+    """What every command's ``--output`` writes: the long summary of a tidy frame, one row per
+    group of rows that differ only in ``seed`` — the keys (every other column), then ``mean``,
+    ``stderr`` and ``count`` (:func:`finetune_bounds.records.summarize`) — as ``.csv``,
+    ``.parquet`` or ``.json`` (NaN as null; see :func:`write_records`)."""
+    from ..records import summarize
+
+    if "value" not in getattr(frame, "columns", ()):  # already summarised (e.g. samples)
+        return write_records(frame, path)
+    if len(frame) == 0:
+        return write_records(frame.drop(columns=[c for c in ("seed", "value", "stderr")
+                                                 if c in frame.columns]), path)
+    out = summarize(frame)
+    keys = [c for c in out.columns if c not in ("mean", "stderr", "count")]
+    return write_records(out[[*keys, "mean", "stderr", "count"]], path)
 
 
 def write_records(frame: Any, path: str | Path) -> Path:
