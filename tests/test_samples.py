@@ -231,3 +231,54 @@ def test_cli_errors_are_one_line(
     assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
+
+
+# ---------------------------------------------------------------------- the sweep family
+def test_family_rows_are_the_one_call() -> None:
+    """The ``sample_complexity`` family's deterministic routes (bound, rates) equal a direct
+    call on the same task; the trained rows come from ``simulate`` (seed 0, one per ε and
+    start); routes that do not apply emit no row."""
+    from finetune_bounds.linear._family import build_task
+
+    params = {"d": 30, "n_max": 80, "spectrum": "power_law"}
+    run = fb.run("sample_complexity", params=params, grid={"model": ["linear", "deep_linear:2"]},
+                 axes={"eps": [0.2, 0.1]}, seeds=2)
+    assert not run.failures
+    f = run.frame
+    assert set(f["quantity"]) == {"sample_complexity"}
+    task = build_task({**fb.get_family("sample_complexity").resolve(params), "design": "gaussian"})
+    ans = fb.sample_complexity(task, [0.2, 0.1], routes=("bound", "rate"), n_max=80)
+    lin = f[(f["model"] == "linear") & (f["source"] == "bound")]
+    for _, row in lin.iterrows():
+        a = ans.get("linear", "bound" if row["method"] == "naive" else "rate",
+                    start=row["start"], eps=row["eps"], method=row["method"])
+        assert row["value"] == (math.inf if a.n is None else a.n)
+    deep = f[f["model"] == "deep_linear:2"]
+    assert set(deep["source"]) == {"theory", "empirical"}  # no bound or rate at depth 2
+    emp = f[f["source"] == "empirical"]
+    assert set(emp["seed"]) == {0} and len(emp) == 2 * 2 * 2  # models × ε × starts
+    th = f[(f["source"] == "theory") & (f["model"] == "linear")]
+    assert set(th["method"]) == {"auto"} and "decided_by" in th.columns
+
+
+def test_family_config_and_report_answer_first() -> None:
+    from finetune_bounds.report.answer import answer_order, experiment_answer
+    from finetune_bounds.sweep import example_configs, load_config
+
+    path = next(p for p in example_configs() if p.name == "sample_complexity.toml")
+    full, quick = load_config(path), load_config(path).quick()
+    assert len(full.cell_specs()) == 6 and len(quick.cell_specs()) == 3
+    frame = fb.run("sample_complexity", params={"d": 20, "n_max": 40},
+                   axes={"eps": [0.3, 0.1]}).frame.assign(experiment="sc",
+                                                          family="sample_complexity")
+    ans = experiment_answer(frame, family="sample_complexity")
+    assert ans.tabulated and ans.eps == (0.1, 0.3)
+    theory = next(r for r in ans.rows if r.source == "theory" and r.start == "pretrained")
+    assert theory.saving  # against the scratch row of the same route
+    other = experiment_answer(frame.iloc[:0], experiment="x", family="linear")
+    assert answer_order([other, ans])[0] is ans
+
+
+def test_family_rejects_bad_models_at_load() -> None:
+    with pytest.raises(fb.ConfigError, match="model"):
+        fb.run("sample_complexity", params={"model": "deep_linear"})

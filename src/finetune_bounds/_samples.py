@@ -638,7 +638,6 @@ def _linear_evaluator(ctx: _Context) -> Callable[[int], dict[str, FloatArray]]:
 # ---------------------------------------------------------------------------------------------
 def _deep_linear(ctx: _Context, depth: float) -> list[RouteAnswer]:
     from . import deep_linear as dl
-    from . import linear
 
     task = ctx.task
     out: list[RouteAnswer] = []
@@ -680,15 +679,26 @@ def _deep_linear(ctx: _Context, depth: float) -> list[RouteAnswer]:
                                           f" > ε = {e:g}")
                 if "theory" in ctx.routes:
                     out.append(a)
-            # from scratch: the vanishing-initialisation limit is the min-norm interpolant
-            scratch = _scratch(task)
+            # from scratch: the vanishing-initialisation limit is the min-norm interpolant, the
+            # depth-1 predictor from θ = 0 — on the same Monte Carlo designs (same seed)
+            scratch = dl.risk_curve(_scratch(task), np.arange(1, top + 1), 1, draws=draws,
+                                    rng=ctx.seed)
+            spts = tuple((int(a), float(b)) for a, b in zip(scratch["n"], scratch["risk"],
+                                                            strict=True))
             for e in ctx.eps:
-                sc = linear.sample_complexity(scratch, e, n_max=ctx.n_max, rng=ctx.seed)
-                if sc.n is not None:
-                    theory_n.append(sc.n)
+                hit = np.flatnonzero(scratch["risk"] <= e * (1 + _REL_SLACK))
+                n_s = int(scratch["n"][int(hit[0])]) if hit.size else None
+                if n_s is not None:
+                    theory_n.append(n_s)
                 if "theory" in ctx.routes:
-                    out.append(ctx.answer("theory", "scratch", sc.method, e, sc.n, "risk",
-                                          error=sc.risk_at_n, n_max=ctx.n_max, reason=sc.reason))
+                    i = int(hit[0]) if hit.size else -1
+                    out.append(ctx.answer(
+                        "theory", "scratch", "monte_carlo", e, n_s, "risk",
+                        error=float(scratch["risk"][i]) if hit.size else None,
+                        error_stderr=float(scratch["stderr"][i]) if hit.size else None,
+                        n_max=top, curve=spts, seeds=draws,
+                        reason="" if hit.size else f"E[R] at n = {top} is "
+                                                   f"{float(scratch['risk'][-1]):.4g} > ε = {e:g}"))
     if "bound" in ctx.routes:
         if depth == 1:
             for st, t in (("pretrained", task), ("scratch", _scratch(task))):

@@ -334,6 +334,7 @@ _REGISTRY: dict[str, str | Family] = {
     "diagonal": "finetune_bounds.diagonal._family:FAMILY",
     "infinite_width": "finetune_bounds.infinite_width._family:FAMILY",
     "linear_measures": "finetune_bounds.linear._family:MEASURES",
+    "sample_complexity": "finetune_bounds._samples_family:FAMILY",
 }
 
 

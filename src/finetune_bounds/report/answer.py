@@ -350,7 +350,15 @@ def _route_cols(frame: pd.DataFrame) -> list[str]:
 
 
 def _setting_text(key: Mapping[str, Any], cols: Sequence[str]) -> str:
-    return ", ".join(f"{c} = {_str(key[c])}" for c in cols)
+    from .labels import column_label
+
+    return ", ".join(f"{column_label(c)} = {_str(key[c])}" for c in cols)
+
+
+def answer_order(answers: Sequence[ExperimentAnswer]) -> list[ExperimentAnswer]:
+    """The first section's order: the exact one-call answers (family ``sample_complexity``)
+    first, then every other experiment in the given order."""
+    return sorted(answers, key=lambda a: a.family != "sample_complexity")
 
 
 def experiment_answer(
@@ -386,10 +394,11 @@ def experiment_answer(
         return ExperimentAnswer(experiment=experiment, title=title or experiment, family=family,
                                 skipped=reason)
 
+    if family in ("relu", "sample_complexity") and "sample_complexity" in set(
+            frame.get("quantity", ())):
+        return _direct_answer(frame, base, grid_params)
     if family not in FAMILY_AXES:
         return skip(f"no sample-size axis is known for the family {family!r}")
-    if family == "relu" and "sample_complexity" in set(frame.get("quantity", ())):
-        return _direct_answer(frame, base, grid_params)
     axis, quantity = FAMILY_AXES[family]
     sub = frame[frame["quantity"] == quantity] if "quantity" in frame.columns else frame.iloc[:0]
     if sub.empty:
@@ -603,7 +612,8 @@ def _saving_sentence(ans: ExperimentAnswer, most: int = 4) -> str:
         below = exact and all(float(r.saving.split("×")[0]) < 1 for r in exact)
         head = ("pretraining does not save samples here: n*_scratch / n*_pretrained = "
                 if below else "pretraining saves n*_scratch / n*_pretrained = ")
-        return (f"{head}{'; '.join(items[:most])}{more} ({what}, read off the grid).")
+        how = "n* exact" if "own n*(ε) records" in ans.axis else "read off the grid"
+        return (f"{head}{'; '.join(items[:most])}{more} ({what}, {how}).")
     return ""
 
 
@@ -713,7 +723,7 @@ def _md_cell(s: str) -> str:
 def answer_markdown(answers: Sequence[ExperimentAnswer]) -> str:
     """The answer section as Markdown (``answer.md``)."""
     lines = ["# The answer: n*(ε)", "", RULES, ""]
-    for a in answers:
+    for a in answer_order(answers):
         if not a.tabulated:
             continue
         lines += [f"## {a.title} (`{a.experiment}`)", "",
@@ -749,7 +759,7 @@ def write_answer_files(
 def answer_summary(answers: Sequence[ExperimentAnswer], *, width: int = 100) -> str:
     """A few plain-text lines: per tabulated experiment its ε levels and first finding."""
     lines = []
-    for a in answers:
+    for a in answer_order(answers):
         if not a.tabulated:
             continue
         theory = [r for r in a.rows if r.source == "theory"] or list(a.rows)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from .answer import answer_html
+from .answer import answer_html, answer_order
 from .results import ExperimentReport
 
 __all__ = ["render_html"]
@@ -158,7 +158,7 @@ def render_html(
     toc = "".join(f'<li><a href="#{e(x.name)}">{e(x.title)}</a></li>' for x in experiments)
     body = "\n".join(_experiment(x, base) for x in experiments)
     # the first section: the answer, n*(ε), before the page's metadata
-    answers = [x.answer for x in experiments if x.answer is not None]
+    answers = answer_order([x.answer for x in experiments if x.answer is not None])
     first = answer_html(answers) if answers else ""
     if first:
         toc = f'<li><a href="#answer">The answer: n*(ε)</a></li>{toc}'
