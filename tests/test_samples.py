@@ -222,6 +222,7 @@ def test_cli_prints_the_table_and_writes_json_with_null(
         (["--model", "deep-linear"], "needs a depth"),
         (["--eps", "0"], "--eps"),
         (["--trained", "x"], "--trained"),
+        (["--routes", "theory,oracle"], "oracle"),
     ],
 )
 def test_cli_errors_are_one_line(
@@ -258,7 +259,7 @@ def test_family_rows_are_the_one_call() -> None:
     emp = f[f["source"] == "empirical"]
     assert set(emp["seed"]) == {0} and len(emp) == 2 * 2 * 2  # models × ε × starts
     th = f[(f["source"] == "theory") & (f["model"] == "linear")]
-    assert set(th["method"]) == {"auto"} and "decided_by" in th.columns
+    assert set(th["method"]) == {"auto"}
 
 
 def test_family_config_and_report_answer_first() -> None:

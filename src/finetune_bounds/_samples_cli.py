@@ -77,10 +77,11 @@ def _run(args: argparse.Namespace) -> int:
     examples = {name: (lambda s2, name=name: linear.example_task(name, noise_variance=s2))
                 for name in _EXAMPLES}
     task, label = task_from_args(args, noise, examples)
-    from ._samples import parse_model
+    from ._samples import _routes, parse_model
 
-    for m in args.model:  # every model checked before anything runs
+    for m in args.model:  # every model and route checked before anything runs
         parse_model(m)
+    _routes(routes, trained)
     print(f"n*(ε) for {label}: d = {task.dim}, models {', '.join(args.model)} …",
           file=sys.stderr, flush=True)
     with _Progress(enabled=not args.no_progress) as bar:

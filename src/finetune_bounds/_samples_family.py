@@ -124,12 +124,10 @@ def _rows(answers: Sequence[RouteAnswer], **extra: Any) -> list[dict[str, Any]]:
                                   "error_quantity": a.quantity}
         if a.n_spread is not None and a.route != "trained":
             fields["stderr"] = a.n_spread
-        method = a.method
-        if a.route == "theory" and a.model == "linear":
-            # linear.sample_complexity's route may change with ε and start (the DE, or the
-            # Monte Carlo check where its band straddles ε): one method, "auto", the route
-            # that decided in ``decided_by``
-            method, fields["decided_by"] = "auto", a.method
+        # linear.sample_complexity's route may change with ε and start (the DE, or the Monte
+        # Carlo check where its band straddles ε): one method, "auto" (as a record field the
+        # deciding route would split the report's lines and rows; the one call keeps it)
+        method = "auto" if a.route == "theory" and a.model == "linear" else a.method
         value = math.inf if a.n is None else float(a.n)
         rows.append(record("sample_complexity", value, a.source, method=method, **fields,
                            **extra))
@@ -166,5 +164,5 @@ FAMILY = Family(
     axes=("eps",),
     description=("n*(ε) per model (linear, deep_linear:L, relu) and route (theory, bound, rate, "
                  "trained), from θ_S and from scratch: finetune_bounds.sample_complexity"),
-    schema_version=1,
+    schema_version=2,  # 2: no decided_by field
 )
