@@ -114,6 +114,8 @@ def test_relu_rate_is_the_closed_form() -> None:
 
 
 def test_relu_theory_is_an_integer_median_over_designs() -> None:
+    from finetune_bounds._samples import _design_seed
+
     task = _task(d=10)
     ans = fb.sample_complexity(task, [0.05], model="relu", routes=("theory",), n_max=200,
                                draws=3)
@@ -121,7 +123,8 @@ def test_relu_theory_is_an_integer_median_over_designs() -> None:
     per = [fb.relu.theory_sample_complexity(
         fb.relu.ReluTask.from_teachers(task.source, task.target,
                                        covariance=task.covariance.matrix),
-        [0.05], n_max=200, draws=1, seed=i).pretrained.ntk_limit[0] for i in range(3)]
+        [0.05], n_max=200, draws=1, seed=_design_seed(0, i)).pretrained.ntk_limit[0]
+        for i in range(3)]
     assert a.n == (math.ceil(float(np.median(per))) if np.all(np.isfinite(per)) else None)
     assert isinstance(a.n, int | type(None))
 
@@ -207,8 +210,8 @@ def test_cli_prints_the_table_and_writes_json_with_null(
             "deep-linear:2", "--trained", "2", "--no-progress", "--output", str(out)]
     assert cli_main(argv) == 0
     text = capsys.readouterr().out
-    for needle in ("theory", "bound (naive, guaranteed)", "rate (benign, C = 1)", "trained",
-                   "saving", "deep_linear:2"):
+    for needle in ("theory", "bound (naive, guaranteed)", "rate (benign, C = 1)",
+                   "trained (closed form)", "trained (GD)", "saving", "deep_linear:2"):
         assert needle in text
     raw = out.read_text()
     assert "NaN" not in raw and '"nan"' not in raw

@@ -506,6 +506,19 @@ class _Context:
         ]
 
 
+def _generators(ctx: _Context) -> list[np.random.Generator]:
+    """Seed i of a trained scan: the same stream at every n (common random numbers)."""
+    return [np.random.default_rng([ctx.seed, i]) for i in range(ctx.seeds)]
+
+
+def _designs(ctx: _Context, n: int) -> tuple[FloatArray, FloatArray]:
+    """Gaussian designs x ~ N(0, Σ) and label noise, one per seed: shapes (S, n, d), (S, n)."""
+    gens = _generators(ctx)
+    sd = math.sqrt(ctx.task.noise_variance)
+    x = np.stack([ctx.task.covariance.sample(n, g) for g in gens])
+    return x, np.stack([g.standard_normal(n) * sd for g in gens])
+
+
 def _scratch(task: LinearTask) -> LinearTask:
     return LinearTask(task.covariance, source=np.zeros(task.dim), target=task.target,
                       noise_variance=task.noise_variance)
@@ -620,12 +633,9 @@ def _linear_evaluator(ctx: _Context) -> Callable[[int], dict[str, FloatArray]]:
     from .linear import simulate as lsim
 
     task = ctx.task
-    sd = math.sqrt(task.noise_variance)
 
     def evaluate(n: int) -> dict[str, FloatArray]:
-        gens = [np.random.default_rng([ctx.seed, i]) for i in range(ctx.seeds)]
-        x = np.stack([task.covariance.sample(n, g) for g in gens])
-        noise = np.stack([g.standard_normal(n) * sd for g in gens])
+        x, noise = _designs(ctx, n)
         res = lsim.simulate_batch(task, x, noise, gd=ctx.gd)
         pre = res["risk_gd"] if ctx.gd else res["risk"]
         return {"pretrained": pre, "scratch": res["from_scratch"]}
@@ -728,13 +738,10 @@ def _deep_evaluator(ctx: _Context, depth: float) -> Callable[[int], dict[str, Fl
     from .linear import simulate as lsim
 
     task = ctx.task
-    sd = math.sqrt(task.noise_variance)
     width = 8 if ctx.width is None else positive_int(ctx.width, "width")
 
     def evaluate(n: int) -> dict[str, FloatArray]:
-        gens = [np.random.default_rng([ctx.seed, i]) for i in range(ctx.seeds)]
-        x = np.stack([task.covariance.sample(n, g) for g in gens])
-        noise = np.stack([g.standard_normal(n) * sd for g in gens])
+        x, noise = _designs(ctx, n)
         y = x @ task.target + noise
         lin = lsim.simulate_batch(task, x, noise)
         if math.isfinite(depth):
@@ -784,7 +791,7 @@ def _relu(ctx: _Context) -> list[RouteAnswer]:
             ctx.tell(f"{ctx.name}: kernel theory and bounds, design {i + 1}/{draws} "
                      f"(n ≤ {top})")
             per_draw.append(relu.theory_sample_complexity(rtask, ctx.eps, n_max=top, draws=1,
-                                                          seed=ctx.seed * 1000 + i))
+                                                          seed=_design_seed(ctx.seed, i)))
         routes = (("theory", "ntk_limit"), ("bound", "data_dependent"),
                   ("bound", "worst_case"))
         for route, method in routes:
@@ -812,6 +819,11 @@ def _relu(ctx: _Context) -> list[RouteAnswer]:
     return out
 
 
+def _design_seed(seed: int, i: int) -> int:
+    """The seed of relu design i (distinct for every (seed, i), unlike seed·1000 + i)."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
 def _median_answer(ctx: _Context, route: str, st: str, method: str, e: float,
                    vals: list[float], top: int) -> RouteAnswer:
     arr = np.asarray(vals)
@@ -834,7 +846,7 @@ def _relu_evaluator(ctx: _Context, rtask: Any) -> Callable[[int], dict[str, Floa
     width += width % 2
 
     def evaluate(n: int) -> dict[str, FloatArray]:
-        gens = [np.random.default_rng([ctx.seed, i]) for i in range(ctx.seeds)]
+        gens = _generators(ctx)
         cell = rsim.simulate_cell(rtask, n, width, gens, n_test=500)
         assert cell.scratch is not None
         return {"pretrained": np.asarray(cell.pretrained.mae),
@@ -918,31 +930,26 @@ def _curve(cache: dict[int, dict[str, FloatArray]], st: str) -> tuple[tuple[int,
 # ---------------------------------------------------------------------------------------------
 # text
 # ---------------------------------------------------------------------------------------------
-_ROUTE_TEXT = {
-    ("theory", "ntk_limit"): "theory (NTK limit)",
-    ("bound", "naive"): "bound (naive, guaranteed)",
-    ("bound", "data_dependent"): "bound (data-dependent, prob. 1 − δ)",
-    ("bound", "worst_case"): "bound (worst case, prob. 1 − δ)",
-    ("rate", "benign"): "rate (benign, C = 1)",
-    ("rate", "head_tail"): "rate (head/tail, C = 1)",
-    ("rate", "rate"): "rate (8‖v‖²/ε², C = 1)",
-    ("trained", "closed_form"): "trained (GD limit, closed form)",
-    ("trained", "gd"): "trained (gradient descent)",
-    ("trained", "network"): "trained (ReLU networks, GD)",
-}
+_QUALIFIER = {"naive": "guaranteed", "data_dependent": "prob. 1 − δ",
+              "worst_case": "prob. 1 − δ"}
 
 
 def route_text(route: str, method: str) -> str:
-    """The human name of a route and method (``"bound (naive, guaranteed)"``)."""
-    if (route, method) in _ROUTE_TEXT:
-        return _ROUTE_TEXT[(route, method)]
-    if route == "theory":
-        return {"deterministic": "theory (deterministic equivalent)",
-                "isotropic": "theory (exact, isotropic)",
-                "weights": "theory (DE + Monte Carlo check)",
-                "mixed": "theory (expected risk)",
-                "monte_carlo": "theory (Monte Carlo)"}.get(method, f"theory ({method})")
-    return f"{route} ({method.replace('_', ' ')})"
+    """The human name of a route and method, from the report's vocabulary
+    (:mod:`finetune_bounds.report.labels`): ``"bound (naive, guaranteed)"``, ``"rate (benign,
+    C = 1)"``, ``"trained (GD)"``."""
+    from .report.labels import method_label
+
+    if route == "theory" and method == "mixed":  # the route changed with ε and start
+        return "theory (expected risk)"
+    if route == "rate" and method == "rate":
+        return "rate (8‖v‖²/ε², C = 1)"
+    parts = [method_label(method)]
+    if route == "rate":
+        parts.append("C = 1")
+    elif method in _QUALIFIER and route == "bound":
+        parts.append(_QUALIFIER[method])
+    return f"{route} ({', '.join(parts)})"
 
 
 def _row_method(a: RouteAnswer) -> str:
@@ -973,8 +980,6 @@ def _saving_text(s: float | None) -> str:
 
 
 def _text_table(ans: SampleComplexityAnswer) -> list[str]:
-    from itertools import groupby
-
     header = ["model", "route"]
     for e in ans.eps:
         header += [f"ε={e:g} pretrained", "scratch", "saving"]
@@ -1004,10 +1009,9 @@ def _text_table(ans: SampleComplexityAnswer) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w)
                        for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
-    for _, group in groupby(rows, key=lambda r: r[0]):
-        for r in group:
-            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))))
     quantities = {a.model: a.quantity for a in ans.answers}
     scale = ", ".join(f"{m}: {'risk E(f(x) − θ_Tᵀx)²' if q == 'risk' else 'test clipped |error|'}"
                       for m, q in quantities.items())

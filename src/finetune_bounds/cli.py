@@ -28,6 +28,14 @@ _COMMANDS: tuple[str, ...] = (
     "finetune_bounds.report._cli",
 )
 
+#: command name → its module, so that ``finetune-bounds NAME …`` imports only that command's
+#: module (each family package is heavy to import: ~1 s for all of them, on every call)
+_BY_NAME: dict[str, str] = dict(zip(
+    ("samples", "linear", "deep-linear", "relu", "diagonal", "transfer", "run", "sweep",
+     "report"),
+    _COMMANDS, strict=True,
+))
+
 EXIT_ERROR = 2
 
 
@@ -42,7 +50,9 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser: every subcommand, or only the one named ``only`` (what
+    :func:`main` builds when the command line names one)."""
     from . import __version__
 
     parser = _OneLineParser(
@@ -51,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod_name in _COMMANDS:
+    for mod_name in (_BY_NAME[only],) if only in _BY_NAME else _COMMANDS:
         try:
             mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as exc:  # a family not in this build
@@ -64,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finetune-bounds`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(first if first in _BY_NAME else None)
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
