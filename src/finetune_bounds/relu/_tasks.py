@@ -94,6 +94,14 @@ class ReluTask:
     name: str = "synthetic"
 
     def __post_init__(self) -> None:
+        # a directly constructed task is checked like one from the constructors: real, finite
+        # arrays of the right dimensions (NaN, inf, complex, None or strings raise here)
+        for name in ("source", "target", "covariance_sqrt", "pool", "pool_labels"):
+            value = getattr(self, name)
+            if value is None and name not in ("source", "target"):
+                continue
+            ndim = 1 if name in ("source", "target", "pool_labels") else 2
+            object.__setattr__(self, name, readonly(as_float_array(value, name, ndim=ndim)))
         if self.inputs not in INPUTS:
             raise InvalidInputError(f"inputs must be one of {INPUTS}, got {self.inputs!r}")
         d = self.source.shape[0]
@@ -340,8 +348,13 @@ def digits_task(
     gs, gt = _centred_labels(source, lab), _centred_labels(target, lab)
     d = x.shape[1]
     gram = x.T @ x
-    reg = ridge * float(np.trace(gram)) / d * np.eye(d)
-    theta = np.linalg.solve(gram + reg, x.T @ np.stack([gs, gt], axis=1))
+    rhs = np.stack([gs, gt], axis=1)
+    if ridge == 0:  # the ridge → 0 limit: the minimum-norm least-squares teachers (the pooled
+        # digits Gram is singular: centred pixels, constant border pixels)
+        theta = np.linalg.lstsq(x, rhs, rcond=None)[0]
+    else:
+        reg = ridge * float(np.trace(gram)) / d * np.eye(d)
+        theta = np.linalg.solve(gram + reg, x.T @ rhs)
     return ReluTask(
         readonly(theta[:, 0].copy()),
         readonly(theta[:, 1].copy()),

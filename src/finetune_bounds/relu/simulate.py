@@ -78,6 +78,16 @@ class ReluNetwork:
     weights: FloatArray
     readout: FloatArray
 
+    def __post_init__(self) -> None:
+        w = as_float_array(self.weights, "weights", ndim=3)
+        a = as_float_array(self.readout, "readout", ndim=1)
+        if a.shape[0] != w.shape[1]:
+            raise InvalidInputError(
+                f"readout must have one sign per hidden unit ({w.shape[1]}), got {a.shape[0]}"
+            )
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "readout", a)
+
     @property
     def batch(self) -> int:
         return int(self.weights.shape[0])
