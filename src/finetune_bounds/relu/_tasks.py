@@ -351,10 +351,10 @@ def digits_task(
     rhs = np.stack([gs, gt], axis=1)
     if ridge == 0:  # the ridge → 0 limit: the minimum-norm least-squares teachers (the pooled
         # digits Gram is singular: centred pixels, constant border pixels)
-        theta = np.linalg.lstsq(x, rhs, rcond=None)[0]
+        theta = np.asarray(np.linalg.lstsq(x, rhs, rcond=None)[0], dtype=np.float64)
     else:
         reg = ridge * float(np.trace(gram)) / d * np.eye(d)
-        theta = np.linalg.solve(gram + reg, x.T @ rhs)
+        theta = np.asarray(np.linalg.solve(gram + reg, x.T @ rhs), dtype=np.float64)
     return ReluTask(
         readonly(theta[:, 0].copy()),
         readonly(theta[:, 1].copy()),
