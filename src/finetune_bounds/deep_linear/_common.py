@@ -44,6 +44,11 @@ def check_depth(depth: Any, name: str = "depth") -> float:
             raise InvalidInputError(
                 f"{name} must be an integer ≥ 1 or 'inf', got {depth!r}"
             ) from None
+        if isinstance(depth, float) and not math.isfinite(depth):  # "1e400" overflows to inf
+            raise InvalidInputError(
+                f"{name} must be an integer ≥ 1 or 'inf' (written so), got a number that "
+                f"overflows float64"
+            )
     if isinstance(depth, bool | np.bool_):
         raise InvalidInputError(f"{name} must be an integer ≥ 1 or inf, got {depth!r}")
     if isinstance(depth, float | np.floating) and math.isinf(depth) and depth > 0:

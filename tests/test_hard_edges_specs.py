@@ -1,4 +1,4 @@
-"""Hard edges of the relu family's specs (issue 13): directly constructed tasks and networks are
+"""Hard edges of the relu and deep-linear specs (issue 13): directly constructed tasks and networks are
 checked like the constructors' (a typed error for NaN, inf, complex, None, strings), and the
 digits teachers exist in the ridge → 0 limit."""
 
@@ -52,3 +52,13 @@ def test_digits_teachers_in_the_ridgeless_limit() -> None:
     x = t0.pool
     assert x is not None
     np.testing.assert_allclose(x @ t0.target, x @ t1.target, atol=1e-4)
+
+
+@pytest.mark.parametrize("text", ["1e400", "-1e400", "nan"])
+def test_a_depth_that_overflows_is_not_infinite_depth(text: str) -> None:
+    """`--depth 1e400` used to become the infinite-depth limit; only 'inf' written so is."""
+    from finetune_bounds.deep_linear import check_depth
+
+    with pytest.raises(fb.InvalidInputError, match="depth"):
+        check_depth(text)
+    assert check_depth("inf") == float("inf") and check_depth("3") == 3.0
