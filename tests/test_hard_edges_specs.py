@@ -1,6 +1,7 @@
-"""Hard edges of the relu and deep-linear specs (issue 13): directly constructed tasks and networks are
-checked like the constructors' (a typed error for NaN, inf, complex, None, strings), and the
-digits teachers exist in the ridge → 0 limit."""
+"""Hard edges of the relu and deep-linear specs (issue 13): directly constructed tasks and
+networks are checked like the constructors' (a typed error for NaN, inf, complex, None,
+strings), the digits teachers exist in the ridge → 0 limit, and an overflowing depth is not
+the infinite-depth limit."""
 
 from __future__ import annotations
 
