@@ -87,3 +87,47 @@ def test_each_command_name_maps_to_the_module_that_registers_it() -> None:
     for name in c._BY_NAME:
         one = c.build_parser(name)
         assert list(one._subparsers._group_actions[0].choices) == [name]  # type: ignore[union-attr]
+
+
+def test_a_failing_command_prints_one_line_even_after_warnings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RuntimeWarnings used to be printed before the one error line; now a failing command
+    prints only its error, and a succeeding one prints each distinct warning once, after."""
+    import warnings
+
+    import finetune_bounds.cli as c
+    from finetune_bounds.errors import InvalidInputError
+
+    def fails(args: object) -> int:
+        warnings.warn("overflow encountered", UserWarning, stacklevel=1)
+        raise InvalidInputError("bad input")
+
+    def succeeds(args: object) -> int:
+        for _ in range(3):
+            warnings.warn("careful", UserWarning, stacklevel=1)
+        print("table")
+        return 0
+
+    real = c.build_parser
+
+    def patched(only: str | None = None):  # type: ignore[no-untyped-def]
+        p = real(only)
+        p.set_defaults(func=fails if monkeypatch_state["fail"] else succeeds)
+        sub = p._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        for sp in sub.values():
+            sp.set_defaults(func=fails if monkeypatch_state["fail"] else succeeds)
+        return p
+
+    monkeypatch_state = {"fail": True}
+    monkeypatch.setattr(c, "build_parser", patched)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert c.main(["run", "linear"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["finetune-bounds run: error: bad input"]
+        monkeypatch_state["fail"] = False
+        assert c.main(["run", "linear"]) == 0
+        out, err2 = capsys.readouterr()
+        assert out.strip() == "table"
+        assert err2.strip().splitlines() == ["finetune-bounds run: warning: UserWarning: careful"]

@@ -219,7 +219,7 @@ def test_markdown_and_html_escape() -> None:
     frame = _frame()
     frame["method"] = frame["method"].replace({"gd": "a|b<c>"})
     t = build_table(frame, SPEC)
-    assert "a\\|b<c>" in t.to_markdown()
+    assert "a\\|b&lt;c>" in t.to_markdown()  # no raw HTML in Markdown (issue 13)
     html = t.to_html()
     assert "a|b&lt;c&gt;" in html and "<c>" not in html
 
@@ -334,3 +334,12 @@ def test_roundoff_values_print_as_zero_and_csv_keeps_them(tmp_path) -> None:
     _md, csv, _tex = write_table_files(t, tmp_path / "x")
     back = pd.read_csv(csv)
     assert back["mean"].min() == pytest.approx(3.5e-32, rel=1e-9)  # raw numbers in the CSV
+
+
+def test_markdown_never_passes_raw_html() -> None:
+    """A title `<script>` used to pass through into table*.md (the HTML page escaped it)."""
+    from finetune_bounds.report.tables import _md_escape
+
+    assert _md_escape("<script>alert(1)</script> a | b") == (
+        "&lt;script>alert(1)&lt;/script> a \\| b")
+    assert _md_escape("|value| < 10⁻¹²") == "\\|value\\| < 10⁻¹²"  # comparisons stay readable

@@ -81,22 +81,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
-    try:
-        return int(args.func(args) or 0)
-    except FinetuneBoundsError as exc:
-        print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"finetune-bounds {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
-        import os
+    import warnings
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (OSError, MemoryError) as exc:
-        print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    with warnings.catch_warnings(record=True) as caught:
+        # warnings are held back (the active filters still decide which are raised or shown):
+        # a failing command prints its one error line only; a command that succeeds prints each
+        # distinct warning once, after its output
+        try:
+            status = int(args.func(args) or 0)
+        except FinetuneBoundsError as exc:
+            print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            print(f"finetune-bounds {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except (OSError, MemoryError) as exc:
+            print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    for text in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
+        print(f"finetune-bounds {args.command}: warning: {text}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

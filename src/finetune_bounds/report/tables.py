@@ -296,8 +296,14 @@ def _number(v: float, digits: int, style: str) -> str:
     return f"{v:.{digits}g}"
 
 
+_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # "<" that would open raw HTML in Markdown
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell or caption: pipes and backslashes escaped, one line, and
+    no raw HTML (a title ``<script>`` is shown as text, as the HTML page does)."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return _MD_TAG.sub("&lt;", text)
 
 
 # characters LaTeX treats specially, and a few Unicode symbols common in our titles
