@@ -51,6 +51,33 @@ def _str(entry: Mapping[str, Any], key: str, where: str, default: str | None) ->
     return v
 
 
+def _mathtext_error(text: str) -> str | None:
+    """Why matplotlib's mathtext cannot draw ``text`` (None if it can, or if the text has no
+    math, or matplotlib is not installed): checked at load, not after the sweep."""
+    dollars = text.count("$") - text.count("\\$")
+    if dollars <= 0 or dollars % 2:  # matplotlib draws such text literally, no math
+        return None
+    try:
+        from matplotlib.mathtext import MathTextParser
+    except ImportError:  # pragma: no cover - the plot extra is missing
+        return None
+    try:
+        MathTextParser("path").parse(text)
+    except Exception as exc:  # ValueError from the parser; anything else is as fatal later
+        return " ".join(str(exc).split())[:200]
+    return None
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
+    """A title or label (default ``""``); math in ``$...$`` must be valid mathtext."""
+    v = _str(entry, key, where, "") or ""
+    problem = _mathtext_error(v) if "$" in v else None
+    if problem is not None:
+        shown = repr(v) if len(v) <= 80 else repr(v[:77]) + "…"
+        raise ConfigError(f"{where}: {key} = {shown}: invalid math text: {problem}")
+    return v
+
+
 def _bool(entry: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
     v = entry.get(key, default)
     if not isinstance(v, bool):
@@ -300,9 +327,9 @@ class FigureSpec:
             hue=hue,
             logx=_bool(entry, "logx", where, False),
             logy=_bool(entry, "logy", where, False),
-            title=_str(entry, "title", where, "") or "",
-            xlabel=_str(entry, "xlabel", where, "") or "",
-            ylabel=_str(entry, "ylabel", where, "") or "",
+            title=_text(entry, "title", where),
+            xlabel=_text(entry, "xlabel", where),
+            ylabel=_text(entry, "ylabel", where),
             sharey=_bool(entry, "sharey", where, True),
             name=_str(entry, "name", where, "") or "",
             where=_filters(entry, where),
@@ -433,7 +460,10 @@ class HeatmapSpec:
             logy=_bool(entry, "logy", where, False),
             categories=categories,
             where=_filters(entry, where),
-            **{k: _str(entry, k, where, "") or "" for k in _HEATMAP_TEXT},
+            **{
+                k: _text(entry, k, where) if k != "name" else _str(entry, k, where, "") or ""
+                for k in _HEATMAP_TEXT
+            },
         )
 
 

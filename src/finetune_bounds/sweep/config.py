@@ -57,9 +57,16 @@ from typing import Any
 from ..errors import ConfigError
 from ..families import RESERVED_NAMES, Family, get_family
 from . import expr
-from .grid import FILE_SUFFIX, Cell, canonical_json, canonical_value, product_points
+from .expr import short_repr as _r
+from .expr import short_text as _t
+from .grid import FILE_SUFFIX, Cell, canonical_json, canonical_value, grid_size, product_points
 
-__all__ = ["RESERVED_COLUMNS", "SweepConfig", "example_configs", "load_config"]
+__all__ = ["MAX_CELLS", "RESERVED_COLUMNS", "SweepConfig", "example_configs", "load_config"]
+
+#: most cells a sweep config may have (the product of its ``[grid]`` list lengths), checked
+#: before any cell is built; raise it (``finetune_bounds.sweep.config.MAX_CELLS = 10**6``)
+#: for a deliberately huge sweep
+MAX_CELLS = 100_000
 
 _TOP_KEYS = (
     "name",
@@ -151,7 +158,8 @@ class SweepConfig:
         unknown = [k for k in data if k not in _TOP_KEYS]
         if unknown:
             raise ConfigError(
-                f"{label}: unknown top-level key(s) {sorted(unknown)}; allowed: {list(_TOP_KEYS)}"
+                f"{label}: unknown top-level key(s) {_t(str(sorted(map(str, unknown))))}; "
+                f"allowed: {list(_TOP_KEYS)}"
             )
         for req in ("name", "family"):
             if req not in data:
@@ -178,9 +186,9 @@ class SweepConfig:
     def __post_init__(self) -> None:
         label = self._label
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise ConfigError(f"{label}: name: expected [a-z0-9_]+, got {self.name!r}")
+            raise ConfigError(f"{label}: name: expected [a-z0-9_]+, got {_r(self.name)}")
         if not isinstance(self.family, str) or not self.family:
-            raise ConfigError(f"{label}: family: expected a family name, got {self.family!r}")
+            raise ConfigError(f"{label}: family: expected a family name, got {_r(self.family)}")
         for key in ("title", "description"):
             if not isinstance(getattr(self, key), str):
                 raise ConfigError(
@@ -212,7 +220,8 @@ class SweepConfig:
         bad = [k for k in self.quick_overrides if k not in _QUICK_KEYS]
         if bad:
             raise ConfigError(
-                f"{label}: quick: unknown key(s) {sorted(bad)}; allowed: {list(_QUICK_KEYS)}"
+                f"{label}: quick: unknown key(s) {_t(str(sorted(map(str, bad))))}; "
+                f"allowed: {list(_QUICK_KEYS)}"
             )
         object.__setattr__(self, "figures", tuple(dict(f) for f in self.figures))
         object.__setattr__(self, "tables", tuple(dict(t) for t in self.tables))
@@ -281,7 +290,7 @@ class SweepConfig:
         try:
             return get_family(self.family)
         except ConfigError as exc:
-            raise ConfigError(f"{self._label}: family: {exc}") from None
+            raise ConfigError(f"{self._label}: family: {_t(str(exc))}") from None
 
     def cells(self) -> list[dict[str, Any]]:
         """Resolved parameter dicts, one per cell, in grid order (auxiliary values included)."""
@@ -322,6 +331,14 @@ class SweepConfig:
                 raise ConfigError(
                     f"{label}: {k!r} is a column of the results table; choose another name"
                 )
+        n_cells = grid_size(self.grid)
+        if n_cells > MAX_CELLS:
+            lengths = {k: len(v) for k, v in self.grid.items()}
+            raise ConfigError(
+                f"{label}: grid: {n_cells} cells (the product of the list lengths "
+                f"{_t(str(lengths))}) is more than the limit of {MAX_CELLS}; shrink the grid, "
+                "or raise finetune_bounds.sweep.config.MAX_CELLS for a deliberately huge sweep"
+            )
         cells: list[Cell] = []
         seen: dict[str, dict[str, Any]] = {}
         for point in product_points(self.grid) or [{}]:
@@ -332,8 +349,8 @@ class SweepConfig:
                     values[k] = expr.evaluate(tree, values)
                 except expr.ExpressionError as exc:
                     raise ConfigError(
-                        f"{label}: derived.{k} = {self.derived[k]!r} fails at grid point "
-                        f"{point}: {exc}"
+                        f"{label}: derived.{k} = {_r(self.derived[k])} fails at grid point "
+                        f"{_t(str(point))}: {exc}"
                     ) from None
             try:
                 resolved = fam.resolve(
@@ -343,8 +360,8 @@ class SweepConfig:
                 raise ConfigError(f"{label}: {exc}") from None
             except Exception as exc:  # Family.derive is family code: report, do not crash
                 raise ConfigError(
-                    f"{label}: family {fam.name!r} rejects grid point {point}: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{label}: family {fam.name!r} rejects grid point {_t(str(point))}: "
+                    f"{type(exc).__name__}: {_t(str(exc))}"
                 ) from None
             clash = sorted(set(resolved) & RESERVED_COLUMNS)
             if clash:
@@ -360,7 +377,8 @@ class SweepConfig:
             cell = Cell(fam.name, params, extra, fam.schema_version)
             if cell.key in seen:
                 raise ConfigError(
-                    f"{label}: grid points {seen[cell.key]} and {point} resolve to the same cell"
+                    f"{label}: grid points {_t(str(seen[cell.key]))} and {_t(str(point))} "
+                    "resolve to the same cell"
                 )
             seen[cell.key] = point
             cells.append(cell)
@@ -376,7 +394,7 @@ def _resolve_path(value: Any, base: Path, label: str, where: str) -> Any:
     resolved = Path(os.path.normpath(p if p.is_absolute() else base / p))
     if not resolved.is_file():
         hint = "" if p.is_absolute() else f" (relative paths are read from the folder {base})"
-        raise ConfigError(f"{label}: {where} = {value!r}: file not found: {resolved}{hint}")
+        raise ConfigError(f"{label}: {where} = {_r(value)}: file not found: {resolved}{hint}")
     return str(resolved)
 
 
@@ -409,7 +427,7 @@ def _check_scalar(v: Any, label: str, where: str) -> Scalar:
 
 def _check_key(k: Any, label: str, section: str) -> str:
     if not isinstance(k, str) or not _KEY_RE.match(k):
-        raise ConfigError(f"{label}: {section}: {k!r} is not a valid name (letters, digits, _)")
+        raise ConfigError(f"{label}: {section}: {_r(k)} is not a valid name (letters, digits, _)")
     return k
 
 
@@ -449,12 +467,31 @@ def _check_grid(g: Any, label: str, section: str) -> dict[str, tuple[Scalar, ...
         if not v:
             raise ConfigError(f"{label}: {section}.{k}: empty list (a grid needs values)")
         vals = tuple(_check_scalar(x, label, f"{section}.{k}[{i}]") for i, x in enumerate(v))
-        texts = [canonical_json(x) for x in vals]
-        dup = sorted({t for t in texts if texts.count(t) > 1})
+        first: dict[tuple[str, Any], Scalar] = {}  # linear: hash a canonical form of each value
+        dup: list[str] = []
+        for x in vals:
+            key = _dedup_key(x)
+            if key in first:
+                earlier = canonical_json(first[key])
+                text = canonical_json(x)
+                dup.append(text if text == earlier else f"{text} (equal to {earlier})")
+            else:
+                first[key] = x
         if dup:
-            raise ConfigError(f"{label}: {section}.{k}: repeated value(s) {dup}")
+            shown = sorted(set(dup))
+            raise ConfigError(f"{label}: {section}.{k}: repeated value(s) {_t(str(shown))}")
         out[k] = vals
     return out
+
+
+def _dedup_key(x: Scalar) -> tuple[str, Any]:
+    """Hashable form of a grid value under which numerically equal numbers (``3``, ``3.0``)
+    coincide, while ``True`` and ``1`` (a boolean and a number) stay distinct."""
+    if isinstance(x, bool):
+        return ("bool", x)
+    if isinstance(x, int | float):
+        return ("number", x)  # 3 == 3.0 and hash(3) == hash(3.0)
+    return ("str", x)
 
 
 def _check_derived(d: Any, label: str, section: str) -> dict[str, str]:
@@ -520,10 +557,22 @@ def load_config(path: str | Path) -> SweepConfig:
             )
         p = shipped
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+        raw = p.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
-    return SweepConfig.from_dict(data, p)
+        raise ConfigError(f"{p}: cannot read: {_t(str(exc))}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 (invalid byte at offset {exc.start}); save the file as UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {_t(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: invalid TOML: arrays or tables nested too deeply") from None
+    try:
+        return SweepConfig.from_dict(data, p)
+    except RecursionError:
+        raise ConfigError(f"{p}: values nested too deeply") from None

@@ -40,6 +40,7 @@ __all__ = [
     "canonical_value",
     "cell_key",
     "cell_rngs",
+    "grid_size",
     "seed_sequence",
     "theory_rng",
 ]
@@ -157,6 +158,12 @@ class Cell:
     def columns(self) -> dict[str, Any]:
         """Every value of the cell (family parameters and auxiliary values)."""
         return {**self.params, **self.extra}
+
+
+def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:
+    """Number of points of a grid (the product of its list lengths; 1 for an empty grid),
+    computed without building them."""
+    return math.prod(len(v) for v in grid.values())
 
 
 def product_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
