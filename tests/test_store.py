@@ -140,3 +140,103 @@ def test_schema_version_is_part_of_the_key(tmp_path: Path) -> None:
     st.write_cell("e", cell(1), 1, rows(1, 1))
     st._conn.execute("UPDATE cells SET schema_version=?", (RESULT_SCHEMA_VERSION - 1,))
     assert st.done("e") == {} and st.frame("e").empty
+
+
+# ---------------------------------------------------------------------- read-only and locked
+def _filled_store(tmp_path: Path) -> Path:
+    path = tmp_path / "ro" / "results.sqlite"
+    with Store(path) as st:
+        st.write_cell("e", cell(1), 2, rows(1))
+        st.record_failure("e", cell(2), "ValueError: boom")
+    return path
+
+
+def test_readonly_store_reads_and_refuses_writes(tmp_path: Path) -> None:
+    from finetune_bounds.sweep.store import ReadOnlyStoreError
+
+    path = _filled_store(tmp_path)
+    with Store(path) as st:
+        expected = st.frame("e")
+    with Store(path, readonly=True) as st:
+        assert st.readonly
+        pdt.assert_frame_equal(st.frame("e"), expected)
+        assert list(st.cells()["cell_key"]) == [cell(1).key]
+        assert list(st.failures()["error"]) == ["ValueError: boom"]
+        assert st.done("e") == {cell(1).key: 2} and st.experiments() == ["e"]
+        with pytest.raises(ReadOnlyStoreError, match="read-only") as info:
+            st.write_cell("e", cell(3), 2, rows(3))
+        assert isinstance(info.value, InvalidInputError) and "\n" not in str(info.value)
+        with pytest.raises(ReadOnlyStoreError, match="read-only"):
+            st.record_failure("e", cell(3), "x")
+    with pytest.raises(InvalidInputError, match="no results store"):
+        Store(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_unwritable_store_file_opens_readonly(tmp_path: Path) -> None:
+    """A file (and folder) without write permission opens read-only by itself."""
+    import os
+
+    from finetune_bounds.sweep.store import ReadOnlyStoreError
+
+    path = _filled_store(tmp_path)
+    with Store(path) as st:
+        expected = st.frame("e")
+    os.chmod(path, 0o444)
+    os.chmod(path.parent, 0o555)
+    try:
+        if os.access(path, os.W_OK):
+            pytest.skip("running as root: chmod does not stop writes")
+        with Store(path) as st:
+            assert st.readonly
+            pdt.assert_frame_equal(st.frame("e"), expected)
+            assert len(st.failures()) == 1
+            with pytest.raises(ReadOnlyStoreError):
+                st.write_cell("e", cell(3), 2, rows(3))
+    finally:
+        os.chmod(path.parent, 0o755)
+        os.chmod(path, 0o644)
+
+
+def test_locked_store_is_a_one_line_error(tmp_path: Path) -> None:
+    import time
+
+    from finetune_bounds.sweep.store import StoreLockedError
+
+    path = _filled_store(tmp_path)
+    st = Store(path, timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(StoreLockedError, match="locked by another process") as info:
+            st.write_cell("e", cell(3), 2, rows(3))
+        assert time.perf_counter() - t0 < 5
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+        assert isinstance(info.value, InvalidInputError)
+        assert st.done("e") == {cell(1).key: 2}  # readers still read (write-ahead log)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    st.write_cell("e", cell(3), 2, rows(3))  # the lock is gone: the store works again
+    assert set(st.done("e")) == {cell(1).key, cell(3).key}
+    st.close()
+    with pytest.raises(InvalidInputError, match="timeout"):
+        Store(path, timeout=-1)
+
+
+def test_store_locked_in_rollback_journal_mode(tmp_path: Path) -> None:
+    """A non-WAL SQLite file held exclusively: opening it waits, then fails in one line."""
+    from finetune_bounds.sweep.store import StoreLockedError
+
+    path = tmp_path / "plain.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO t VALUES (1)")
+    try:
+        with pytest.raises(StoreLockedError, match=r"plain\.sqlite"):
+            Store(path, timeout=0.1)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

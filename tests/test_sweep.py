@@ -391,3 +391,25 @@ def test_an_unguarded_script_is_refused_before_workers_start(tmp_path: Path) -> 
     res = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
     assert res.returncode == 0 and "rows" in res.stdout, res.stderr
+
+
+def test_serial_and_processes_give_identical_bits_with_blas_heavy_cells(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Serial cells run with one BLAS thread as the workers do, whatever the main process
+    uses otherwise: the frames are equal, not merely close (issue 13, item 5)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(k, raising=False)
+    cfg = SweepConfig.from_dict(
+        {"name": "bits", "family": "linear", "seeds": 2, "params": {"d": 120, "gd": False},
+         "grid": {"n": [30, 100, 200]}}
+    )
+    with threadpool_limits(limits=2, user_api="blas"):  # a multithreaded main process
+        serial = run_sweep(cfg)
+        # the main process's own setting is back after the sweep
+        assert all(i["num_threads"] == 2 for i in threadpool_info() if i["user_api"] == "blas")
+    procs = run_sweep(cfg, executor="processes", workers=2)
+    assert len(serial) > 0 and serial.equals(procs)
+    assert np.array_equal(serial["value"].to_numpy(), procs["value"].to_numpy(), equal_nan=True)

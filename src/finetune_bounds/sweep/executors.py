@@ -10,6 +10,18 @@ Workers use one BLAS/OpenMP thread each: the process pool starts its workers wit
 ``OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = 1`` in their environment (unless you
 set them), repeats it in the worker initializer and applies ``threadpoolctl`` limits when it is
 installed; dask's nanny does the same for the workers of a ``LocalCluster``.
+
+The serial executor runs its cells in the calling process, which keeps its own BLAS thread
+count (multithreaded by default, or whatever the environment / your ``threadpoolctl`` calls
+chose): only while a cell runs is every BLAS / OpenMP pool limited to one thread
+(``threadpoolctl.threadpool_limits(limits=1)``, restored after the cell), and the BLAS of
+scipy is loaded before that, so a library first loaded inside a cell is limited too. So serial,
+process and dask runs give the same bits (a multithreaded BLAS sums in a different order).
+
+Process-pool workers exit by themselves when the process that started them dies (even by
+``kill -9``): each worker's initializer starts a daemon thread that checks its parent pid every
+half second and ends the worker with ``os._exit`` once it changes (the worker was reparented);
+the pool's resource tracker then sees its last users gone and exits too.
 """
 
 from __future__ import annotations
@@ -76,6 +88,38 @@ def limit_blas_threads() -> None:
     threadpool_limits(limits=1)
 
 
+#: seconds between two parent checks of a process-pool worker
+PARENT_POLL_INTERVAL = 0.5
+
+
+def _exit_when_orphaned(parent: int, interval: float) -> None:  # pragma: no cover - in workers
+    import time
+
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _process_worker_init(creator: int | None = None) -> None:
+    """Process-pool worker initializer: one BLAS thread, and exit when the parent dies.
+
+    ``creator`` is the pid of the process that started the pool when it is also the worker's
+    parent (``spawn``; a ``forkserver`` worker's parent is the fork server): a worker whose
+    parent died while it was still starting (importing) is already orphaned here and exits.
+    """
+    parent = os.getppid()
+    if creator is not None and parent != creator:  # pragma: no cover - in orphaned workers
+        os._exit(1)
+    threading.Thread(
+        target=_exit_when_orphaned,
+        args=(parent, PARENT_POLL_INTERVAL),
+        name="finetune-bounds-parent-watch",
+        daemon=True,
+    ).start()
+    limit_blas_threads()
+
+
 class Executor(ABC):
     """Runs ``fn`` over tasks; yields ``(index, result or exception)`` as tasks complete."""
 
@@ -122,11 +166,16 @@ class SerialExecutor(Executor):
 
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
+    """One BLAS/OpenMP thread in every pool while the block runs (restored afterwards)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a dependency, but do not fail without it
         yield
         return
+    # threadpoolctl limits the libraries loaded when the block starts; scipy ships its own
+    # OpenBLAS, loaded on first use — inside a cell it would stay multithreaded
+    with contextlib.suppress(ImportError):
+        import scipy.linalg  # noqa: F401
     with threadpool_limits(limits=1):
         yield
 
@@ -201,13 +250,15 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn") -> None:
         self.workers = _check_workers(workers)
         self._ctx = _context(start_method)
+        self._start_method = start_method
         self._pool: ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             check_main_guard("processes")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=self._ctx, initializer=limit_blas_threads
+                max_workers=self.workers, mp_context=self._ctx, initializer=_process_worker_init,
+                initargs=(os.getpid() if self._start_method == "spawn" else None,),
             )
         return self._pool
 

@@ -17,11 +17,13 @@ a notebook) may read while a sweep writes. Only the main process of a sweep writ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,12 @@ from .grid import Cell, canonical_json
 
 __all__ = [
     "DEFAULT_FILENAME",
+    "DEFAULT_TIMEOUT",
     "OUTPUT_SUFFIXES",
     "RESULT_SCHEMA_VERSION",
+    "ReadOnlyStoreError",
     "Store",
+    "StoreLockedError",
     "StoredRow",
     "write_frame",
     "write_output",
@@ -46,6 +51,8 @@ RESULT_SCHEMA_VERSION = 1
 #: file name of the store inside an output folder
 DEFAULT_FILENAME = "results.sqlite"
 _STORE_FORMAT = "1"
+#: seconds a store waits for another process's lock before :class:`StoreLockedError`
+DEFAULT_TIMEOUT = 30.0
 #: file types :func:`write_records` writes
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".json", ".parquet")
 
@@ -100,7 +107,7 @@ class StoredRow:
     fields: str
 
 
-def _resolve_path(path: str | Path | None) -> str:
+def _resolve_path(path: str | Path | None, create: bool = True) -> str:
     if path is None or str(path) == ":memory:":
         return ":memory:"
     p = Path(path)
@@ -108,11 +115,27 @@ def _resolve_path(path: str | Path | None) -> str:
         # an existing folder, or a new path without a file extension ("results"): a folder,
         # as the CLI's --out treats it (never a bare SQLite file named like a folder)
         p = p / DEFAULT_FILENAME
+    if not create:
+        return str(p)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInputError(f"cannot create the store folder {p.parent}: {exc}") from None
     return str(p)
+
+
+def _not_writable(path: str) -> bool:
+    """An existing store file (or its folder, where SQLite keeps the WAL files) we cannot write."""
+    p = Path(path)
+    return p.exists() and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK))
+
+
+class StoreLockedError(InvalidInputError):
+    """Another process held the store's write lock longer than the store's ``timeout``."""
+
+
+class ReadOnlyStoreError(InvalidInputError):
+    """A write to a store opened read-only (or whose file is not writable)."""
 
 
 class Store:
@@ -125,6 +148,20 @@ class Store:
         a folder (the store is ``<folder>/results.sqlite``; a path that does not exist and has
         no extension is taken as a folder and created) or None / ``":memory:"`` for a private
         in-memory store.
+    readonly : bool, optional
+        Open the file read-only (``mode=ro``: nothing is created or written; :meth:`frame`,
+        :meth:`cells`, :meth:`failures` … work, writes raise :class:`ReadOnlyStoreError`).
+        Default: read-only exactly when the file exists but it (or its folder) is not writable.
+    timeout : float
+        Seconds to wait for another process's lock (a sweep writing the same file) before
+        giving up with :class:`StoreLockedError` (default :data:`DEFAULT_TIMEOUT`).
+
+    Raises
+    ------
+    InvalidInputError
+        Not a results store, an unsupported store format, a read-only store that does not exist.
+    StoreLockedError
+        The file stayed locked by another process for ``timeout`` seconds.
 
     Examples
     --------
@@ -133,29 +170,86 @@ class Store:
     True
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = _resolve_path(path)
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        readonly: bool | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+            raise InvalidInputError(f"timeout must be a non-negative number, got {timeout!r}")
+        self.timeout = float(timeout)
+        memory = path is None or str(path) == ":memory:"
+        if readonly and memory:
+            raise InvalidInputError("a read-only store needs a file (not an in-memory store)")
+        self.path = _resolve_path(path, create=not readonly)
+        self.readonly = bool(readonly) if readonly is not None else _not_writable(self.path)
+        if self.readonly and not Path(self.path).is_file():
+            raise InvalidInputError(f"{self.path}: no results store to open read-only")
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            with self._guard():
+                self._open()
+        except BaseException as exc:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise InvalidInputError(f"{self.path}: not a usable results store: {exc}") from None
+            raise
+
+    def _open(self) -> None:
+        if self.readonly:
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        self._conn = conn
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        if not self.readonly:
             if self.path != ":memory:":
-                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network filesystem
                     raise InvalidInputError(f"{self.path}: cannot enable write-ahead logging")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=60000")
-            self._conn.executescript(_SCHEMA)
-            row = self._conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-            if row is None:
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_STORE_FORMAT,)
-                )
-            elif row[0] != _STORE_FORMAT:
-                raise InvalidInputError(
-                    f"{self.path}: store format {row[0]} is not supported "
-                    f"(expected {_STORE_FORMAT})"
-                )
-        except sqlite3.DatabaseError as exc:
-            raise InvalidInputError(f"{self.path}: not a usable results store: {exc}") from None
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        row = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if row is None and not self.readonly:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_STORE_FORMAT,))
+        elif row is None or row[0] != _STORE_FORMAT:
+            raise InvalidInputError(
+                f"{self.path}: store format {None if row is None else row[0]} is not supported "
+                f"(expected {_STORE_FORMAT})"
+            )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn SQLite's lock and read-only errors into one-line typed errors naming the file."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            msg = str(exc).lower()
+            if "locked" in msg or "busy" in msg:
+                raise StoreLockedError(
+                    f"{self.path}: the results store is locked by another process (waited "
+                    f"{self.timeout:g} s; is another sweep writing it?)"
+                ) from None
+            if "readonly" in msg or "read-only" in msg:
+                raise ReadOnlyStoreError(
+                    f"{self.path}: the results store is read-only ({exc})"
+                ) from None
+            raise
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Run a query and fetch its rows (lock errors as :class:`StoreLockedError`)."""
+        with self._guard():
+            return self._conn.execute(sql, args).fetchall()
+
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise ReadOnlyStoreError(
+                f"{self.path}: the results store is opened read-only; cannot write to it"
+            )
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -169,15 +263,15 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self.path!r})"
+        return f"Store({self.path!r}{', readonly=True' if self.readonly else ''})"
 
     # ------------------------------------------------------------------ writing
     def done(self, experiment: str, keys: Iterable[str] | None = None) -> dict[str, int]:
         """Finished cells of ``experiment`` → the number of seeds stored for each."""
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT cell_key, seeds FROM cells WHERE experiment=? AND schema_version=?",
             (experiment, RESULT_SCHEMA_VERSION),
-        ).fetchall()
+        )
         out = {k: int(s) for k, s in rows}
         if keys is not None:
             wanted = set(keys)
@@ -196,6 +290,13 @@ class Store:
 
         Any earlier rows of the same cell (e.g. from a run with fewer seeds) are replaced.
         """
+        self._check_writable()
+        with self._guard():
+            self._write_cell(experiment, cell, seeds, rows, elapsed)
+
+    def _write_cell(
+        self, experiment: str, cell: Cell, seeds: int, rows: Sequence[StoredRow], elapsed: float
+    ) -> None:
         ident = (experiment, cell.key, RESULT_SCHEMA_VERSION)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -232,7 +333,8 @@ class Store:
 
     def record_failure(self, experiment: str, cell: Cell, error: str, traceback: str = "") -> None:
         """Remember the last failure of a cell (the cell stays unfinished)."""
-        self._conn.execute(
+        self._check_writable()
+        self._rows(
             "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?)",
             (
                 experiment,
@@ -249,10 +351,10 @@ class Store:
     # ------------------------------------------------------------------ reading
     def experiments(self) -> list[str]:
         """Names of the experiments with at least one finished cell."""
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT DISTINCT experiment FROM cells WHERE schema_version=? ORDER BY experiment",
             (RESULT_SCHEMA_VERSION,),
-        ).fetchall()
+        )
         return [r[0] for r in rows]
 
     def cells(self, experiment: str | None = None) -> Any:
@@ -266,7 +368,7 @@ class Store:
         if experiment is not None:
             q += " AND experiment=?"
             args.append(experiment)
-        rows = self._conn.execute(q + " ORDER BY experiment, cell_key", args).fetchall()
+        rows = self._rows(q + " ORDER BY experiment, cell_key", args)
         base = ["experiment", "cell_key", "family", "seeds", "n_rows", "elapsed", "finished_at"]
         dicts = [{**dict(zip(base, r[:7], strict=True)), **json.loads(r[7])} for r in rows]
         return pd.DataFrame(dicts, columns=None if dicts else base)
@@ -283,7 +385,7 @@ class Store:
             args.append(experiment)
         cols = ["experiment", "cell_key", "family", "params", "error", "traceback", "failed_at"]
         return pd.DataFrame(
-            self._conn.execute(q + " ORDER BY experiment, cell_key", args).fetchall(), columns=cols
+            self._rows(q + " ORDER BY experiment, cell_key", args), columns=cols
         )
 
     def frame(
@@ -326,7 +428,7 @@ class Store:
         if max_seeds is not None:
             q += " AND r.seed < ?"
             args.append(int(max_seeds))
-        rows = self._conn.execute(q, args).fetchall()
+        rows = self._rows(q, args)
 
         params_of: dict[tuple[str, str], dict[str, Any]] = {}
         for exp, key, _fam, ptext, *_ in rows:
@@ -383,7 +485,7 @@ class Store:
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
-        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self._rows("PRAGMA integrity_check")[0][0])
 
 
 def write_frame(frame: Any, path: str | Path) -> Path:
