@@ -34,7 +34,18 @@ def load_array(path: str | Path, name: str) -> FloatArray:
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
+            if p.stat().st_size == 0:
+                raise InvalidInputError(f"{name}: {p} is empty (0 bytes, not a .npy file)")
             arr = np.load(p, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):
+                raise InvalidInputError(f"{name}: {p} is not a single .npy array")
+            if arr.dtype.kind == "c":
+                raise InvalidInputError(f"{name}: {p} holds complex numbers; real numbers "
+                                        "expected")
+            if arr.dtype.kind not in "biuf":
+                raise InvalidInputError(
+                    f"{name}: {p} holds {arr.dtype} values; real numbers expected"
+                )
         elif suffix in (".csv", ".txt", ".tsv"):
             text = p.read_text()
             delim = "," if "," in text else None
@@ -43,7 +54,7 @@ def load_array(path: str | Path, name: str) -> FloatArray:
             raise InvalidInputError(f"{name}: unsupported file type {suffix!r} (use .npy or .csv)")
     except InvalidInputError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInputError(f"{name}: cannot read {p}: {msg}") from None
     if np.iscomplexobj(arr):  # casting would silently drop the imaginary part

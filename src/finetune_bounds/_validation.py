@@ -9,7 +9,7 @@ writable alias to) a caller's array.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,8 @@ __all__ = [
     "check_choice",
     "fraction",
     "nonneg_float",
+    "open_fraction",
+    "optional_mapping",
     "positive_int",
     "readonly",
     "seed_list",
@@ -92,6 +94,8 @@ def nonneg_float(x: Any, name: str, *, positive: bool = False) -> float:
     """Validate a finite, non-negative (or strictly positive) real number."""
     if isinstance(x, bool | np.bool_ | str | bytes):
         raise InvalidInputError(f"{name} must be a number, got {x!r}")
+    if isinstance(x, complex | np.complexfloating):
+        raise InvalidInputError(f"{name} must be a real number, got {x!r}")
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -109,6 +113,29 @@ def fraction(x: Any, name: str, *, positive: bool = False) -> float:
     if v > 1.0:
         raise InvalidInputError(f"{name} must be in {'(0' if positive else '[0'}, 1], got {v}")
     return v
+
+
+def open_fraction(x: Any, name: str, *, allow_none: bool = False) -> float | None:
+    """Validate a relative tolerance: a finite number in (0, 1) (or None with ``allow_none``)."""
+    if x is None and allow_none:
+        return None
+    v = nonneg_float(x, name, positive=True)
+    if v >= 1.0:
+        raise InvalidInputError(f"{name} is a relative tolerance and must be in (0, 1), got {v}")
+    return v
+
+
+def optional_mapping(x: Any, name: str) -> dict[str, Any]:
+    """A mapping (or None: empty) with string keys, as a fresh dict."""
+    if x is None:
+        return {}
+    if not isinstance(x, Mapping):
+        raise InvalidInputError(f"{name} must be a mapping (dict) or None, got {x!r}")
+    out = dict(x)
+    bad = [k for k in out if not isinstance(k, str)]
+    if bad:
+        raise InvalidInputError(f"{name} keys must be strings, got {bad!r}")
+    return out
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

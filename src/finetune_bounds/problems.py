@@ -6,6 +6,7 @@ covariance is eigendecomposed exactly once, and every theory route works in its 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -139,7 +140,17 @@ class Covariance:
             raise InvalidInputError(
                 f"covariance is not symmetric (max |S - S^T| = {asym:.3g}, scale {scale:.3g})"
             )
-        evals, evecs = np.linalg.eigh(0.5 * (s + s.T))
+        # Σ/scale has entries in [-1, 1]: eigh neither overflows (entries ~1e308) nor loses
+        # the spectrum to underflow (entries ~1e-300); the eigenvalues scale back exactly.
+        u = s / scale
+        evals, evecs = np.linalg.eigh(0.5 * (u + u.T))
+        with np.errstate(over="ignore"):
+            evals = evals * scale
+        if not np.all(np.isfinite(evals)):
+            raise InvalidInputError(
+                f"covariance eigenvalues overflow float64 (entries up to {scale:.3g}); "
+                "rescale the covariance"
+            )
         return cls._from_eig(evals, evecs, tol=tol, diagonal=bool(np.all(s == np.diag(np.diag(s)))))
 
     @classmethod
@@ -324,6 +335,26 @@ class LinearTask:
         object.__setattr__(
             self, "noise_variance", nonneg_float(self.noise_variance, "noise_variance")
         )
+        self._check_scale()
+
+    def _check_scale(self) -> None:
+        """Risks are quadratic forms vᵀΣv ≤ ‖v‖²·tr Σ of θ_S, θ_T and Δ (and the bounds are of
+        that size): refuse a task whose risks would overflow float64 (a NaN/inf risk is never
+        returned silently). A margin of 2⁸ covers the sums of the theory routes."""
+        cov = self.covariance
+        tr = float(np.sum(cov.eigenvalues))  # eigenvalues are finite, tr may still overflow
+        big = 0.0
+        with np.errstate(over="ignore"):
+            for v in (self.source, self.target):
+                big = max(big, float(np.max(np.abs(v))))
+            top = 2.0 * big  # ‖Δ‖∞ ≤ 2·max(‖θ_S‖∞, ‖θ_T‖∞)
+            sq = (top * top) * cov.dim
+            worst = sq * max(tr, cov.operator_norm) * 256.0
+        if not math.isfinite(tr) or not math.isfinite(worst):
+            raise InvalidInputError(
+                f"task overflows float64: θ_S, θ_T entries up to {big:.3g} with tr Σ = {tr:.3g} "
+                "give risks beyond the float64 range; rescale θ_S, θ_T (or Σ)"
+            )
 
     @property
     def dim(self) -> int:

@@ -283,7 +283,19 @@ def risk_weights(
     lam = lam[lam > 0]
     r = lam.size
     below = [int(n) for n in grid if n < r]
-    probes = [probe] if isinstance(probe, LinearTask) else list(probe or [])
+    if probe is None or isinstance(probe, LinearTask):
+        probes = [] if probe is None else [probe]
+    elif isinstance(probe, Sequence) and not isinstance(probe, str | bytes):
+        probes = list(probe)
+    else:
+        raise InvalidInputError(
+            f"probe must be a LinearTask, a sequence of them or None, got {probe!r}"
+        )
+    for t in probes:
+        if not isinstance(t, LinearTask) or t.dim != covariance.dim:
+            raise InvalidInputError(
+                f"probe must hold LinearTasks of dimension {covariance.dim}, got {t!r}"
+            )
     return _estimate(covariance, grid, lam, below, probes, tol, min_draws, max_draws, block,
                      gen, strict)
 

@@ -35,9 +35,17 @@ from .._numerics import (
     rank_mask,
     stderr,
 )
-from .._validation import FloatArray, as_float_array, nonneg_float, positive_int, readonly
+from .._validation import (
+    FloatArray,
+    as_float_array,
+    as_generator,
+    nonneg_float,
+    open_fraction,
+    positive_int,
+    readonly,
+)
 from ..errors import ConvergenceError, InvalidInputError, NotReachableError
-from ..problems import LinearTask
+from ..problems import LinearTask, check_linear_task
 from ._tasks import SPECTRA, example_task, spectrum_task  # re-exported (built in ._tasks)
 
 __all__ = [
@@ -217,23 +225,34 @@ def gradient_descent(
         w0 = np.broadcast_to(w0, (s_, w0.shape[0]))
     if w0.shape != (s_, d):
         raise InvalidInputError(f"init must have shape ({d},) or ({s_}, {d}), got {w0.shape}")
-    tol = nonneg_float(tol, "tol", positive=True)
+    tol = _check_tol(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter", allow_zero=True)
+    # GD is scale-equivariant: with X' = X/c, y' = y/c and step' = c²·step the iterates are the
+    # same, so iterate on data scaled to max |X| = 1 (no overflow/underflow of XᵀX at extreme
+    # scales) and report gradients, eigenvalues and steps in the caller's units.
+    c = float(np.max(np.abs(xa))) if xa.size else 0.0
+    if not c > 0:
+        c = 1.0
+    xa = xa / c
+    ya = ya / c
+    c2 = c * c
 
     lmax, lmin = _gram_extremes(xa)
     if step is None:
         eta = np.where(lmax > 0, 1.0 / np.where(lmax > 0, lmax, 1.0), 1.0)
     else:
-        eta = np.broadcast_to(as_float_array(step, "step"), (s_,)).astype(np.float64)
-        if np.any(eta <= 0):
-            raise InvalidInputError(f"step must be > 0, got {step!r}")
-        bad = eta * lmax >= 2.0
+        eta_user = _check_step(step, s_)
+        with np.errstate(over="ignore"):
+            eta = eta_user * c2
+        bad = ~(eta * lmax < 2.0)
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
-            raise InvalidInputError(
-                f"step {eta[i]:.4g} is unstable for seed {i}: need step < 2/λ_max = "
-                f"{2.0 / lmax[i]:.4g} (λ_max of XᵀX/n = {lmax[i]:.4g})"
-            )
+            with np.errstate(over="ignore", divide="ignore"):
+                lm = lmax[i] * c2
+                raise InvalidInputError(
+                    f"step {eta_user[i]:.4g} is unstable for seed {i}: need step < 2/λ_max = "
+                    f"{2.0 / lm:.4g} (λ_max of XᵀX/n = {lm:.4g})"
+                )
 
     def grad(xs: FloatArray, ws: FloatArray, ys: FloatArray) -> FloatArray:
         r = np.matmul(xs, ws[:, :, None])[:, :, 0] - ys
@@ -264,7 +283,9 @@ def gradient_descent(
                 w[idx] = ws[done]
                 gnorm[idx] = gn[done]
                 iters[idx] = k
-                conv[idx] = gn[done] <= ths[done]
+                # a non-finite (diverged/overflowed) run never counts as converged
+                conv[idx] = (gn[done] <= ths[done]) & np.isfinite(gn[done]) & np.all(
+                    np.isfinite(ws[done]), axis=1)
                 keep = ~done
                 active = active[keep]
                 if not active.size:
@@ -273,9 +294,14 @@ def gradient_descent(
                 ths, gs = ths[keep], gs[keep]
     elif active.size:  # max_iter == 0
         iters[active] = 0
-    rel = np.where(g0 > 0, gnorm / np.where(g0 > 0, g0, 1.0), 0.0)
-    dist = np.where(lmin > 0, gnorm / np.where(lmin > 0, lmin, 1.0), 0.0)
+    with np.errstate(invalid="ignore"):
+        rel = np.where(g0 > 0, gnorm / np.where(g0 > 0, g0, 1.0), 0.0)
+        dist = np.where(lmin > 0, gnorm / np.where(lmin > 0, lmin, 1.0), 0.0)
     finite = np.isfinite(gnorm) & np.all(np.isfinite(w), axis=1)
+    conv &= finite
+    with np.errstate(all="ignore"):  # back to the caller's units
+        gnorm = gnorm * c2
+        lmax, lmin, eta = lmax * c2, lmin * c2, eta / c2
     if not np.all(finite):
         status = SolverStatus.NOT_FINITE
     else:
@@ -289,6 +315,12 @@ def gradient_descent(
     )
     if strict and not info.converged:
         bad_i = np.flatnonzero(~conv)
+        if not np.all(finite):
+            raise ConvergenceError(
+                f"gradient descent diverged (non-finite iterate) for "
+                f"{int(np.count_nonzero(~finite))} of {s_} seed(s): the data overflow float64 "
+                "or the step is unstable"
+            )
         raise ConvergenceError(
             f"gradient descent did not reach tol={tol:g} within {max_iter} iterations for "
             f"{bad_i.size} of {s_} seed(s) (status {status.value}; worst relative gradient norm "
@@ -318,6 +350,27 @@ def gradient_descent(
     )
 
 
+def _check_tol(tol: Any, name: str) -> float:
+    """A relative tolerance: finite, in (0, 1)."""
+    v = open_fraction(tol, name)
+    assert v is not None
+    return v
+
+
+def _check_step(step: Any, seeds: int) -> FloatArray:
+    """A positive finite step, scalar or one per seed (booleans are not numbers)."""
+    if np.ndim(step) == 0:
+        return np.full(seeds, nonneg_float(step, "step", positive=True))
+    if np.asarray(step).dtype == np.bool_:
+        raise InvalidInputError(f"step must be numbers, got booleans {step!r}")
+    eta = as_float_array(step, "step", ndim=1)
+    if eta.shape[0] not in (1, seeds):
+        raise InvalidInputError(f"step must be a number or have length {seeds}, got {eta.shape}")
+    if np.any(eta <= 0):
+        raise InvalidInputError(f"step must be > 0, got {step!r}")
+    return np.array(np.broadcast_to(eta, (seeds,)), dtype=np.float64)
+
+
 def closed_form_batch(
     X: ArrayLike, y: ArrayLike, init: ArrayLike, *, rtol: float | None = None
 ) -> FloatArray:
@@ -328,7 +381,11 @@ def closed_form_batch(
     ya = as_float_array(y, "y", ndim=2)
     if ya.shape != (s_, n):
         raise InvalidInputError(f"y must have shape ({s_}, {n}), got {ya.shape}")
-    w0 = np.broadcast_to(as_float_array(init, "init"), (s_, d))
+    w0 = as_float_array(init, "init")
+    if w0.shape not in ((d,), (s_, d)):
+        raise InvalidInputError(f"init must have shape ({d},) or ({s_}, {d}), got {w0.shape}")
+    w0 = np.broadcast_to(w0, (s_, d))
+    rtol = open_fraction(rtol, "rtol", allow_none=True)
     u, s, vt = np.linalg.svd(xa, full_matrices=False)
     return _pinv_apply(u, s, vt, ya - np.matmul(xa, w0[:, :, None])[:, :, 0], xa.shape, rtol) + w0
 
@@ -382,6 +439,7 @@ def simulate_batch(
     rtol : float, optional
         Rank tolerance of the pseudo-inverse (numpy's default when None).
     """
+    check_linear_task(task)
     xa = as_float_array(X, "X", ndim=3)
     s_, n, d = xa.shape
     if d != task.dim:
@@ -389,6 +447,12 @@ def simulate_batch(
     xi = as_float_array(noise, "noise", ndim=2)
     if xi.shape != (s_, n):
         raise InvalidInputError(f"noise must have shape ({s_}, {n}), got {xi.shape}")
+    rtol = open_fraction(rtol, "rtol", allow_none=True)
+    if not isinstance(gd, bool | np.bool_):
+        raise InvalidInputError(f"gd must be True or False, got {gd!r}")
+    if gd:  # validated up front (also when only the closed form runs, for a clear error)
+        _check_tol(tol, "tol")
+        positive_int(max_iter, "max_iter", allow_zero=True)
     cov = task.covariance
     th_s, th_t = task.source, task.target
     y = np.matmul(xa, th_t) + xi
@@ -422,10 +486,12 @@ def simulate_batch(
 
 
 def _generators(rng: RngLike, seeds: int) -> list[np.random.Generator] | np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, int | np.integer):
-        return np.random.default_rng(0 if rng is None else int(rng))
+    if rng is None or isinstance(rng, np.random.Generator | int | np.integer | bool | float):
+        return as_generator(rng)
+    if not isinstance(rng, Sequence):
+        raise InvalidInputError(
+            f"rng must be a Generator, an int or a sequence of {seeds} Generators, got {rng!r}"
+        )
     gens = list(rng)
     if len(gens) != seeds or not all(isinstance(g, np.random.Generator) for g in gens):
         raise InvalidInputError(
@@ -537,6 +603,7 @@ def simulate_curve(
     """
     import pandas as pd
 
+    check_linear_task(task)
     seeds = positive_int(seeds, "seeds", allow_zero=True)
     if not (seeds or theory):
         raise InvalidInputError("nothing to compute: seeds = 0 and theory = False")
@@ -548,10 +615,13 @@ def simulate_curve(
         raise InvalidInputError(f"method must be 'gd', 'closed_form' or 'both', got {method!r}")
     gd = method != "closed_form"
     gens = _generators(rng, seeds) if seeds else None
-    t_rng = (
-        theory_rng if isinstance(theory_rng, np.random.Generator)
-        else np.random.default_rng(0 if theory_rng is None else int(theory_rng))
-    )
+    t_rng = as_generator(theory_rng)
+    if not isinstance(theory, bool | np.bool_):
+        raise InvalidInputError(f"theory must be True or False, got {theory!r}")
+    if sampler is not None and not callable(sampler):
+        raise InvalidInputError(
+            f"sampler must be a callable (n, rng) -> (n, d) array, got {sampler!r}"
+        )
     from ._family import empirical_records, theory_records  # the family's one record builder
 
     rows: list[dict[str, Any]] = []
@@ -656,7 +726,18 @@ def empirical_sample_complexity(
         Fine-tuning from θ_S (default) or training from scratch (rows whose ``start`` field is
         set; rows without one always count).
     """
+    import pandas as pd
+
     eps = nonneg_float(eps, "eps")
+    need = {"source", "quantity", "method", "n", "value"}
+    if not isinstance(frame, pd.DataFrame) or not need <= set(frame.columns):
+        raise InvalidInputError(
+            "empirical_sample_complexity needs the DataFrame returned by simulate_curve "
+            f"(columns {sorted(need)}), got {type(frame).__name__}"
+        )
+    for key, val in (("method", method), ("quantity", quantity), ("start", start)):
+        if not isinstance(val, str):
+            raise InvalidInputError(f"{key} must be a string, got {val!r}")
     sel = frame[
         (frame["source"] == "empirical") & (frame["quantity"] == quantity)
         & (frame["method"] == method)
@@ -679,7 +760,7 @@ def empirical_sample_complexity(
         prev = int(n_val)
     reason = (
         f"mean empirical {quantity} never reaches ε = {eps:g} on the grid n ≤ {grid[-1]} "
-        f"(smallest mean {float(means.min()):.4g} at n = {int(means.idxmin())})"
+        f"(smallest mean {float(means.min()):.4g} at n = {grid[int(np.argmin(means.to_numpy()))]})"
     )
     if strict:
         raise NotReachableError(reason)

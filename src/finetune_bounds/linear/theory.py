@@ -34,6 +34,7 @@ from .._validation import (
     as_vector,
     check_choice,
     nonneg_float,
+    optional_mapping,
     positive_int,
 )
 from ..errors import InvalidInputError, NotReachableError
@@ -327,9 +328,13 @@ def solve_kappa(
     lam = as_vector(eigenvalues, "eigenvalues")
     xtol = nonneg_float(xtol, "xtol", positive=True)
     max_iter = positive_int(max_iter, "max_iter")
+    if np.any(lam < 0):
+        raise InvalidInputError(
+            f"eigenvalues must be ≥ 0 (a covariance spectrum), got minimum {float(lam.min()):.4g}"
+        )
     lam = lam[lam > 0]
     r = lam.shape[0]
-    ns = np.atleast_1d(np.asarray(n, dtype=np.float64))
+    ns = np.atleast_1d(as_float_array(n, "n", allow_empty=False))
     if np.any(ns <= 0) or np.any(ns >= r):
         raise InvalidInputError(
             f"the κ equation has a positive root only for 0 < n < rank(Σ) = {r}; got n = {ns}"
@@ -1017,8 +1022,8 @@ def sample_complexity(
         # rational arithmetic (a float loop cannot step through n ~ 1e20).
         m = math.ceil(Fraction(sigma2) * r / Fraction(level))
         n_star = r + 1 + max(m, 1)
-        if n_star <= limit:
-            found, risk, rel = n_star, sigma2 * r / (n_star - r - 1), 0.0
+        if n_star <= limit:  # (exact rationals: n* may exceed the float range for tiny ε)
+            found, risk, rel = n_star, float(Fraction(sigma2) * r / (n_star - r - 1)), 0.0
     converged = bool(np.all(curve["converged"]))
     if found is not None:
         return SampleComplexity(found, eps, True, risk, route, converged=converged,
@@ -1181,7 +1186,8 @@ def bounds(
 ) -> dict[str, BoundResult]:
     """All §2.4 bound families at n, keyed ``naive``, ``benign``, ``head_tail``."""
     _check_task(task)
-    cs = {"naive": 1.0, "benign": 1.0, "head_tail": 1.0, **(constants or {})}
+    cs = {"naive": 1.0, "benign": 1.0, "head_tail": 1.0,
+          **optional_mapping(constants, "constants")}
     unknown = set(cs) - {"naive", "benign", "head_tail"}
     if unknown:
         raise InvalidInputError(f"unknown bound constant(s): {sorted(unknown)}")
@@ -1219,6 +1225,10 @@ def random_task(
 ) -> LinearTask:
     """A random instance: spectrum of the given kind, θ_S ~ N(0, I/d) and Δ whose energy sits on
     a random part of the spectrum (Δ_i ~ N(0, i^b), b ~ U(−2, 2), ‖Δ‖ ~ logU(0.3, 3))."""
+    d = positive_int(d, "d")
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInputError(f"rng must be a numpy Generator, got {rng!r}")
+    noise_variance = nonneg_float(noise_variance, "noise_variance")
     lam = _random_spectrum(spectrum, d, rng)
     src = rng.standard_normal(d) / math.sqrt(d)
     i = np.arange(1, d + 1, dtype=np.float64)
@@ -1257,7 +1267,7 @@ def measure_correlation_study(
         raise InvalidInputError("n_instances must be ≥ 3 to compute a correlation")
     d = positive_int(d, "d")
     n = positive_int(n, "n")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng or 0)
+    gen = _generator(rng)
     rows = []
     for k in range(n_instances):
         task = random_task(d, gen, spectrum=spectrum)
