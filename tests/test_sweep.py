@@ -398,9 +398,10 @@ def test_serial_and_processes_give_identical_bits_with_blas_heavy_cells(
 ) -> None:
     """Serial cells run with one BLAS thread as the workers do, whatever the main process
     uses otherwise: the frames are equal, not merely close (issue 13, item 5)."""
-    import scipy.linalg  # noqa: F401  (its own OpenBLAS: loaded before the limits below, so
-    # that the restore check sees every BLAS library — one loaded inside the block is not
-    # covered by the outer limit, which failed this check in a fresh xdist worker)
+    # scipy's own OpenBLAS is loaded before the limits below, so that the restore check sees
+    # every BLAS library (one loaded inside the block is not covered by the outer limit, which
+    # failed this check in a fresh xdist worker)
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_info, threadpool_limits
 
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
