@@ -353,7 +353,8 @@ class DaskExecutor(Executor):
         ``finetune_bounds`` (same version) and the families used.
     workers : int, optional
         Without ``address``: size of the ``LocalCluster`` started here (on 127.0.0.1, one
-        process per worker, one thread each, no dashboard). Default: the CPUs available.
+        process per worker, one thread each, no dashboard pages; the scheduler's HTTP endpoint
+        listens on a random port of 127.0.0.1). Default: the CPUs available.
     client : distributed.Client, optional
         An existing client to use (not closed by :meth:`close`).
     timeout : float
@@ -403,7 +404,11 @@ class DaskExecutor(Executor):
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # distributed cannot switch its HTTP server off (dashboard_address=None still
+                # binds :8787, dask/distributed#8136): a random port on 127.0.0.1, and no
+                # Bokeh dashboard pages
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
                 silence_logs=logging.ERROR,
             )
             self._client = distributed.Client(self._cluster)
