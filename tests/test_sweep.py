@@ -411,12 +411,15 @@ def test_serial_and_processes_give_identical_bits_with_blas_heavy_cells(
          "grid": {"n": [30, 100, 200]}}
     )
     with threadpool_limits(limits=2, user_api="blas"):  # a multithreaded main process
-        before = {i["filepath"] for i in threadpool_info() if i["user_api"] == "blas"}
+        # (what each library accepted: an OpenBLAS started with one thread may stay at one)
+        before = {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                  if i["user_api"] == "blas"}
         serial = run_sweep(cfg)
         # the main process's own setting is back after the sweep (for the libraries the limit
         # covered: one first loaded during the sweep keeps its own default)
-        assert all(i["num_threads"] == 2 for i in threadpool_info()
-                   if i["user_api"] == "blas" and i["filepath"] in before)
+        after = {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                 if i["user_api"] == "blas" and i["filepath"] in before}
+        assert after == before
     procs = run_sweep(cfg, executor="processes", workers=2)
     a, b = serial["value"].to_numpy(), procs["value"].to_numpy()
     diff = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
