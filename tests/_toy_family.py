@@ -185,3 +185,11 @@ SHARED = Family(
     theory=shared_theory,
     description="toy family whose cells share one expensive source step per scale",
 )
+
+
+def write(tmp_path: Any, text: str, name: str = "exp.toml") -> Any:
+    """Write a config's TOML text into ``tmp_path`` (a pathlib.Path) and return its path."""
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+

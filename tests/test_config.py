@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _toy_family import register
+from _toy_family import register, write
 from finetune_bounds.errors import ConfigError
 from finetune_bounds.sweep import SweepConfig, expr, load_config
 
@@ -48,12 +48,6 @@ index = ["n"]
 @pytest.fixture(autouse=True)
 def _toy(monkeypatch: pytest.MonkeyPatch) -> None:
     register(monkeypatch)
-
-
-def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def test_good_config_fields_and_cells(tmp_path: Path) -> None:

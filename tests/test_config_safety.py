@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _toy_family import register
+from _toy_family import register, write
 from finetune_bounds import cli
 from finetune_bounds.errors import ConfigError
 from finetune_bounds.report.specs import figure_spec_from_dict
@@ -25,12 +25,6 @@ seeds = 1
 @pytest.fixture(autouse=True)
 def _toy(monkeypatch: pytest.MonkeyPatch) -> None:
     register(monkeypatch)
-
-
-def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def load_error(path: Path) -> str:

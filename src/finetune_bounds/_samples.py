@@ -40,7 +40,7 @@ import numpy as np
 
 from ._numerics import stderr as _stderr
 from ._validation import FloatArray, nonneg_float, positive_int
-from .errors import FinetuneBoundsError, InvalidInputError
+from .errors import InvalidInputError, SolverError
 from .problems import LinearTask
 
 __all__ = [
@@ -882,7 +882,7 @@ def _trained(
             ctx.tell(f"{ctx.name}: training {ctx.seeds} seeds at n = {n}")
             vals = evaluate(n)
             if not all(np.all(np.isfinite(v)) for v in vals.values()):
-                raise FinetuneBoundsError(f"{ctx.name}: training at n = {n} gave non-finite "
+                raise SolverError(f"{ctx.name}: training at n = {n} gave non-finite "
                                           f"errors")
             cache[n] = vals
         return cache[n]
