@@ -882,8 +882,7 @@ def _trained(
             ctx.tell(f"{ctx.name}: training {ctx.seeds} seeds at n = {n}")
             vals = evaluate(n)
             if not all(np.all(np.isfinite(v)) for v in vals.values()):
-                raise SolverError(f"{ctx.name}: training at n = {n} gave non-finite "
-                                          f"errors")
+                raise SolverError(f"{ctx.name}: training at n = {n} gave non-finite errors")
             cache[n] = vals
         return cache[n]
 
