@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from _toy_family import register, write
-from finetune_bounds import cli
+from finetune_bounds import cli, limits
 from finetune_bounds.errors import ConfigError
 from finetune_bounds.report.specs import figure_spec_from_dict
 from finetune_bounds.sweep import config as config_mod
@@ -134,9 +134,9 @@ def test_grid_above_the_cell_cap_fails_before_building_cells(
     t0 = time.perf_counter()
     msg = load_error(p)
     assert time.perf_counter() - t0 < 1.0
-    assert "1000000" in msg.replace(",", "").replace("_", "") and "MAX_CELLS" in msg
+    assert "1000000" in msg.replace(",", "").replace("_", "") and "FINETUNE_BOUNDS_LIMITS" in msg
     err = cli_error(p, capsys)
-    assert "MAX_CELLS" in err
+    assert "cells=" in err
 
 
 def test_cell_cap_can_be_raised_and_lowered(
@@ -144,10 +144,12 @@ def test_cell_cap_can_be_raised_and_lowered(
 ) -> None:
     p = write(tmp_path, HEAD + "[grid]\nn = [1, 2, 3]\nd = [1, 2]\n")
     assert len(load_config(p).cells()) == 6
-    monkeypatch.setattr(config_mod, "MAX_CELLS", 5)
-    assert "MAX_CELLS" in load_error(p)
-    monkeypatch.setattr(config_mod, "MAX_CELLS", 6)
+    with limits.override(cells=5):
+        assert "limit of 5;" in load_error(p)
+    monkeypatch.setenv(limits.ENV_VAR, "cells=6")
     assert len(load_config(p).cells()) == 6
+    monkeypatch.setenv(limits.ENV_VAR, "cells=5")
+    assert "limit of 5;" in load_error(p)
 
 
 def test_duplicate_check_of_a_long_list_is_linear() -> None:

@@ -24,6 +24,7 @@ from .errors import (
     FinetuneBoundsError,
     InvalidInputError,
     NotReachableError,
+    ResourceLimitError,
     SolverError,
 )
 from .families import (
@@ -55,6 +56,7 @@ __all__ = [
     "LinearTask",
     "NotReachableError",
     "Options",
+    "ResourceLimitError",
     "RouteAnswer",
     "SampleComplexityAnswer",
     "SolverError",
@@ -68,6 +70,7 @@ __all__ = [
     "diagonal",
     "get_family",
     "infinite_width",
+    "limits",
     "linear",
     "record",
     "register_family",
@@ -80,7 +83,7 @@ __all__ = [
 
 _SUBPACKAGES = {
     "linear", "deep_linear", "diagonal", "infinite_width", "relu", "sweep", "report", "testing",
-    "data",
+    "data", "limits",
 }
 
 

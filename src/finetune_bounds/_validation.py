@@ -73,10 +73,15 @@ def as_vector(x: ArrayLike, name: str, dim: int | None = None) -> FloatArray:
     return arr
 
 
-def positive_int(n: Any, name: str, *, allow_zero: bool = False) -> int:
+def positive_int(
+    n: Any, name: str, *, allow_zero: bool = False, limit: str | None = None
+) -> int:
     """Validate a (non-negative or positive) integer count.
 
     Integral floats (``20.0``) are accepted; booleans, fractional and non-finite values are not.
+    ``limit`` names a resource limit of :mod:`finetune_bounds.limits` (``"n"``, ``"d"``,
+    ``"draws"``, ``"steps"``, ``"width"``) the count must not exceed
+    (:class:`~finetune_bounds.errors.ResourceLimitError`).
     """
     if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
         if isinstance(n, float | np.floating) and math.isfinite(n) and float(n).is_integer():
@@ -87,6 +92,10 @@ def positive_int(n: Any, name: str, *, allow_zero: bool = False) -> int:
     if n < 0 or (n == 0 and not allow_zero):
         need = "≥ 0" if allow_zero else "≥ 1"
         raise InvalidInputError(f"{name} must be {need}, got {n}")
+    if limit is not None:
+        from .limits import check
+
+        check(n, limit, name)
     return n
 
 

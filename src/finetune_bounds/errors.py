@@ -12,6 +12,7 @@ __all__ = [
     "FinetuneBoundsError",
     "InvalidInputError",
     "NotReachableError",
+    "ResourceLimitError",
     "SolverError",
 ]
 
@@ -38,3 +39,7 @@ class NotReachableError(FinetuneBoundsError):
 
 class ConfigError(FinetuneBoundsError, ValueError):
     """A sweep or report configuration is malformed."""
+
+
+class ResourceLimitError(InvalidInputError):
+    """A size is above its resource limit (:mod:`finetune_bounds.limits` says how to raise it)."""

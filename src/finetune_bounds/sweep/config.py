@@ -57,15 +57,17 @@ from typing import Any
 from ..errors import ConfigError
 from ..families import RESERVED_NAMES, Family, get_family
 from . import expr
+from .. import limits as _limits
 from .expr import short_repr as _r
 from .expr import short_text as _t
 from .grid import FILE_SUFFIX, Cell, canonical_json, canonical_value, grid_size, product_points
 
 __all__ = ["MAX_CELLS", "RESERVED_COLUMNS", "SweepConfig", "example_configs", "load_config"]
 
-#: most cells a sweep config may have (the product of its ``[grid]`` list lengths), checked
-#: before any cell is built; raise it (``finetune_bounds.sweep.config.MAX_CELLS = 10**6``)
-#: for a deliberately huge sweep
+#: the default limit on the cells of a sweep config (the product of its ``[grid]`` list
+#: lengths), checked before any cell is built; the limit in force is
+#: ``finetune_bounds.limits.current()["cells"]`` (raise it with
+#: ``finetune_bounds.limits.override(cells=10**6)`` or ``FINETUNE_BOUNDS_LIMITS=cells=1e6``)
 MAX_CELLS = 100_000
 
 _TOP_KEYS = (
@@ -332,12 +334,14 @@ class SweepConfig:
                     f"{label}: {k!r} is a column of the results table; choose another name"
                 )
         n_cells = grid_size(self.grid)
-        if n_cells > MAX_CELLS:
+        cap = _limits.current()["cells"]
+        if n_cells > cap:
             lengths = {k: len(v) for k, v in self.grid.items()}
             raise ConfigError(
                 f"{label}: grid: {n_cells} cells (the product of the list lengths "
-                f"{_t(str(lengths))}) is more than the limit of {MAX_CELLS}; shrink the grid, "
-                "or raise finetune_bounds.sweep.config.MAX_CELLS for a deliberately huge sweep"
+                f"{_t(str(lengths))}) is more than the limit of {cap:.0f}; shrink the grid, or "
+                f"raise the limit for a deliberately huge sweep ({_limits.ENV_VAR}='cells=1e6' "
+                "in the shell, finetune_bounds.limits.override(cells=10**6) in Python)"
             )
         cells: list[Cell] = []
         seen: dict[str, dict[str, Any]] = {}
