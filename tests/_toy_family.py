@@ -2,7 +2,8 @@
 
 Registered by the tests as ``toy`` (``families._REGISTRY["toy"] = "_toy_family:FAMILY"``).
 Environment knobs (so a slow or failing run has the same cells as a fast one):
-``FB_TOY_SLEEP`` seconds slept per cell in ``simulate``; ``FB_TOY_FAIL_N`` a value of ``n``
+``FB_TOY_SLEEP`` seconds slept per cell in ``simulate``; ``FB_TOY_LOG`` a file that gets one
+line per computed cell; ``FB_TOY_FAIL_N`` a value of ``n``
 whose cells raise; ``FB_TOY_CRASH_N`` a value of ``n`` whose cells kill their process.
 """
 
@@ -38,6 +39,10 @@ def simulate(
     params: Mapping[str, Any], rngs: Sequence[np.random.Generator]
 ) -> list[dict[str, Any]]:
     time.sleep(float(os.environ.get("FB_TOY_SLEEP", "0")))
+    log = os.environ.get("FB_TOY_LOG")
+    if log:  # one line per computed cell: "n pid"
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{params['n']} {os.getpid()}\n")
     if os.environ.get("FB_TOY_CRASH_N") == str(params["n"]):
         os._exit(3)  # a worker that dies without a Python exception
     fail_n = os.environ.get("FB_TOY_FAIL_N")
@@ -109,6 +114,7 @@ def register(monkeypatch: Any) -> None:
     path = os.environ.get("PYTHONPATH", "")
     monkeypatch.setenv("PYTHONPATH", TESTS_DIR + (os.pathsep + path if path else ""))
     monkeypatch.delenv("FB_TOY_SLEEP", raising=False)
+    monkeypatch.delenv("FB_TOY_LOG", raising=False)
     monkeypatch.delenv("FB_TOY_FAIL_N", raising=False)
     monkeypatch.delenv("FB_TOY_CRASH_N", raising=False)
 

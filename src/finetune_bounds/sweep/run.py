@@ -50,6 +50,9 @@ __all__ = [
 
 log = logging.getLogger("finetune_bounds.sweep")
 
+#: seconds between two looks at cells another sweep is computing
+_POLL_SECONDS = 0.5
+
 #: record keys the sweep sets itself
 _RESERVED_FIELDS = frozenset({"family", "experiment"})
 
@@ -322,38 +325,66 @@ def execute_sweep(
     try:
         done = st.done(cfg.name, (c.key for c in cells))
         todo = [c for c in cells if done.get(c.key, -1) < cfg.seeds]
+        ran = 0
         if todo:
             ref = family_ref(cfg.family)
             axes = tuple(cfg.axes)
             cache_dir = None if st.path == ":memory:" else str(Path(st.path).with_suffix(".cache"))
-            tasks = [
-                CellTask(fam.name, ref, fam.schema_version, c.key, c.params, cfg.seeds, axes,
-                         cache_dir)
-                for c in todo
-            ]
             ex, owns_ex = make_executor(executor, workers=workers, scheduler=scheduler)
             bar = _progress_bar(progress, len(todo), cfg.name)
             shown = (*cfg.params, *cfg.grid, *cfg.axes, *cfg.derived)
+            shared = st.path != ":memory:" and not st.readonly
+            lease = st.lease() if shared else None
             try:
-                for i, result in ex.imap_unordered(run_cell, tasks):
-                    cell = todo[i]
-                    if isinstance(result, BaseException):  # the worker itself died
-                        result = CellResult(
-                            cell.key, None, f"worker failure: {type(result).__name__}: {result}"
+                pending = todo
+                waited = False
+                while pending:
+                    if lease is None:
+                        mine, elsewhere = pending, []
+                    else:  # claim the free cells; cells another live sweep computes are waited for
+                        keys, by_key = [c.key for c in pending], {c.key: c for c in pending}
+                        got, held = lease.claim(cfg.name, keys, cfg.seeds)
+                        mine = [by_key[k] for k in got]
+                        elsewhere = [by_key[k] for k in held]
+                        if bar is not None:
+                            bar.update(len(pending) - len(got) - len(held))
+                    if elsewhere and not waited:
+                        log.warning(
+                            "%s: %d cell(s) are being computed by another sweep writing %s; "
+                            "waiting for them", cfg.name, len(elsewhere), st.path,
                         )
-                    if result.rows is None:
-                        err = result.error or "unknown error"
-                        failure = CellFailure(
-                            cell.key, cell.columns, err, result.traceback, shown=shown
-                        )
-                        log.warning("%s: cell failed: %s", cfg.name, failure)
-                        st.record_failure(cfg.name, cell, err, result.traceback)
-                        failures.append(failure)
-                    else:
-                        st.write_cell(cfg.name, cell, cfg.seeds, result.rows, result.elapsed)
-                    if bar is not None:
-                        bar.update(1)
+                        waited = True
+                    tasks = [
+                        CellTask(fam.name, ref, fam.schema_version, c.key, c.params, cfg.seeds,
+                                 axes, cache_dir)
+                        for c in mine
+                    ]
+                    for i, result in ex.imap_unordered(run_cell, tasks):
+                        cell = mine[i]
+                        if isinstance(result, BaseException):  # the worker itself died
+                            result = CellResult(
+                                cell.key, None,
+                                f"worker failure: {type(result).__name__}: {result}",
+                            )
+                        if result.rows is None:
+                            err = result.error or "unknown error"
+                            failure = CellFailure(
+                                cell.key, cell.columns, err, result.traceback, shown=shown
+                            )
+                            log.warning("%s: cell failed: %s", cfg.name, failure)
+                            st.record_failure(cfg.name, cell, err, result.traceback)
+                            failures.append(failure)
+                        else:
+                            st.write_cell(cfg.name, cell, cfg.seeds, result.rows, result.elapsed)
+                            ran += 1
+                        if bar is not None:
+                            bar.update(1)
+                    pending = elsewhere
+                    if pending and not mine:
+                        time.sleep(_POLL_SECONDS)
             finally:
+                if lease is not None:
+                    lease.close()
                 if bar is not None:
                     bar.close()
                 if owns_ex:
@@ -363,8 +394,8 @@ def execute_sweep(
             config=cfg,
             frame=frame,
             cells=len(cells),
-            ran=len(todo) - len(failures),
-            skipped=len(cells) - len(todo),
+            ran=ran,
+            skipped=len(cells) - ran - len(failures),
             failures=tuple(failures),
             store_path=st.path,
             elapsed=time.perf_counter() - t0,

@@ -7,7 +7,13 @@ Layout (all tables keyed by the experiment, the cell's content hash and
   JSON), number of seeds, elapsed seconds, finish time;
 - ``records``: one row per record: quantity, source, seed, value, and the record's other fields
   (e.g. ``method``, ``n``) as JSON; ``UNIQUE(experiment, cell_key, schema_version, ord)``;
-- ``failures``: the last error of each cell that failed (cleared when it succeeds).
+- ``failures``: the last error of each cell that failed (cleared when it succeeds);
+- ``claims`` and ``owners``: which running sweep is computing which cell. A sweep claims the
+  cells it is about to compute (:meth:`Store.lease`), and its main process keeps a heartbeat
+  while it runs; a cell claimed by another live sweep is not computed twice — the second sweep
+  waits for it. A claim lapses when its sweep finishes, when its owner's heartbeat is older than
+  :data:`LEASE_SECONDS`, or at once when the owner was a process on this machine that is gone
+  (a resume after ``kill -9`` does not wait).
 
 A cell's records and its ``done`` marker are written in ONE transaction, so a process killed at
 any moment (even ``kill -9``) leaves either the whole cell or nothing of it; a re-run skips the
@@ -21,22 +27,27 @@ import contextlib
 import json
 import math
 import os
+import socket
 import sqlite3
+import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InvalidInputError
+from ..errors import ConfigError, FinetuneBoundsError, InvalidInputError
 from ..records import CORE_COLUMNS
 from .grid import Cell, canonical_json
 
 __all__ = [
     "DEFAULT_FILENAME",
     "DEFAULT_TIMEOUT",
+    "LEASE_SECONDS",
     "OUTPUT_SUFFIXES",
     "RESULT_SCHEMA_VERSION",
+    "Lease",
     "ReadOnlyStoreError",
     "Store",
     "StoreLockedError",
@@ -53,6 +64,10 @@ DEFAULT_FILENAME = "results.sqlite"
 _STORE_FORMAT = "1"
 #: seconds a store waits for another process's lock before :class:`StoreLockedError`
 DEFAULT_TIMEOUT = 30.0
+#: seconds after its last heartbeat that a sweep's claims on cells lapse
+LEASE_SECONDS = 60.0
+#: seconds between two heartbeats of a running sweep
+HEARTBEAT_SECONDS = 10.0
 #: file types :func:`write_records` writes
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".json", ".parquet")
 
@@ -93,6 +108,19 @@ CREATE TABLE IF NOT EXISTS failures (
     failed_at REAL NOT NULL,
     PRIMARY KEY (experiment, cell_key, schema_version)
 );
+CREATE TABLE IF NOT EXISTS owners (
+    owner TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    experiment TEXT NOT NULL,
+    cell_key TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (experiment, cell_key, schema_version)
+);
 """
 
 
@@ -128,6 +156,142 @@ def _not_writable(path: str) -> bool:
     """An existing store file (or its folder, where SQLite keeps the WAL files) we cannot write."""
     p = Path(path)
     return p.exists() and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+class Lease:
+    """One sweep's claims on cells of a :class:`Store` (made by :meth:`Store.lease`).
+
+    While the lease is open a daemon thread writes a heartbeat every
+    :data:`HEARTBEAT_SECONDS` (on its own connection); :meth:`claim` takes the free cells among
+    the keys it is given, in one transaction, and reports the ones another live sweep holds.
+    Claims of owners whose heartbeat is older than :data:`LEASE_SECONDS`, or whose process on
+    this host no longer exists, are taken over.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.owner = uuid.uuid4().hex
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._beat(store._conn)
+
+    def _beat(self, conn: sqlite3.Connection) -> None:
+        with self.store._guard():
+            conn.execute(
+                "INSERT OR REPLACE INTO owners VALUES (?,?,?,?)",
+                (self.owner, self.host, self.pid, time.time()),
+            )
+
+    def _heartbeat_loop(self) -> None:  # pragma: no cover - timing dependent
+        conn = sqlite3.connect(self.store.path, timeout=self.store.timeout, isolation_level=None)
+        try:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                with contextlib.suppress(Exception):
+                    self._beat(conn)
+        finally:
+            conn.close()
+
+    def __enter__(self) -> Lease:
+        if self.store.path != ":memory:":
+            self._thread = threading.Thread(
+                target=self._heartbeat_loop, name="finetune-bounds-lease", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the heartbeat and release every claim (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with contextlib.suppress(sqlite3.Error, FinetuneBoundsError):
+            self.store._rows("DELETE FROM claims WHERE owner=?", (self.owner,))
+            self.store._rows("DELETE FROM owners WHERE owner=?", (self.owner,))
+
+    def _live_owners(self, conn: sqlite3.Connection) -> set[str]:
+        now = time.time()
+        live = set()
+        rows = conn.execute("SELECT owner, host, pid, heartbeat FROM owners")
+        for owner, host, pid, beat in rows:
+            if now - float(beat) > LEASE_SECONDS:
+                continue
+            if host == self.host and owner != self.owner and not _process_alive(int(pid)):
+                continue
+            live.add(owner)
+        return live
+
+    def claim(
+        self, experiment: str, keys: Sequence[str], seeds: int = 1
+    ) -> tuple[list[str], list[str]]:
+        """Claim the cells among ``keys`` not yet finished with at least ``seeds`` seeds.
+
+        Returns
+        -------
+        (mine, elsewhere)
+            Keys now claimed by this lease (in the given order), and keys another live sweep
+            is computing. Finished cells are in neither list.
+        """
+        conn = self.store._conn
+        mine: list[str] = []
+        elsewhere: list[str] = []
+        with self.store._guard():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                live = self._live_owners(conn)
+                live.add(self.owner)
+                conn.execute(
+                    "INSERT OR REPLACE INTO owners VALUES (?,?,?,?)",
+                    (self.owner, self.host, self.pid, time.time()),
+                )
+                held = dict(
+                    conn.execute(
+                        "SELECT cell_key, owner FROM claims WHERE experiment=? AND "
+                        "schema_version=?",
+                        (experiment, RESULT_SCHEMA_VERSION),
+                    ).fetchall()
+                )
+                finished = {
+                    k for (k,) in conn.execute(
+                        "SELECT cell_key FROM cells WHERE experiment=? AND schema_version=? "
+                        "AND seeds>=?",
+                        (experiment, RESULT_SCHEMA_VERSION, int(seeds)),
+                    )
+                }
+                for key in keys:
+                    owner = held.get(key)
+                    if owner == self.owner:
+                        mine.append(key)
+                    elif owner is not None and owner in live:
+                        elsewhere.append(key)
+                    elif key not in finished:
+                        mine.append(key)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO claims VALUES (?,?,?,?)",
+                    [(experiment, k, RESULT_SCHEMA_VERSION, self.owner) for k in mine],
+                )
+                dead = [o for o in {*held.values()} if o not in live]
+                conn.executemany("DELETE FROM owners WHERE owner=?", [(o,) for o in dead])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return mine, elsewhere
 
 
 class StoreLockedError(InvalidInputError):
@@ -326,14 +490,21 @@ class Store:
             conn.execute(
                 "DELETE FROM failures WHERE experiment=? AND cell_key=? AND schema_version=?", ident
             )
+            conn.execute(
+                "DELETE FROM claims WHERE experiment=? AND cell_key=? AND schema_version=?", ident
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
     def record_failure(self, experiment: str, cell: Cell, error: str, traceback: str = "") -> None:
-        """Remember the last failure of a cell (the cell stays unfinished)."""
+        """Remember the last failure of a cell (the cell stays unfinished, its claim lapses)."""
         self._check_writable()
+        self._rows(
+            "DELETE FROM claims WHERE experiment=? AND cell_key=? AND schema_version=?",
+            (experiment, cell.key, RESULT_SCHEMA_VERSION),
+        )
         self._rows(
             "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?)",
             (
@@ -347,6 +518,24 @@ class Store:
                 time.time(),
             ),
         )
+
+    # ------------------------------------------------------------------ claims
+    def lease(self) -> Lease:
+        """A :class:`Lease`: claims on cells for one running sweep, with a heartbeat thread.
+
+        Use it as a context manager; leaving it releases every claim it still holds.
+        """
+        self._check_writable()
+        return Lease(self)
+
+    def claims(self, experiment: str | None = None) -> dict[str, str]:
+        """Cells claimed now, key → owner (lapsed claims stay until another sweep claims)."""
+        sql = "SELECT cell_key, owner FROM claims WHERE schema_version=?"
+        args: list[Any] = [RESULT_SCHEMA_VERSION]
+        if experiment is not None:
+            sql += " AND experiment=?"
+            args.append(experiment)
+        return dict(self._rows(sql, args))
 
     # ------------------------------------------------------------------ reading
     def experiments(self) -> list[str]:
