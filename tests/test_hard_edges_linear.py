@@ -295,3 +295,33 @@ def test_fuzz_one_bad_value(fn: str, kw: str, i: int) -> None:
     except FinetuneBoundsError:
         return
     _no_nan(out, f"{fn}({kw}={BAD_VALUES[i]!r})")
+
+
+# -- resource limits -----------------------------------------------------------------------------
+def test_sizes_above_the_limits_are_refused_at_once() -> None:
+    from finetune_bounds.errors import ResourceLimitError
+
+    task = _task()
+    with pytest.raises(ResourceLimitError, match="n = 10000000 "):
+        linear.simulate_curve(task, [10**7], seeds=2, rng=0, theory=False)
+    with pytest.raises(ResourceLimitError, match="n_draws"):
+        linear.expected_risk(task, 3, method="monte_carlo", n_draws=10**9)
+    with pytest.raises(ResourceLimitError, match="elements"):
+        task.covariance.sample(10**6, np.random.default_rng(0), batch=(10**3,))
+    # a closed form whose cost does not grow with n is not limited
+    assert linear.expected_risk(task, 10**7, method="deterministic").risk >= 0
+
+
+def test_limits_can_be_lowered_and_raised() -> None:
+    from finetune_bounds import limits
+    from finetune_bounds.errors import ResourceLimitError
+
+    task = _task()
+    with limits.override(draws=3), pytest.raises(ResourceLimitError, match="seeds"):
+        linear.simulate_curve(task, [3], seeds=4, rng=0, theory=False)
+    with limits.override(draws=4):
+        linear.simulate_curve(task, [3], seeds=4, rng=0, theory=False)
+    with pytest.raises(InvalidInputError, match="unknown resource limit"):
+        limits.set_limits(widht=3)
+    with pytest.raises(InvalidInputError, match="positive"):
+        limits.set_limits(n=-1)

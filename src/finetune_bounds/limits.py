@@ -172,13 +172,17 @@ def override(*, off: bool = False, **overrides: Any) -> Iterator[None]:
             os.environ[ENV_VAR] = saved
 
 
+def _fmt(v: float) -> str:
+    return f"{int(v)}" if float(v).is_integer() and abs(v) < 1e16 else f"{v:.4g}"
+
+
 def check(value: float, kind: str, name: str | None = None) -> None:
     """Raise :class:`ResourceLimitError` if ``value`` is above the ``kind`` limit."""
     limit = current()[kind]
     if value > limit:
         label = name or kind
         raise ResourceLimitError(
-            f"{label} = {value:.4g} is above the limit of {limit:.4g} {_WHAT[kind]}; if you mean "
+            f"{label} = {_fmt(value)} is above the limit of {_fmt(limit)} {_WHAT[kind]}; if you mean "
             f"it, raise the limit (finetune_bounds.limits.override({kind}=...) in Python, "
             f"{ENV_VAR}='{kind}=...' in the shell)"
         )

@@ -22,6 +22,7 @@ from ._validation import (
     readonly,
 )
 from .errors import InvalidInputError
+from .limits import check_elements
 
 __all__ = ["Covariance", "LinearTask"]
 
@@ -179,7 +180,7 @@ class Covariance:
     @classmethod
     def isotropic(cls, dim: int, scale: float = 1.0) -> Covariance:
         """Σ = scale · I_d (``scale`` ≥ 0; 0 gives the zero covariance, rank 0)."""
-        d = positive_int(dim, "dim")
+        d = positive_int(dim, "dim", limit="d")
         s = nonneg_float(scale, "scale")
         return cls._from_eig(np.full(d, s), None, tol=DEFAULT_TOL, diagonal=True)
 
@@ -281,10 +282,11 @@ class Covariance:
         Rows are z·diag(√λ)·Vᵀ with z standard normal, so they lie exactly in range Σ (up to
         rounding) when Σ is singular.
         """
-        n = positive_int(n, "n", allow_zero=True)
+        n = positive_int(n, "n", allow_zero=True, limit="n")
         if not isinstance(rng, np.random.Generator):
             raise InvalidInputError(f"rng must be a numpy Generator, got {type(rng).__name__}")
         batch = tuple(positive_int(b, "batch size", allow_zero=True) for b in batch)
+        check_elements(*batch, n, self.dim, name="the sample (batch × n × d)")
         z = rng.standard_normal((*batch, n, self.dim))
         x = z * np.sqrt(self.eigenvalues)
         if self._perm is None:

@@ -57,7 +57,7 @@ def spectrum_task(
     InvalidInputError
         Unknown spectrum or profile, d < 1, negative norms, fraction outside (0, 1].
     """
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
     if spectrum not in SPECTRA:
         raise InvalidInputError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
     if delta_profile not in DELTA_PROFILES:

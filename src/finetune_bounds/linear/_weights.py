@@ -274,8 +274,8 @@ def risk_weights(
         raise InvalidInputError("ns must contain at least one sample size")
     tol = nonneg_float(rel_tol, "rel_tol", positive=True)
     block = positive_int(block, "block")
-    min_draws = positive_int(min_draws, "min_draws")
-    max_draws = positive_int(max_draws, "max_draws")
+    min_draws = positive_int(min_draws, "min_draws", limit="draws")
+    max_draws = positive_int(max_draws, "max_draws", limit="draws")
     if max_draws < max(min_draws, 2 * block):
         raise InvalidInputError("max_draws must be ≥ min_draws and ≥ 2 blocks")
     gen = as_generator(rng)

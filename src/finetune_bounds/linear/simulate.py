@@ -226,7 +226,7 @@ def gradient_descent(
     if w0.shape != (s_, d):
         raise InvalidInputError(f"init must have shape ({d},) or ({s_}, {d}), got {w0.shape}")
     tol = _check_tol(tol, "tol")
-    max_iter = positive_int(max_iter, "max_iter", allow_zero=True)
+    max_iter = positive_int(max_iter, "max_iter", allow_zero=True, limit="steps")
     # GD is scale-equivariant: with X' = X/c, y' = y/c and step' = c²·step the iterates are the
     # same, so iterate on data scaled to max |X| = 1 (no overflow/underflow of XᵀX at extreme
     # scales) and report gradients, eigenvalues and steps in the caller's units.
@@ -452,7 +452,7 @@ def simulate_batch(
         raise InvalidInputError(f"gd must be True or False, got {gd!r}")
     if gd:  # validated up front (also when only the closed form runs, for a clear error)
         _check_tol(tol, "tol")
-        positive_int(max_iter, "max_iter", allow_zero=True)
+        positive_int(max_iter, "max_iter", allow_zero=True, limit="steps")
     cov = task.covariance
     th_s, th_t = task.source, task.target
     y = np.matmul(xa, th_t) + xi
@@ -604,13 +604,13 @@ def simulate_curve(
     import pandas as pd
 
     check_linear_task(task)
-    seeds = positive_int(seeds, "seeds", allow_zero=True)
+    seeds = positive_int(seeds, "seeds", allow_zero=True, limit="draws")
     if not (seeds or theory):
         raise InvalidInputError("nothing to compute: seeds = 0 and theory = False")
     arr = np.atleast_1d(np.asarray(ns))
     if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError("ns must be a non-empty 1-D sequence of sample sizes")
-    n_list = [positive_int(v, "n") for v in arr]
+    n_list = [positive_int(v, "n", limit="n") for v in arr]
     if method not in ("gd", "closed_form", "both"):
         raise InvalidInputError(f"method must be 'gd', 'closed_form' or 'both', got {method!r}")
     gd = method != "closed_form"

@@ -327,7 +327,7 @@ def solve_kappa(
     """
     lam = as_vector(eigenvalues, "eigenvalues")
     xtol = nonneg_float(xtol, "xtol", positive=True)
-    max_iter = positive_int(max_iter, "max_iter")
+    max_iter = positive_int(max_iter, "max_iter", limit="steps")
     if np.any(lam < 0):
         raise InvalidInputError(
             f"eigenvalues must be ≥ 0 (a covariance spectrum), got minimum {float(lam.min()):.4g}"
@@ -480,9 +480,9 @@ def _weights_route(
     if n == 0:
         return _zero_shot_result(task, "weights")
     tol = 0.01 if rel_tol is None else nonneg_float(rel_tol, "rel_tol", positive=True)
-    w = risk_weights(task.covariance, [n], rel_tol=tol, probe=task,
-                     max_draws=positive_int(max_draws, "max_draws"), rng=_generator(rng),
-                     strict=strict)
+    draws = positive_int(max_draws, "max_draws", limit="draws")
+    w = risk_weights(task.covariance, [n], rel_tol=tol, probe=task, max_draws=draws,
+                     rng=_generator(rng), strict=strict)
     out = w.expected_risk(task)
     r = task.covariance.rank
     risk, se = float(out.risk[0]), float(out.stderr[0])
@@ -752,10 +752,10 @@ def expected_risk(
     if method == "weights":
         return _weights_route(task, n, rng, rel_tol, max_draws, strict)
     if method == "monte_carlo":
-        n_draws = positive_int(n_draws, "n_draws")
+        n_draws = positive_int(n_draws, "n_draws", limit="draws")
         if n_draws < 2:
             raise InvalidInputError("n_draws must be ≥ 2 to estimate a standard error")
-        max_draws = positive_int(max_draws, "max_draws")
+        max_draws = positive_int(max_draws, "max_draws", limit="draws")
         if rel_tol is not None:
             rel_tol = nonneg_float(rel_tol, "rel_tol", positive=True)
         gen = _generator(rng)
@@ -896,9 +896,9 @@ def _weights_into(
     from ._weights import risk_weights
 
     grid = np.unique(ns[todo]).astype(int)
-    w = risk_weights(task.covariance, grid, rel_tol=tol, probe=task,
-                     max_draws=positive_int(max_draws, "max_draws"), rng=_generator(rng),
-                     min_draws=min(128, positive_int(max_draws, "max_draws")), strict=strict)
+    draws = positive_int(max_draws, "max_draws", limit="draws")
+    w = risk_weights(task.covariance, grid, rel_tol=tol, probe=task, max_draws=draws,
+                     rng=_generator(rng), min_draws=min(128, draws), strict=strict)
     est = w.expected_risk(task)
     idx = np.searchsorted(grid, ns[todo].astype(int))
     for key, src in (("bias", est.bias), ("variance", est.variance), ("risk", est.risk),
@@ -1225,7 +1225,7 @@ def random_task(
 ) -> LinearTask:
     """A random instance: spectrum of the given kind, θ_S ~ N(0, I/d) and Δ whose energy sits on
     a random part of the spectrum (Δ_i ~ N(0, i^b), b ~ U(−2, 2), ‖Δ‖ ~ logU(0.3, 3))."""
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
     if not isinstance(rng, np.random.Generator):
         raise InvalidInputError(f"rng must be a numpy Generator, got {rng!r}")
     noise_variance = nonneg_float(noise_variance, "noise_variance")
@@ -1262,10 +1262,10 @@ def measure_correlation_study(
     import pandas as pd
     from scipy import stats
 
-    n_instances = positive_int(n_instances, "n_instances")
+    n_instances = positive_int(n_instances, "n_instances", limit="draws")
     if n_instances < 3:
         raise InvalidInputError("n_instances must be ≥ 3 to compute a correlation")
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
     n = positive_int(n, "n")
     gen = _generator(rng)
     rows = []
