@@ -325,3 +325,22 @@ def test_limits_can_be_lowered_and_raised() -> None:
         limits.set_limits(widht=3)
     with pytest.raises(InvalidInputError, match="positive"):
         limits.set_limits(n=-1)
+
+
+@pytest.mark.parametrize("method", ["monte_carlo", "weights", "auto"])
+def test_monte_carlo_routes_near_the_float64_limit_warn_nothing(method: str) -> None:
+    """Risks ~1e304 are finite; their standard errors used to overflow in numpy's std (a
+    RuntimeWarning line in the CLI) — the spread is now taken on values scaled by 2^k."""
+    task = fb.LinearTask(fb.Covariance.from_spectrum(LAM), np.zeros(D), np.full(D, 1e152))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = linear.expected_risk(task, 3, method=method)
+    assert 1e303 < r.risk < 1e305
+
+
+def test_stderr_scaling_keeps_ordinary_bits() -> None:
+    from finetune_bounds._numerics import stderr
+
+    a = np.random.default_rng(0).standard_normal((50, 7)) * 3.3
+    assert np.array_equal(stderr(a, axis=0), np.std(a, axis=0, ddof=1) / math.sqrt(50))
+    assert stderr([1e300, -1e300]) == pytest.approx(1e300)

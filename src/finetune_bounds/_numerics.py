@@ -99,9 +99,16 @@ def stderr(a: ArrayLike, axis: int | None = None) -> Any:
     if count < 2:
         out = np.full(np.delete(np.array(arr.shape), axis), np.inf)
         return float(out) if out.ndim == 0 else out
-    with np.errstate(invalid="ignore"):
-        se = np.std(arr, axis=axis, ddof=1) / math.sqrt(count)
-    se = np.where(np.all(np.isfinite(arr), axis=axis), se, np.inf)
+    finite = np.all(np.isfinite(arr), axis=axis)
+    with np.errstate(invalid="ignore", over="ignore"):
+        # scaled by a power of two near the largest |value| (exact, so ordinary inputs give the
+        # same bits as without it) so that squares of values near the float64 limit do not
+        # overflow: the standard error is homogeneous of degree 1
+        top = np.max(np.abs(np.where(np.isfinite(arr), arr, 0.0)), axis=axis, keepdims=True)
+        scale = np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1])
+        se = np.std(arr / scale, axis=axis, ddof=1) * np.squeeze(scale, axis=axis)
+        se = se / math.sqrt(count)
+    se = np.where(finite, se, np.inf)
     return float(se) if np.ndim(se) == 0 else np.asarray(se)
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._numerics import Solved, SolverInfo, SolverStatus, check_converged, rank_mask
+from .._numerics import Solved, SolverInfo, SolverStatus, check_converged, rank_mask, stderr
 from .._validation import FloatArray, as_generator, nonneg_float, positive_int, readonly
 from ..errors import InvalidInputError
 from ..problems import Covariance, LinearTask
@@ -150,11 +150,7 @@ class RiskWeights(Solved):
 
 def _block_stderr(blocks: FloatArray) -> FloatArray:
     """Batch-means standard error over axis 0 (inf with fewer than two blocks)."""
-    k = blocks.shape[0]
-    if k < 2:
-        return np.full(blocks.shape[1:], np.inf)
-    with np.errstate(invalid="ignore"):
-        return np.asarray(np.std(blocks, axis=0, ddof=1) / math.sqrt(k))
+    return np.asarray(stderr(blocks, axis=0), dtype=np.float64)
 
 
 def _draw_terms(
