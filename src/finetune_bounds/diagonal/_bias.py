@@ -24,6 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.typing import ArrayLike, NDArray
 
+from .. import limits
 from .._numerics import (
     CLARABEL_TIGHT,
     SCS_TIGHT,
@@ -43,6 +44,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import InvalidInputError, SolverError
+from ._checks import finite_result, flag
 from ._penalty import q
 
 __all__ = [
@@ -432,16 +434,23 @@ def min_q_interpolant(
     ca = _as_scales(c, d)
     method = check_choice(method, "method", _METHODS)
     tol = nonneg_float(tol, "tol", positive=True)
-    max_iter = positive_int(max_iter, "max_iter")
+    max_iter = positive_int(max_iter, "max_iter", limit="steps")
+    strict = flag(strict, "strict")
     if not np.any(ya):
         info = SolverInfo(SolverStatus.EXACT, 0, 0.0, tol, {"reason": "y = 0"})
         return MinQSolution(readonly(np.zeros(d)), 0.0, info, method)
     if method == "dual":
-        beta, info = _solve_dual(xa, ya, ca, tol, max_iter)
+        try:
+            with np.errstate(all="ignore"):  # overflow shows up as a non-finite residual
+                beta, info = _solve_dual(xa, ya, ca, tol, max_iter)
+        except (np.linalg.LinAlgError, sla.LinAlgError, OverflowError) as exc:
+            raise SolverError(f"min-Q interpolant (dual) failed: {exc}") from None
     else:
         beta, info = _solve_cvxpy(xa, ya, ca, tol)
     check_converged(info, f"min-Q interpolant ({method})", strict=strict)
-    objective = float(np.sum(q(beta, ca))) if np.all(np.isfinite(beta)) else math.nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        objective = float(np.sum(q(beta, ca))) if np.all(np.isfinite(beta)) else math.nan
+    finite_result(f"the min-Q interpolant ({method})", beta=beta, objective=objective)
     return MinQSolution(readonly(beta), objective, info, method)
 
 
@@ -453,6 +462,11 @@ def _finite(v: ArrayLike, name: str) -> FloatArray:
 
 
 def _broadcast(*arrays: FloatArray) -> tuple[FloatArray, ...]:
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError as exc:
+        raise InvalidInputError(f"inputs do not broadcast together: {exc}") from None
+    limits.check_elements(*shape, name=f"the broadcast shape {shape}")
     try:
         return tuple(np.asarray(a, dtype=np.float64) for a in np.broadcast_arrays(*arrays))
     except ValueError as exc:
@@ -542,14 +556,17 @@ def _sensitivity(
     beta_pt: FloatArray, c: FloatArray, lam: FloatArray, g: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """(s, c_FT) on validated, broadcast arrays."""
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         ratio = np.abs(beta_pt) / c
-    root = np.hypot(1.0, ratio)  # R = √(1 + (β/c)²), inf when the ratio overflows
-    k = c * (1.0 + lam)
-    pt_part = k * (1.0 + root)
-    c_ft = pt_part + 0.5 * g * g
+        root = np.hypot(1.0, ratio)  # R = √(1 + (β/c)²), inf when the ratio overflows
+        k = c * (1.0 + lam)
+        pt_part = k * (1.0 + root)
+        # c(1 + R) = c + √(c² + β²) where β/c overflows
+        pt_part = np.where(np.isfinite(pt_part), pt_part,
+                           (1.0 + lam) * (c + np.hypot(c, beta_pt)))
+        c_ft = pt_part + 0.5 * g * g
     # γ = 0: s = 1 − 1/R = (r/R)·(r/(R + 1)) (stable for small and huge r), for any λ
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         frac = np.where(np.isinf(root), 1.0, (ratio / root) * (ratio / (root + 1.0)))
         weight = np.where(g == 0, 1.0, pt_part / np.where(c_ft > 0, c_ft, 1.0))
     return np.asarray(frac * weight), np.asarray(c_ft)
@@ -642,6 +659,11 @@ def _measures(
     c, lam, g = _scales(c_pt, lambda_pt, gamma_ft)
     bp, bf, c, lam, g = _broadcast(bp, bf, c, lam, g)
     s, c_ft = _sensitivity(bp, c, lam, g)
+    if not np.all(np.isfinite(c_ft)):
+        raise InvalidInputError(
+            f"c_FT overflows float64 (max |beta_pt| = {float(np.max(np.abs(bp))):.3g}, "
+            f"max gamma_ft = {float(np.max(g)):.3g})"
+        )
     if not np.all(c_ft > 0):
         raise InvalidInputError(
             "c_FT = 0 (lambda_pt = -1 with gamma_ft = 0) is a saddle that gradient descent never"

@@ -93,18 +93,21 @@ u-substitution with ``pretraining_nodes`` nodes (spectral too). α_PT ≥ 1 is p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import limits
 from .._numerics import HasStatus, Solved, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SolverError
+from ._checks import finite_result, flag
 from ._penalty import c_finetune, check_scales, check_task
 
 __all__ = [
@@ -462,13 +465,17 @@ def _validate(
         pretraining_alpha, "pretraining_alpha", positive=True
     )
     t = nonneg_float(tol, "tol", positive=True)
-    mi = positive_int(max_iter, "max_iter")
+    mi = positive_int(max_iter, "max_iter", limit="steps")
     gp = positive_int(grid_points, "grid_points")
     if gp < 3:
         raise InvalidInputError(f"grid_points must be ≥ 3, got {gp}")
     pn = positive_int(pretraining_nodes, "pretraining_nodes")
     if pn < 3:
         raise InvalidInputError(f"pretraining_nodes must be ≥ 3, got {pn}")
+    # the quadrature arrays: up to 4 groups × pretraining_nodes classes × grid_points nodes
+    limits.check_elements(4, gp, name="grid_points (× 4 coordinate groups)")
+    if pa is not None and pa < 1:
+        limits.check_elements(4, pn, gp, name="pretraining_nodes × grid_points (× 4 groups)")
     return _Setup(a, om, lam, g, c, rp, rf, amp, s2, pa, t, mi, gp, pn)
 
 
@@ -676,6 +683,8 @@ def _solve_point(
     )
     tau = 0.0 if out.at_floor else math.sqrt(math.exp(pt.x))
     error = 0.0 if out.at_floor else pt.m
+    finite_result(f"the diagonal-network fixed point at alpha = {st.alpha:.3g}", error=error,
+                  tau=tau, theta=math.exp(pt.inner.log_theta))
     info = out.info
     pt_info = diag.get("pretraining", {}).get("info")
     if pt_info is not None and not pt_info.converged:  # only reachable with strict=False
@@ -769,15 +778,33 @@ def generalization_error(
                    rho_pt=rho_pt, rho_ft=rho_ft, a_pt=a_pt, noise_variance=noise_variance,
                    pretraining_alpha=pretraining_alpha, tol=tol, max_iter=max_iter,
                    grid_points=grid_points, pretraining_nodes=pretraining_nodes)
-    on, off, pt_diag = _pretraining_states(st, bool(strict))
-    mix = _finetune_mixture(st, on, off)
-    diag: dict[str, Any] = {"convention": _CONVENTION, "pretraining_alpha": st.pretraining_alpha}
-    if pt_diag:
-        diag["pretraining"] = pt_diag
-    res = _solve_point(st, mix, diag, None, None)
+    strict = flag(strict, "strict")
+    with _overflow_guard(st):
+        on, off, pt_diag = _pretraining_states(st, strict)
+        mix = _finetune_mixture(st, on, off)
+        diag: dict[str, Any] = {"convention": _CONVENTION,
+                                "pretraining_alpha": st.pretraining_alpha}
+        if pt_diag:
+            diag["pretraining"] = pt_diag
+        res = _solve_point(st, mix, diag, None, None)
     check_converged(res.info, f"the diagonal-network fixed point at alpha = {st.alpha:g}",
-                    strict=bool(strict))
+                    strict=strict)
     return res
+
+
+@contextlib.contextmanager
+def _overflow_guard(st: _Setup) -> Iterator[None]:
+    """Turn float overflow inside the fixed-point solve (extreme α, c_PT, a_PT, σ²) into a
+    :class:`SolverError` naming the inputs, and keep numpy's RuntimeWarnings inside."""
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
+        raise SolverError(
+            f"the diagonal-network fixed point overflowed ({exc}) at alpha = {st.alpha:.3g}, "
+            f"c_pt = {st.c_pt:.3g}, a_pt = {st.a_pt:.3g}, noise_variance = {st.sigma2:.3g}, "
+            f"pretraining_alpha = {st.pretraining_alpha}: the input scales are too extreme"
+        ) from None
 
 
 def error_curve(alphas: ArrayLike, *, strict: bool = True, **kwargs: Any) -> ErrorCurve:
@@ -814,19 +841,22 @@ def error_curve(alphas: ArrayLike, *, strict: bool = True, **kwargs: Any) -> Err
     kw = {**defaults, **kwargs}
     if np.any(a <= 0):
         raise InvalidInputError(f"alphas must all be > 0, got min {float(a.min())}")
+    strict = flag(strict, "strict")
     st0 = _validate(float(a[0]), **kw)
-    on, off, pt_diag = _pretraining_states(st0, bool(strict))
-    mix = _finetune_mixture(st0, on, off)
+    sts = [_validate(float(al), **kw) for al in a]
     points: list[GeneralizationError] = []
+    with _overflow_guard(st0):
+        on, off, pt_diag = _pretraining_states(st0, strict)
+        mix = _finetune_mixture(st0, on, off)
     x0: float | None = None
     t0: float | None = None
-    for al in a:
-        st = _validate(float(al), **kw)
+    for st in sts:
         diag: dict[str, Any] = {"convention": _CONVENTION,
                                 "pretraining_alpha": st.pretraining_alpha}
         if pt_diag:
             diag["pretraining"] = pt_diag
-        res = _solve_point(st, mix, diag, x0, t0)
+        with _overflow_guard(st):
+            res = _solve_point(st, mix, diag, x0, t0)
         points.append(res)
         if res.info.status == SolverStatus.CONVERGED and res.tau > 0:
             x0, t0 = 2.0 * math.log(res.tau), math.log(res.theta)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validation import FloatArray, fraction
+from .._validation import FloatArray, as_float_array, fraction
 from ..errors import InvalidInputError
 
 __all__ = ["c_finetune", "check_scales", "check_task", "q", "q_prime", "q_second"]
@@ -87,5 +87,15 @@ def c_finetune(beta_pt: ArrayLike, c_pt: float, lambda_pt: float, gamma_ft: floa
     leaves: keep λ_PT off −1 (e.g. −0.999999 with γ_FT = 1e-6).
     """
     c, lam, g = check_scales(c_pt, lambda_pt, gamma_ft)
-    b = np.asarray(beta_pt, dtype=np.float64)
-    return np.asarray(c * (1.0 + lam) * (1.0 + np.hypot(1.0, b / c)) + 0.5 * g * g)
+    b = as_float_array(beta_pt, "beta_pt", allow_empty=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = c * (1.0 + lam) * (1.0 + np.hypot(1.0, b / c)) + 0.5 * g * g
+        # c(1 + R) = c + √(c² + β²) without forming β/c (which overflows for tiny c)
+        stable = (1.0 + lam) * (c + np.hypot(c, b)) + 0.5 * g * g
+        out = np.where(np.isfinite(out), out, stable)
+    if not np.all(np.isfinite(out)):
+        raise InvalidInputError(
+            f"c_FT overflows float64 (max |beta_pt| = {float(np.max(np.abs(b))):.3g}, "
+            f"c_pt = {c:.3g}, gamma_ft = {g:.3g})"
+        )
+    return np.asarray(out)

@@ -82,6 +82,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import limits
 from .._numerics import HasStatus, SolverInfo, SolverStatus, stderr
 from .._validation import (
     FloatArray,
@@ -91,9 +92,9 @@ from .._validation import (
     nonneg_float,
     positive_int,
     readonly,
-    seed_list,
 )
 from ..errors import ConvergenceError, InvalidInputError
+from ._checks import finite_result, flag, seeds_checked
 from ._penalty import check_scales, check_task
 
 __all__ = [
@@ -122,6 +123,7 @@ _STATUS_DTYPE = np.dtype(f"U{max(len(s.value) for s in SolverStatus)}")
 
 #: coordinate-group codes of :class:`Teachers` (spec §1)
 GROUP_NONE, GROUP_OVERLAP, GROUP_NEW, GROUP_PT_ONLY = 0, 1, 2, 3
+_PARAMS = ("w_plus", "w_minus", "v_plus", "v_minus")
 GROUP_NAMES: dict[int, str] = {
     GROUP_NONE: "none", GROUP_OVERLAP: "overlap", GROUP_NEW: "new", GROUP_PT_ONLY: "pt_only",
 }
@@ -169,6 +171,13 @@ class DiagonalNetwork:
                     f"{name} has shape {arr.shape}, but w_plus has shape {shape}"
                 )
             object.__setattr__(self, name, readonly(arr))
+        with np.errstate(over="ignore"):
+            big = not np.all(np.isfinite(self.scale))
+        if big:
+            raise InvalidInputError(
+                "network parameters too large: w² + v² overflows float64 (max |w|, |v| = "
+                f"{max(float(np.max(np.abs(getattr(self, k)))) for k in _PARAMS):.3g})"
+            )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -250,7 +259,7 @@ def pretraining_init(d: int, c_pt: float, lambda_pt: float) -> DiagonalNetwork:
     >>> bool(np.allclose(net.c, 1e-3)) and bool(np.all(net.beta == 0))
     True
     """
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
     c, lam, _ = check_scales(c_pt, lambda_pt, 0.0)
     w = math.sqrt(0.5 * c * (1.0 + lam))
     v = math.sqrt(0.5 * c * (1.0 - lam))
@@ -362,8 +371,11 @@ def finetune_init(state: DiagonalNetwork, gamma_ft: float) -> DiagonalNetwork:
     if not isinstance(state, DiagonalNetwork):
         raise InvalidInputError(f"state must be a DiagonalNetwork, got {type(state).__name__}")
     g = nonneg_float(gamma_ft, "gamma_ft")
-    w = state.w_plus + state.w_minus
+    with np.errstate(over="ignore"):
+        w = state.w_plus + state.w_minus
     v = np.full(state.shape, g / math.sqrt(2.0))
+    if not np.all(np.isfinite(w)):
+        raise InvalidInputError("state too large: w⁺ + w⁻ overflows float64")
     return DiagonalNetwork(w, w.copy(), v, v.copy())
 
 
@@ -477,9 +489,10 @@ def _rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
 
 def _spectral_sq(xs: list[FloatArray]) -> FloatArray:
     """‖X_s‖₂² per seed (one SVD when the design is shared)."""
-    if all(x is xs[0] for x in xs):
-        return np.full(len(xs), np.linalg.norm(xs[0], 2) ** 2 if xs[0].size else 0.0)
-    return np.array([np.linalg.norm(x, 2) ** 2 for x in xs], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        if all(x is xs[0] for x in xs):
+            return np.full(len(xs), np.linalg.norm(xs[0], 2) ** 2 if xs[0].size else 0.0)
+        return np.array([np.linalg.norm(x, 2) ** 2 for x in xs], dtype=np.float64)
 
 
 def gradient_descent(
@@ -552,29 +565,43 @@ def gradient_descent(
     rho = nonneg_float(rapidity, "rapidity", positive=True)
     tol = nonneg_float(tol, "tol", positive=True)
     atol = nonneg_float(atol, "atol")
-    max_steps = positive_int(max_steps, "max_steps", allow_zero=True)
+    max_steps = positive_int(max_steps, "max_steps", allow_zero=True, limit="steps")
+    strict = flag(strict, "strict")
     s_, n = ys.shape
 
     c0 = wp * wm + vp * vm
     lam0 = (wp * wp - vp * vp, wm * wm - vm * vm)
-    run = _Run(xs, ys, wp, wm, vp, vm, _spectral_sq(xs) / n, lr, 1.0 / rho)
-    loss0 = run.loss.copy()
-    thr = np.maximum(tol * loss0, atol)
-    sig = wp * wp + vp * vp + wm * wm + vm * vm
-    critical = (_rowdot(run.g * run.g, sig) == 0.0) & (loss0 > thr)
+    with np.errstate(all="ignore"):
+        run = _Run(xs, ys, wp, wm, vp, vm, _spectral_sq(xs) / n, lr, 1.0 / rho)
+        loss0 = run.loss.copy()
+        thr = np.maximum(tol * loss0, atol)
+        sig = wp * wp + vp * vp + wm * wm + vm * vm
+        gsig = _rowdot(run.g * run.g, sig)
+    if not (np.all(np.isfinite(loss0)) and np.all(np.isfinite(run.g))
+            and np.all(np.isfinite(run.xn2)) and np.all(np.isfinite(gsig))):
+        raise InvalidInputError(
+            "the initial loss, gradient or curvature of gradient descent overflows float64:"
+            f" X (max |X| = {max(float(np.max(np.abs(x))) for x in xs):.3g}), y (max |y| ="
+            f" {float(np.max(np.abs(ys))):.3g}) or the network are too large; rescale them"
+        )
+    critical = (gsig == 0.0) & (loss0 > thr)
     out = _Outcome(s_, wp, wm, vp, vm, loss0)
     active = np.flatnonzero((loss0 > thr) & ~critical & (max_steps > 0))
     if active.size:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             run.iterate(active, thr, max_steps, out)  # a diverging step is rejected inside
     owp, owm, ovp, ovm = out.w
-    c_end = owp * owm + ovp * ovm
-    den = np.where(c0 > 0, c0, 1.0)
-    drift_c = np.max(np.abs(c_end - c0) / den, axis=1)
-    drift_l = np.maximum(
-        np.max(np.abs(owp * owp - ovp * ovp - lam0[0]) / den, axis=1),
-        np.max(np.abs(owm * owm - ovm * ovm - lam0[1]) / den, axis=1),
-    )
+    with np.errstate(all="ignore"):
+        c_end = owp * owm + ovp * ovm
+        den = np.where(c0 > 0, c0, 1.0)
+        drift_c = np.max(np.abs(c_end - c0) / den, axis=1)
+        drift_l = np.maximum(
+            np.max(np.abs(owp * owp - ovp * ovp - lam0[0]) / den, axis=1),
+            np.max(np.abs(owm * owm - ovm * ovm - lam0[1]) / den, axis=1),
+        )
+        beta_end = owp * ovp - owm * ovm
+    finite_result("diagonal-network gradient descent", loss=out.loss, beta=beta_end,
+                  drift_c=drift_c, drift_lambda=drift_l)
     conv = out.loss <= thr
     statuses = np.full(s_, SolverStatus.MAX_ITERATIONS.value, dtype=_STATUS_DTYPE)
     statuses[conv] = SolverStatus.CONVERGED.value
@@ -609,7 +636,7 @@ def gradient_descent(
 
     return DiagonalGDResult(
         network=DiagonalNetwork(fin(owp), fin(owm), fin(ovp), fin(ovm)),
-        beta=fin(owp * ovp - owm * ovm),
+        beta=fin(beta_end),
         steps=fin(out.steps),
         backtracks=fin(out.backtracks),
         loss=fin(out.loss),
@@ -865,7 +892,7 @@ def sample_teachers(
     InvalidInputError
         Out-of-range or infeasible parameters; ρ·d rounding to no nonzero coordinate.
     """
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
     om, rp, rf = check_task(omega, rho_pt, rho_ft)
     a = nonneg_float(a_pt, "a_pt")
     check_choice(pt_amplitude, "pt_amplitude", ("constant", "gaussian"))
@@ -911,8 +938,9 @@ def sample_design(n: int, d: int, rng: RngLike = None) -> FloatArray:
     InvalidInputError
         n or d not a positive integer; a bad seed.
     """
-    n = positive_int(n, "n")
-    d = positive_int(d, "d")
+    n = positive_int(n, "n", limit="n")
+    d = positive_int(d, "d", limit="d")
+    limits.check_elements(n, d, name="the design X (n × d)")
     return np.asarray(as_generator(rng).standard_normal((n, d)) / math.sqrt(d))
 
 
@@ -1052,14 +1080,15 @@ def _gd_settings(
         "lr": nonneg_float(lr, "lr", positive=True),
         "rapidity": nonneg_float(rapidity, "rapidity", positive=True),
         "tol": nonneg_float(tol, "tol", positive=True),
-        "max_steps": positive_int(max_steps, "max_steps", allow_zero=True),
-        "strict": bool(strict),
+        "max_steps": positive_int(max_steps, "max_steps", allow_zero=True, limit="steps"),
+        "strict": flag(strict, "strict"),
     }
 
 
 def _sample_size(alpha: float, d: int) -> tuple[float, int, int]:
     a = nonneg_float(alpha, "alpha", positive=True)
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
+    limits.check(a * d, "n", "n = round(alpha·d)")
     n = _round_half_up(a * d)
     if n < 1:
         raise InvalidInputError(f"alpha·d = {a * d:g} rounds to n = 0 training samples")
@@ -1174,8 +1203,10 @@ def simulate_finetuning(
             " lambda_pt = -0.999999, gamma_ft = 1e-6"
         )
     var = nonneg_float(noise_variance, "noise_variance")
-    seed_t = seed_list(seeds)
+    seed_t = seeds_checked(seeds)
+    limits.check_elements(len(seed_t), n, d, name="the designs (seeds × n × d)")
     gd_kw = _gd_settings(lr, rapidity, tol, max_steps, strict)
+    keep = flag(keep_data, "keep_data")
     teacher_kw: dict[str, Any] = {"omega": omega, "rho_pt": rho_pt, "rho_ft": rho_ft, "a_pt": a_pt,
                   "pt_amplitude": pt_amplitude}
     sample_teachers(d, rng=0, **teacher_kw)  # validate before any training work
@@ -1185,8 +1216,7 @@ def simulate_finetuning(
               "c_pt": c, "rho_pt": float(rho_pt), "rho_ft": float(rho_ft), "a_pt": float(a_pt),
               "pt_amplitude": pt_amplitude, "noise_variance": var, "lr": gd_kw["lr"],
               "rapidity": gd_kw["rapidity"], "tol": gd_kw["tol"]}
-    return _run("finetune", start, a, n, d, seed_t, draws, params, gd_kw,
-                bool(keep_data))
+    return _run("finetune", start, a, n, d, seed_t, draws, params, gd_kw, keep)
 
 
 def simulate_scratch(
@@ -1235,8 +1265,10 @@ def simulate_scratch(
     a, d, n = _sample_size(alpha, d)
     c, lam, _ = check_scales(c_pt, lambda_pt, 0.0)
     var = nonneg_float(noise_variance, "noise_variance")
-    seed_t = seed_list(seeds)
+    seed_t = seeds_checked(seeds)
+    limits.check_elements(len(seed_t), n, d, name="the designs (seeds × n × d)")
     gd_kw = _gd_settings(lr, rapidity, tol, max_steps, strict)
+    keep = flag(keep_data, "keep_data")
     teacher_kw: dict[str, Any] = {"omega": omega, "rho_pt": rho_pt, "rho_ft": rho_ft, "a_pt": a_pt,
                   "pt_amplitude": pt_amplitude}
     sample_teachers(d, rng=0, **teacher_kw)
@@ -1250,5 +1282,4 @@ def simulate_scratch(
               "rho_pt": float(rho_pt), "rho_ft": float(rho_ft), "a_pt": float(a_pt),
               "pt_amplitude": pt_amplitude, "noise_variance": var, "lr": gd_kw["lr"],
               "rapidity": gd_kw["rapidity"], "tol": gd_kw["tol"]}
-    return _run("scratch", start, a, n, d, seed_t, draws, params, gd_kw,
-                bool(keep_data))
+    return _run("scratch", start, a, n, d, seed_t, draws, params, gd_kw, keep)
