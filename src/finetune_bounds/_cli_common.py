@@ -55,6 +55,7 @@ __all__ = [
     "task_from_args",
     "task_params",
     "warn_unconverged",
+    "workers_arg",
 ]
 
 #: where an example's dict of family parameters lives: ``EXAMPLES[name]``
@@ -87,8 +88,19 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--executor", choices=("serial", "processes", "dask"), default="serial",
                    help="where the cells run (default serial)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=workers_arg, default=None,
                    help="worker processes with --executor processes/dask (default: CPUs)")
+
+
+def workers_arg(text: str) -> int:
+    """The argparse type of ``--workers``: an integer ≥ 1 (a usage error otherwise)."""
+    try:
+        v = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer ≥ 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer ≥ 1, got {v}")
+    return v
 
 
 def format_value(v: float | None, se: float | None = None) -> str:
@@ -114,12 +126,19 @@ def parse_int(text: Any, name: str, *, allow_zero: bool = False) -> int:
 
 
 def parse_float(text: Any, name: str, *, positive: bool = False) -> float:
-    """A finite command-line number ≥ 0 (> 0 with ``positive``)."""
+    """A finite command-line number ≥ 0 (> 0 with ``positive``) of magnitude at most
+    :data:`finetune_bounds._io.MAX_ABS` (1e100: a larger value overflows float64 in the
+    products of the computations and would print a table of inf)."""
+    from ._io import MAX_ABS
+
     try:
         v = float(str(text).strip())
     except ValueError:
         raise InvalidInputError(f"{name} must be a number, got {text!r}") from None
-    return nonneg_float(v, name, positive=positive)
+    v = nonneg_float(v, name, positive=positive)
+    if v > MAX_ABS:
+        raise InvalidInputError(f"{name} must be at most {MAX_ABS:.0e}, got {v:g}")
+    return v
 
 
 def check_output(path: str | None) -> Path | None:

@@ -14,7 +14,12 @@ import numpy as np
 from ._validation import FloatArray
 from .errors import InvalidInputError
 
-__all__ = ["load_array"]
+__all__ = ["MAX_ABS", "load_array"]
+
+#: the largest magnitude of an entry read from a file: products of three such values (a
+#: quadratic form ΔᵀΣΔ, a Gram matrix of scaled inputs) stay below the float64 maximum ~1.8e308,
+#: so a finite input never turns into a table of inf
+MAX_ABS = 1e100
 
 
 def load_array(path: str | Path, name: str) -> FloatArray:
@@ -26,7 +31,8 @@ def load_array(path: str | Path, name: str) -> FloatArray:
     Raises
     ------
     InvalidInputError
-        Missing or unreadable file, unknown extension, non-numeric or non-finite content.
+        Missing or unreadable file, unknown extension, non-numeric or non-finite content, an
+        entry of magnitude above :data:`MAX_ABS`.
     """
     p = Path(path)
     if not p.is_file():
@@ -67,6 +73,12 @@ def load_array(path: str | Path, name: str) -> FloatArray:
         raise InvalidInputError(f"{name}: {p} is empty")
     if not np.all(np.isfinite(out)):
         raise InvalidInputError(f"{name}: {p} contains NaN or inf")
+    largest = float(np.max(np.abs(out)))
+    if largest > MAX_ABS:
+        raise InvalidInputError(
+            f"{name}: {p} has an entry of magnitude {largest:.3g}, above {MAX_ABS:.0e} (its "
+            "products overflow float64); rescale the data"
+        )
     return out
 
 

@@ -73,6 +73,14 @@ def _run(args: argparse.Namespace) -> int:
     width = None if args.width is None else parse_int(args.width, "--width")
     draws = None if args.draws is None else parse_int(args.draws, "--draws")
     seed = parse_int(args.seed, "--seed", allow_zero=True)
+    from . import limits
+
+    # sizes beyond the resource limits fail here, at once (not after hours of training)
+    limits.check(trained, "draws", "--trained")
+    if width is not None:
+        limits.check(width, "width", "--width")
+    if draws is not None:
+        limits.check(draws, "draws", "--draws")
     routes = [r.strip() for r in str(args.routes).split(",") if r.strip()]
     examples = {name: (lambda s2, name=name: linear.example_task(name, noise_variance=s2))
                 for name in _EXAMPLES}

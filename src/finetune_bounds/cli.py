@@ -72,6 +72,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line (its type name when it has no message: a bare
+    ``MemoryError()``)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finetune-bounds`` console script; returns the exit status."""
     words = list(sys.argv[1:] if argv is None else argv)
@@ -90,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             status = int(args.func(args) or 0)
         except FinetuneBoundsError as exc:
-            print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
+            print(f"finetune-bounds {args.command}: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_ERROR
         except KeyboardInterrupt:
             print(f"finetune-bounds {args.command}: interrupted", file=sys.stderr)
@@ -101,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         except (OSError, MemoryError) as exc:
-            print(f"finetune-bounds {args.command}: error: {exc}", file=sys.stderr)
+            print(f"finetune-bounds {args.command}: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_ERROR
     for text in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
         print(f"finetune-bounds {args.command}: warning: {text}", file=sys.stderr)

@@ -17,6 +17,8 @@ from ..errors import ConfigError, InvalidInputError
 
 def register(subparsers: Any) -> None:
     """Add the ``run`` subcommand."""
+    from .._cli_common import workers_arg
+
     p = subparsers.add_parser(
         "run",
         help="run any family on parameter values (the sweep's runner, no config file)",
@@ -40,7 +42,8 @@ def register(subparsers: Any) -> None:
                    help="seeds per cell for the empirical part (default 0: theory and bounds)")
     p.add_argument("--executor", choices=("serial", "processes", "dask"), default="serial",
                    help="where cells run (default serial)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
+    p.add_argument("--workers", type=workers_arg, default=None,
+                   help="worker processes (default: CPUs)")
     p.add_argument("--store", type=Path, default=None,
                    help="keep results in this folder's results.sqlite (resumable; default: memory)")
     p.add_argument("--quantities", default=None, metavar="Q1,Q2",
