@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidInputError
 
 __all__ = [
     "Boolean",
@@ -117,9 +117,11 @@ class Interval(Constraint):
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float"):
-            raise ValueError(f"Interval kind must be 'int' or 'float', got {self.kind!r}")
+            raise ConfigError(f"Interval kind must be 'int' or 'float', got {self.kind!r}")
         if self.closed not in ("both", "left", "right", "neither"):
-            raise ValueError(f"Interval closed must be both/left/right/neither: {self.closed!r}")
+            raise ConfigError(
+                f"Interval closed must be 'both', 'left', 'right' or 'neither', got {self.closed!r}"
+            )
 
     def accepts(self, value: Any) -> bool:
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
@@ -205,6 +207,13 @@ class Words(Constraint):
 def axis_values(params: Mapping[str, Any], name: str) -> list[Any]:
     """The values of parameter ``name`` as a list: the whole inner axis when the cell received
     one (a tuple or list), else the single value."""
+    if not isinstance(params, Mapping):
+        raise InvalidInputError(f"axis_values: params must be a mapping, got {params!r}")
+    if not isinstance(name, str) or name not in params:
+        raise InvalidInputError(
+            f"axis_values: name must be a parameter of the cell {sorted(map(str, params))}, "
+            f"got {name!r}"
+        )
     v = params[name]
     return list(v) if isinstance(v, list | tuple) else [v]
 
@@ -255,6 +264,30 @@ class Family:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"Family name must be a non-empty string, got {self.name!r}")
+        for key in ("defaults", "constraints", "meta"):
+            if not isinstance(getattr(self, key), Mapping):
+                raise ConfigError(
+                    f"family {self.name!r}: {key} must be a mapping, got {getattr(self, key)!r}"
+                )
+        if not isinstance(self.axes, tuple | list) or not all(
+            isinstance(a, str) for a in self.axes
+        ):
+            raise ConfigError(
+                f"family {self.name!r}: axes must be a tuple of parameter names, got {self.axes!r}"
+            )
+        bad = [k for k, c in self.constraints.items() if not isinstance(c, Constraint)]
+        if bad:
+            raise ConfigError(f"family {self.name!r}: constraints {bad} are not Constraints")
+        if not callable(self.theory):
+            raise ConfigError(f"family {self.name!r}: theory must be callable, got {self.theory!r}")
+        for key in ("simulate", "derive"):
+            if getattr(self, key) is not None and not callable(getattr(self, key)):
+                raise ConfigError(
+                    f"family {self.name!r}: {key} must be callable or None, got "
+                    f"{getattr(self, key)!r}"
+                )
         clash = sorted(set(self.defaults) & RESERVED_NAMES)
         if clash:
             raise ConfigError(

@@ -54,10 +54,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import limits as _limits
 from ..errors import ConfigError
 from ..families import RESERVED_NAMES, Family, get_family
 from . import expr
-from .. import limits as _limits
 from .expr import short_repr as _r
 from .expr import short_text as _t
 from .grid import FILE_SUFFIX, Cell, canonical_json, canonical_value, grid_size, product_points
@@ -227,6 +227,8 @@ class SweepConfig:
             )
         object.__setattr__(self, "figures", tuple(dict(f) for f in self.figures))
         object.__setattr__(self, "tables", tuple(dict(t) for t in self.tables))
+        _check_math_text(self.figures, label, "figure")
+        _check_math_text(self.tables, label, "table")
         object.__setattr__(self, "_cells", tuple(self._build_cells()))
         if self.quick_overrides and not self.is_quick:
             self.quick()  # validate the quick variant at the door too
@@ -514,6 +516,25 @@ def _check_derived(d: Any, label: str, section: str) -> dict[str, str]:
             raise ConfigError(f"{label}: {section}.{k}: {exc}") from None
         out[k] = v
     return out
+
+
+#: the keys of a [[figure]] / [[table]] entry that matplotlib draws as text (mathtext in $…$)
+_TEXT_KEYS: tuple[str, ...] = ("title", "xlabel", "ylabel", "colorbar_label")
+
+
+def _check_math_text(entries: Any, label: str, section: str) -> None:
+    """Refuse a title or label whose ``$...$`` math matplotlib cannot draw, at load time (not
+    after the sweep, when the report draws it). matplotlib is imported only for text with a
+    ``$`` (keeps ``finetune-bounds sweep`` light)."""
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, Mapping):
+            continue
+        for key in _TEXT_KEYS:
+            v = entry.get(key)
+            if isinstance(v, str) and "$" in v:
+                from ..report.specs import _text
+
+                _text(entry, key, f"{label}: {section} {i}")
 
 
 def example_configs() -> list[Path]:

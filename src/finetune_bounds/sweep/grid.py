@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
+
 __all__ = [
     "Cell",
     "canonical_json",
@@ -149,6 +151,16 @@ class Cell:
     key: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.family, str) or not self.family:
+            raise ConfigError(f"Cell family must be a family name, got {self.family!r}")
+        for name in ("params", "extra"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise ConfigError(f"Cell {name} must be a mapping, got {getattr(self, name)!r}")
+        sv = self.schema_version
+        if isinstance(sv, bool) or not isinstance(sv, int) or sv < 0:
+            raise ConfigError(f"Cell schema_version must be an integer ≥ 0, got {sv!r}")
+        if not isinstance(self.key, str):
+            raise ConfigError(f"Cell key must be a string, got {self.key!r}")
         if not self.key:
             object.__setattr__(
                 self, "key", cell_key(self.family, self.schema_version, self.columns)
