@@ -277,7 +277,6 @@ VALID = {
 #: MemoryError or hours of work instead of a ResourceLimitError before anything runs)
 _BIG = "1000000000000"
 FAMILY_XFAIL: dict[tuple[str, str, str], str] = {
-    ("linear", "--n", _BIG): "linear: n above the limit is a MemoryError in the cell",
     ("deep-linear", "--n", _BIG): "deep_linear: n above the limit is a MemoryError in the cell",
     ("deep-linear", "--draws", _BIG):
         "deep_linear: theory_draws above the limit is a MemoryError in the cell",
@@ -287,9 +286,6 @@ FAMILY_XFAIL: dict[tuple[str, str, str], str] = {
     ("relu", "--draws", _BIG): "relu: theory_draws above the limit runs (no limit check)",
     ("relu", "--n-test", _BIG): "relu: n_test above the limit is a MemoryError in the cell",
     ("relu", "--n-max", "-1"): "relu: --n-max -1 is accepted when --eps is not given",
-    ("diagonal-emp", "--d", _BIG): "diagonal: d above the limit is a MemoryError in the cell",
-    ("diagonal-emp", "--gd-max-steps", _BIG):
-        "diagonal: gd_max_steps above the steps limit is accepted",
     ("transfer-run", "--width", _BIG):
         "infinite_width: width above the limit is a MemoryError after the 'running' note",
     ("relu", "--eps", "1e200"): "relu: eps 1e200 is an OverflowError in the cell",

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limited import Limited
 from ..errors import ConfigError, InvalidInputError
 from ..families import Boolean, Family, Interval, Options, axis_values, seed_ints
 from ..records import record
@@ -76,11 +77,11 @@ _CONSTRAINTS = {
     "task": Options("custom", "sparse_new", "dense_pt", "dense_new", "pt_subset"),
     "theory_error": Boolean(),
     "regime_measures": Boolean(),
-    "d": Interval("int", 1, None),
+    "d": Limited(Interval("int", 1, None), "d", "d"),
     "empirical": Options("gd", "exact", "both"),
     "gd_lr": Interval("float", 0.0, 2.0, closed="neither"),
     "gd_tol": Interval("float", 0.0, 1.0, closed="neither"),
-    "gd_max_steps": Interval("int", 1, None),
+    "gd_max_steps": Limited(Interval("int", 1, None), "steps", "gd_max_steps"),
 }
 
 

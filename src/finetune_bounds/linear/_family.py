@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limited import Limited
 from .._task_files import FILE_PARAMS, Digest, FileName, cached_task, load_linear_files
 from .._task_files import resolve_files as _resolve_files
 from .._validation import FloatArray, positive_int
@@ -156,8 +157,8 @@ _POS = Interval("float", 0, None, closed="neither")
 
 #: every parameter's admissible values, checked when a config loads (see families.Interval)
 _CONSTRAINTS: dict[str, Constraint] = {
-    "d": Interval("int", 1, None),
-    "n": Interval("int", 1, None),
+    "d": Limited(Interval("int", 1, None), "d", "d"),
+    "n": Limited(Interval("int", 1, None), "n", "n"),
     "spectrum": Options(*SPECTRA, "digits", "files"),
     "exponent": _NONNEG,
     "spike_count": Interval("int", 0, None),
@@ -175,9 +176,9 @@ _CONSTRAINTS: dict[str, Constraint] = {
     "files_sha256": Digest(),
     "gd": Boolean(),
     "gd_tol": _POS,
-    "gd_max_iter": Interval("int", 1, None),
+    "gd_max_iter": Limited(Interval("int", 1, None), "steps", "gd_max_iter"),
     "theory_method": Options("auto", "deterministic", "isotropic", "monte_carlo", "weights"),
-    "mc_draws": Interval("int", 2, None),
+    "mc_draws": Limited(Interval("int", 2, None), "draws", "mc_draws"),
     "bound_naive": _NONNEG,
     "bound_benign": _NONNEG,
     "bound_head_tail": _NONNEG,

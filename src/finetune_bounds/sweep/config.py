@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import limits as _limits
-from ..errors import ConfigError
+from ..errors import ConfigError, ResourceLimitError
 from ..families import RESERVED_NAMES, Family, get_family
 from . import expr
 from .expr import short_repr as _r
@@ -364,6 +364,8 @@ class SweepConfig:
                 )
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
+            except ResourceLimitError as exc:  # a size above its limit: the limit's message
+                raise ResourceLimitError(f"{label}: {exc}") from None
             except Exception as exc:  # Family.derive is family code: report, do not crash
                 raise ConfigError(
                     f"{label}: family {fam.name!r} rejects grid point {_t(str(point))}: "
