@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from .._numerics import SolverInfo, SolverStatus, check_converged, rank_mask
 from .._validation import FloatArray
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SolverError
 from ._coefficient import _STEP_TOL, _c_root, _Root
 from ._common import _DEGENERATE_TOL
 from ._frozen import _batch_frozen_gammas
@@ -65,7 +65,10 @@ class _RowSpace(NamedTuple):
 def _row_space(
     src: FloatArray, xe: FloatArray, y: FloatArray, rtol: float | None
 ) -> _RowSpace:
-    u, s, vt = np.linalg.svd(xe, full_matrices=False)
+    try:
+        u, s, vt = np.linalg.svd(xe, full_matrices=False)
+    except np.linalg.LinAlgError as exc:
+        raise SolverError(f"the batched SVD of the designs failed: {exc}") from None
     keep = rank_mask(s, xe.shape, rtol)
     vt = vt * keep[..., None]
     coef_y = np.where(keep, np.einsum("bnk,bn->bk", u, y) / np.where(keep, s, 1.0), 0.0)
@@ -108,7 +111,11 @@ def _frozen_risks(
     risk = np.empty_like(coef)
     for j in range(len(depths)):
         risk[:, j] = np.sum(lam * (coef[:, j, None] * src - tgt) ** 2, axis=-1)
-    rank = np.sum(rank_mask(np.linalg.svd(xe, compute_uv=False), xe.shape, rtol), axis=-1)
+    try:
+        sv = np.linalg.svd(xe, compute_uv=False)
+    except np.linalg.LinAlgError as exc:
+        raise SolverError(f"the batched SVD of the designs failed: {exc}") from None
+    rank = np.sum(rank_mask(sv, xe.shape, rtol), axis=-1)
     statuses = _status_array(coef.shape, SolverStatus.EXACT)
     return {"risk": risk, "measure": risk.copy(), "c": coef, "zero_shot": zero_shot,
             "rank": np.asarray(rank, dtype=np.float64), "status": statuses,

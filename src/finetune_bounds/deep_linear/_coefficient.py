@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._numerics import Solved, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, positive_int
 from ..errors import InvalidInputError
-from ._common import _depth_label, _ro, check_depth
+from ._common import _check_bool, _depth_label, _require_finite, _ro, check_depth
 from ._status import _aggregate, _status_array
 
 __all__ = ["DepthCoefficient", "depth_coefficient"]
@@ -130,7 +130,9 @@ def _bracket(
     log_a = np.log(np.where(a_pos, a2, 1.0))
     with np.errstate(divide="ignore"):
         t_inf = np.where(q2 > 0, 0.5 * (log_b - np.log(np.where(q2 > 0, q2, 1.0))), np.inf)
-    t_up = np.where(np.isfinite(t_inf), t_inf, 0.5 * (depth - 1.0) * np.log1p(b2 / s2))
+    # log(1 + B²/S) in log space (B²/S may overflow)
+    t_up = np.where(np.isfinite(t_inf), t_inf, 0.5 * (depth - 1.0) * np.logaddexp(0.0,
+                                                                                  log_b - log_s))
     return _Bracket(eps, log_s, log_b, log_a, a_pos, np.minimum(0.0, t_up),
                     np.maximum(0.0, t_up))
 
@@ -210,12 +212,21 @@ def _c_root(
     Safeguarded Newton: a step that leaves the current bracket is replaced by bisection.
     ``q2`` = ‖P_Xθ_S‖² computed directly (S − A cancels when θ_S is nearly ⟂ the row space).
     """
+    # extreme (but finite) inputs may overflow c, c_∞ or the residual: such elements end up
+    # ``not_finite`` (no RuntimeWarning leaks; the public entries raise on them)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        return _c_root_impl(s2, a2, b2, depth, q2=q2, max_iter=max_iter)
+
+
+def _c_root_impl(
+    s2: ArrayLike, a2: ArrayLike, b2: ArrayLike, depth: float, *, q2: ArrayLike | None,
+    max_iter: int,
+) -> _Root:
     s2a, a2a, b2a = np.broadcast_arrays(
         np.asarray(s2, np.float64), np.asarray(a2, np.float64), np.asarray(b2, np.float64)
     )
     q2a = np.maximum(s2a - a2a, 0.0) if q2 is None else np.broadcast_to(q2, s2a.shape)
-    with np.errstate(divide="ignore"):
-        c_inf = np.where(q2a > 0, np.sqrt(b2a / np.where(q2a > 0, q2a, 1.0)), np.inf)
+    c_inf = np.where(q2a > 0, np.sqrt(b2a) / np.sqrt(np.where(q2a > 0, q2a, 1.0)), np.inf)
     if depth == 1.0:
         return _exact_root(np.ones_like(s2a), c_inf)
     if math.isinf(depth):
@@ -224,8 +235,11 @@ def _c_root(
     t, it, statuses, crit, unseen_end = _newton(br, max_iter)
     c = np.exp(t)
     p = 2.0 + br.eps
-    lhs = np.exp(p * t + br.log_s)
-    residual = np.abs(lhs - b2a - c * c * a2a) / lhs
+    # |lhs − B² − c²A|/lhs with lhs = c^p S, in log space (lhs itself may overflow)
+    log_lhs = p * t + br.log_s
+    rest = np.exp(br.log_b - log_lhs) + np.where(br.a_pos, np.exp(2.0 * t + br.log_a - log_lhs),
+                                                 0.0)
+    residual = np.abs(1.0 - rest)
     statuses[unseen_end & ~(residual <= _ROOT_RTOL)] = SolverStatus.BRACKET_LOST.value
     statuses[~np.isfinite(c)] = SolverStatus.NOT_FINITE.value
     info = _aggregate(
@@ -293,7 +307,8 @@ def depth_coefficient(
     2.0
     """
     L = check_depth(depth)
-    max_iter = positive_int(max_iter, "max_iter")
+    max_iter = positive_int(max_iter, "max_iter", limit="steps")
+    strict = _check_bool(strict, "strict")
     s2 = as_float_array(np.atleast_1d(source_norm_sq), "source_norm_sq")
     a2 = as_float_array(np.atleast_1d(perp_source_norm_sq), "perp_source_norm_sq")
     b2 = as_float_array(np.atleast_1d(fitted_norm_sq), "fitted_norm_sq")
@@ -313,6 +328,7 @@ def depth_coefficient(
             "infinite depth needs P_Xθ_S ≠ 0: c_∞ = ‖P_Xθ_T‖/‖P_Xθ_S‖ diverges"
         )
     check_converged(root.info, f"c_L root solver (depth {_depth_label(L)})", strict=strict)
+    _require_finite(f"c_L (depth {_depth_label(L)})", root.c, root.residual)
     statuses = root.statuses.reshape(shape).copy()
     statuses.setflags(write=False)
     return DepthCoefficient(

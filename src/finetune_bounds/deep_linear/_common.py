@@ -12,13 +12,16 @@ from typing import Any
 import numpy as np
 
 from .._validation import FloatArray, as_generator, positive_int
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SolverError
 from ..problems import check_linear_task
 
 __all__ = ["check_depth"]
 
 #: relative size below which ‖X⁺y‖ (resp. ‖θ_S‖) counts as zero (degenerate input)
 _DEGENERATE_TOL = 1e-12
+
+#: largest finite depth accepted (beyond it use ``inf``; float(L) must not overflow)
+_MAX_FINITE_DEPTH = 10**300
 
 _check_task = check_linear_task
 _generator = as_generator
@@ -61,6 +64,11 @@ def check_depth(depth: Any, name: str = "depth") -> float:
         raise InvalidInputError(
             f"{name} must be an integer ≥ 1 or inf (depth < 1 has no network), got {depth!r}"
         ) from None
+    if value > _MAX_FINITE_DEPTH:
+        raise InvalidInputError(
+            f"{name} must be an integer in [1, {_MAX_FINITE_DEPTH:.0e}] or inf, got {depth!r} "
+            f"(use math.inf for the infinite-depth limit)"
+        )
     return float(value)
 
 
@@ -77,3 +85,21 @@ def _ro(a: FloatArray) -> FloatArray:
     out = np.array(a, dtype=np.float64)
     out.setflags(write=False)
     return out
+
+
+def _check_bool(x: Any, name: str) -> bool:
+    """A flag: ``True``/``False`` (numpy booleans too), nothing else."""
+    if not isinstance(x, bool | np.bool_):
+        raise InvalidInputError(f"{name} must be True or False, got {x!r}")
+    return bool(x)
+
+
+def _require_finite(what: str, *values: Any) -> None:
+    """Raise :class:`SolverError` when a result computed from finite input is NaN/inf
+    (overflow of an intermediate): a non-finite number is never returned silently."""
+    for v in values:
+        if not np.all(np.isfinite(np.asarray(v, dtype=np.float64))):
+            raise SolverError(
+                f"{what} is not finite (float64 overflow of an intermediate for inputs this "
+                f"extreme); rescale the inputs"
+            )

@@ -17,10 +17,19 @@ from numpy.typing import ArrayLike
 from .._numerics import SolverInfo, SolverStatus, check_converged, stderr
 from .._validation import FloatArray, nonneg_float, positive_int
 from ..errors import InvalidInputError, NotReachableError
+from ..limits import check_elements
 from ..problems import LinearTask
 from ._batch import _check_batch_degenerate, _check_batch_row_source, _roots_info
 from ._coefficient import _c_root, _Root
-from ._common import _check_frozen, _check_task, _depth_label, _generator, check_depth
+from ._common import (
+    _check_bool,
+    _check_frozen,
+    _check_task,
+    _depth_label,
+    _generator,
+    _require_finite,
+    check_depth,
+)
 from ._frozen import _frozen_gamma, frozen_risk_floor
 from ._status import _combine, _Solved, _status_array, _worse
 
@@ -145,7 +154,9 @@ def _check_ns(ns: Sequence[int] | ArrayLike) -> np.ndarray[Any, np.dtype[np.int_
     arr = np.asarray(ns)
     if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError(f"ns must be a non-empty 1-D sequence, got shape {arr.shape}")
-    return np.array([positive_int(v, "n") for v in arr.tolist()], dtype=int)
+    if arr.dtype.kind not in "iuf" or arr.dtype.kind == "b":
+        raise InvalidInputError(f"ns must be sample sizes (integers ≥ 1), got {ns!r}")
+    return np.array([positive_int(v, "n", limit="n") for v in arr.tolist()], dtype=int)
 
 
 def risk_curve(
@@ -190,11 +201,21 @@ def risk_curve(
     if (L > 1 or k > 0) and not np.any(task.source):
         raise InvalidInputError("source must be non-zero for depth ≥ 2 or frozen layers")
     n_arr = _check_ns(ns)
-    draws = positive_int(draws, "draws")
+    draws = positive_int(draws, "draws", limit="draws")
     if draws < 2:
         raise InvalidInputError("draws must be ≥ 2 to estimate a standard error")
-    gen = _generator(rng)
+    strict = _check_bool(strict, "strict")
     n_max = int(n_arr.max())
+    check_elements(draws, n_max, task.dim, name="draws × max(ns) × d (Gaussian design entries)")
+    gen = _generator(rng)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return _risk_curve(task, n_arr, n_max, L, k, draws, gen, strict)
+
+
+def _risk_curve(
+    task: LinearTask, n_arr: np.ndarray[Any, np.dtype[np.int_]], n_max: int, L: float, k: int,
+    draws: int, gen: np.random.Generator, strict: bool,
+) -> dict[str, Any]:
     lam = task.covariance.eigenvalues
     budget = max(1, (32 * 2**20) // (8 * n_max * lam.shape[0]))
     chunks, infos = [], []
@@ -210,8 +231,9 @@ def risk_curve(
     check_converged(info, f"c_L root solver (depth {_depth_label(L)}, risk curve)",
                     strict=strict)
     curves = np.concatenate(chunks)[:, n_arr - 1]
-    return {"n": n_arr, "risk": curves.mean(axis=0), "stderr": stderr(curves, axis=0),
-            "info": info}
+    risk, err = curves.mean(axis=0), stderr(curves, axis=0)
+    _require_finite(f"the depth-{_depth_label(L)} risk curve", curves, risk, err)
+    return {"n": n_arr, "risk": risk, "stderr": err, "info": info}
 
 
 @dataclass(frozen=True)
@@ -289,10 +311,11 @@ def sample_complexity(
     eps = nonneg_float(eps, "eps")
     L = check_depth(depth)
     k = _check_frozen(frozen_layers)
-    draws = positive_int(draws, "draws")
+    draws = positive_int(draws, "draws", limit="draws")
+    strict = _check_bool(strict, "strict")
     if n_max is None:
         n_max = max(task.covariance.rank, 1) if k == 0 else 10 * task.dim
-    n_max = positive_int(n_max, "n_max")
+    n_max = positive_int(n_max, "n_max", limit="n")
     curve = risk_curve(task, np.arange(1, n_max + 1), L, draws=draws, rng=rng, frozen_layers=k,
                        strict=strict)
     info: SolverInfo = curve["info"]

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from .._numerics import SolverInfo, rank_mask
 from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, readonly
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SolverError
 from ._common import _DEGENERATE_TOL
 from ._status import _Solved
 
@@ -93,18 +93,33 @@ def _prepare(x: ArrayLike, y: ArrayLike, source: ArrayLike, rtol: float | None) 
     th = as_vector(source, "source", d)
     if rtol is not None:
         rtol = nonneg_float(rtol, "rtol")
-    u, s, vt = np.linalg.svd(xa, full_matrices=False)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            u, s, vt = np.linalg.svd(xa, full_matrices=False)
+    except np.linalg.LinAlgError as exc:
+        raise SolverError(f"the SVD of X failed: {exc}") from None
+    if not np.all(np.isfinite(s)):
+        raise InvalidInputError("X is too large: its singular values overflow float64")
     keep = rank_mask(s, xa.shape, rtol)
     u, s, vt = u[:, keep], s[keep], vt[keep]
-    coef = (u.T @ ya) / s
-    fitted = vt.T @ coef
-    perp = th - vt.T @ (vt @ th)
-    ps = vt @ th
-    return _Design(
-        xa, ya, th, vt, coef, fitted, perp,
-        float(th @ th), float(perp @ perp), float(coef @ coef), float(ps @ ps),
-        u @ (u.T @ ya), s,
-    )
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        coef = (u.T @ ya) / s
+        fitted = vt.T @ coef
+        perp = th - vt.T @ (vt @ th)
+        ps = vt @ th
+        des = _Design(
+            xa, ya, th, vt, coef, fitted, perp,
+            float(th @ th), float(perp @ perp), float(coef @ coef), float(ps @ ps),
+            u @ (u.T @ ya), s,
+        )
+    if not all(math.isfinite(v) for v in (des.s2, des.a2, des.b2, des.q2)) or not np.all(
+        np.isfinite(fitted)
+    ):
+        raise InvalidInputError(
+            "the fine-tuning problem overflows float64: ‖θ_S‖², ‖X⁺y‖² (or X⁺y) is not "
+            "finite for this scale of X, y and source; rescale the inputs"
+        )
+    return des
 
 
 def _check_nondegenerate(des: _Design, depth: float) -> None:

@@ -20,7 +20,7 @@ from .._numerics import SolverInfo
 from .._validation import FloatArray, as_float_array, as_vector, positive_int, readonly
 from ..errors import InvalidInputError
 from ..problems import LinearTask
-from ._common import _DEGENERATE_TOL, _check_task, check_depth
+from ._common import _DEGENERATE_TOL, _check_task, _require_finite, check_depth
 from ._status import _exact, _Solved
 
 __all__ = ["FrozenResult", "frozen_predictor", "frozen_risk_floor"]
@@ -106,18 +106,24 @@ def frozen_predictor(
     xa = as_float_array(x, "X", ndim=2)
     ya = as_vector(y, "y", xa.shape[0])
     th = as_vector(source, "source", xa.shape[1])
-    xs = xa @ th
-    denom = float(xs @ xs)
-    if float(th @ th) == 0.0 or denom <= (_DEGENERATE_TOL * np.linalg.norm(xa) * np.linalg.norm(
-        th
-    )) ** 2:
-        raise InvalidInputError(
-            "frozen fine-tuning needs Xθ_S ≠ 0 (the only trainable feature θ_Sᵀx is zero)"
-        )
-    g_ls = float(xs @ ya) / denom
-    g, stalled = _frozen_gamma(np.array([g_ls]), L, k)
-    gamma = float(g[0])
-    return FrozenResult(readonly(gamma * th), gamma, g_ls, bool(stalled[0]), k, L, _exact())
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        xs = xa @ th
+        # γ* = ⟨Xθ_S, y⟩/‖Xθ_S‖², with Xθ_S rescaled (its squared norm may overflow)
+        xs_scale = float(np.max(np.abs(xs))) if xs.size else 0.0
+        xs_n = xs / xs_scale if xs_scale > 0 else xs
+        xs_norm = math.sqrt(float(xs_n @ xs_n)) * xs_scale  # ‖Xθ_S‖ (may be inf)
+        thr = _DEGENERATE_TOL * float(np.linalg.norm(xa)) * float(np.linalg.norm(th))
+        degenerate = xs_scale == 0.0 or not np.any(th) or xs_norm <= thr
+        if degenerate:
+            raise InvalidInputError(
+                "frozen fine-tuning needs Xθ_S ≠ 0 (the only trainable feature θ_Sᵀx is zero)"
+            )
+        g_ls = float(xs_n @ ya) / xs_scale / float(xs_n @ xs_n)
+        g, stalled = _frozen_gamma(np.array([g_ls]), L, k)
+        gamma = float(g[0])
+        w = gamma * th
+    _require_finite("the frozen-layer predictor γθ_S", g_ls, w)
+    return FrozenResult(readonly(w), gamma, g_ls, bool(stalled[0]), k, L, _exact())
 
 
 def frozen_risk_floor(task: LinearTask, depth: Any = math.inf, frozen_layers: int = 1) -> float:
@@ -133,11 +139,16 @@ def frozen_risk_floor(task: LinearTask, depth: Any = math.inf, frozen_layers: in
     L = check_depth(depth)
     k = positive_int(frozen_layers, "frozen_layers")
     cov = task.covariance
-    ss = float(cov.quadratic_form(task.source))
-    st = float(np.sum(cov.eigenvalues * task.source_eig * task.target_eig))
-    tt = float(cov.quadratic_form(task.target))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        ss = float(cov.quadratic_form(task.source))
+        st = float(np.sum(cov.eigenvalues * task.source_eig * task.target_eig))
+        tt = float(cov.quadratic_form(task.target))
     if ss == 0.0:
+        _require_finite("the frozen-layer risk floor", tt)
         return tt
-    g, _ = _frozen_gamma(np.array([st / ss]), L, k)
-    gam = float(g[0])
-    return max(tt - 2 * gam * st + gam * gam * ss, 0.0)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        g, _ = _frozen_gamma(np.array([st / ss]), L, k)
+        gam = float(g[0])
+        out = max(tt - 2 * gam * st + gam * gam * ss, 0.0)
+    _require_finite("the frozen-layer risk floor", out)
+    return out

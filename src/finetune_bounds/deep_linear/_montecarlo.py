@@ -16,9 +16,18 @@ from numpy.typing import ArrayLike
 from .._numerics import SolverInfo, check_converged, stderr
 from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, positive_int
 from ..errors import InvalidInputError
+from ..limits import check_elements
 from ..problems import LinearTask
 from ._batch import _batch_risks
-from ._common import _check_frozen, _check_task, _depth_label, _generator, check_depth
+from ._common import (
+    _check_bool,
+    _check_frozen,
+    _check_task,
+    _depth_label,
+    _generator,
+    _require_finite,
+    check_depth,
+)
 from ._status import _combine, _Solved
 
 __all__ = ["ExpectedRisk", "SampleRisk", "expected_risk", "sample_risk"]
@@ -100,14 +109,26 @@ def sample_risk(
     if xa.shape[1] != task.dim:
         raise InvalidInputError(f"X must have {task.dim} columns, got shape {xa.shape}")
     cov = task.covariance
-    xe = cov.to_eigenbasis(xa)[None]
-    src, tgt = task.source_eig[None], task.target_eig[None]
-    y = None
-    if noise is not None:
-        y = (xe[0] @ task.target_eig + as_vector(noise, "noise", xa.shape[0]))[None]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        xe = cov.to_eigenbasis(xa)[None]
+        y = None
+        if noise is not None:
+            y = (xe[0] @ task.target_eig + as_vector(noise, "noise", xa.shape[0]))[None]
+    if not np.all(np.isfinite(xe)) or (y is not None and not np.all(np.isfinite(y))):
+        raise InvalidInputError("X (or X θ_T + noise) overflows float64; rescale the inputs")
     if rtol is not None:
         rtol = nonneg_float(rtol, "rtol")
+    strict = _check_bool(strict, "strict")
     lam = cov.eigenvalues
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return _sample_risk(task, xe, L, k, y, rtol, lam, strict)
+
+
+def _sample_risk(
+    task: LinearTask, xe: FloatArray, L: float, k: int, y: FloatArray | None,
+    rtol: float | None, lam: FloatArray, strict: bool,
+) -> SampleRisk:
+    src, tgt = task.source_eig[None], task.target_eig[None]
     main = _batch_risks(lam, src, tgt, xe, [L], y=y, frozen_layers=k, rtol=rtol)
     ref = _batch_risks(lam, src, tgt, xe, [1.0], y=y, rtol=rtol)
     infos = [main["info"], ref["info"]]
@@ -119,6 +140,10 @@ def sample_risk(
         inf_risk = None
     info = _combine(infos)
     check_converged(info, f"c_L root solver (depth {_depth_label(L)})", strict=strict)
+    _require_finite(f"the depth-{_depth_label(L)} risk on this design", main["risk"],
+                    main["measure"], main["c"], ref["risk"], main["zero_shot"])
+    if inf_risk is not None and not math.isfinite(inf_risk):
+        inf_risk = None
     return SampleRisk(
         risk=float(main["risk"][0, 0]),
         measure=float(main["measure"][0, 0]),
@@ -206,14 +231,25 @@ def expected_risk(
         ``strict=True`` and some draw's root solve did not converge.
     """
     _check_task(task)
-    n = positive_int(n, "n")
+    n = positive_int(n, "n", limit="n")
     L = check_depth(depth)
     k = _check_frozen(frozen_layers)
-    draws = positive_int(draws, "draws")
+    draws = positive_int(draws, "draws", limit="draws")
     if draws < 2:
         raise InvalidInputError("draws must be ≥ 2 to estimate a standard error")
     batch = positive_int(batch, "batch")
+    strict = _check_bool(strict, "strict")
+    check_elements(min(batch, draws), n, task.dim, name="batch × n × d (one batch of designs)")
+    check_elements(draws, n, task.dim, name="draws × n × d (Gaussian design entries)")
     gen = _generator(rng)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return _expected_risk(task, n, L, k, draws, batch, gen, strict)
+
+
+def _expected_risk(
+    task: LinearTask, n: int, L: float, k: int, draws: int, batch: int,
+    gen: np.random.Generator, strict: bool,
+) -> ExpectedRisk:
     # label noise from a child stream (created only with noise: noiseless draws are unchanged)
     noise_gen = gen.spawn(1)[0] if task.noise_variance > 0 else None
     risks, measures, cs, infos = [], [], [], []
@@ -233,7 +269,12 @@ def expected_risk(
     check_converged(info, f"c_L root solver (depth {_depth_label(L)}, Monte Carlo)",
                     strict=strict)
     r, m, c = np.concatenate(risks), np.concatenate(measures), np.concatenate(cs)
+    _require_finite(f"the depth-{_depth_label(L)} Monte Carlo risk", r, m, c)
+    r_mean, r_err, m_mean, m_err, c_mean = (
+        float(r.mean()), float(stderr(r)), float(m.mean()), float(stderr(m)), float(c.mean())
+    )
+    _require_finite(f"the depth-{_depth_label(L)} Monte Carlo mean risk",
+                    [r_mean, r_err, m_mean, m_err, c_mean])
     return ExpectedRisk(
-        float(r.mean()), float(stderr(r)), float(m.mean()), float(stderr(m)),
-        float(c.mean()), n, L, draws, k, info=info,
+        r_mean, r_err, m_mean, m_err, c_mean, n, L, draws, k, info=info,
     )

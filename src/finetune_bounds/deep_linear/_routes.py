@@ -15,8 +15,9 @@ from numpy.typing import ArrayLike
 
 from .._numerics import check_converged
 from .._validation import FloatArray, check_choice, nonneg_float, positive_int
+from ..errors import InvalidInputError
 from ._coefficient import _MAX_ITER, _c_root
-from ._common import _depth_label, check_depth
+from ._common import _check_bool, _depth_label, _require_finite, check_depth
 from ._design import PredictorResult, _check_nondegenerate, _Design, _finish, _prepare
 from ._route_cvxpy import _cvxpy
 from ._route_ode import _ode
@@ -134,17 +135,27 @@ def solve_predictor(
     """
     L = check_depth(depth)
     check_choice(method, "method", METHODS)
+    # every setting is validated whatever the route (a bad one is never silently ignored)
+    max_iter = positive_int(root_max_iter, "root_max_iter", limit="steps")
+    kkt_tol = nonneg_float(kkt_tol, "kkt_tol", positive=True)
+    ode_tol = nonneg_float(ode_tol, "ode_tol", positive=True)
+    if t_max is not None:
+        t_max = nonneg_float(t_max, "t_max", positive=True)
+    if solver is not None and not isinstance(solver, str):
+        raise InvalidInputError(f"solver must be a cvxpy solver name or None, got {solver!r}")
+    strict = _check_bool(strict, "strict")
     des = _prepare(x, y, source, rtol)
     _check_nondegenerate(des, L)
-    if method == "closed_form":
-        res = _closed_form(des, L, positive_int(root_max_iter, "root_max_iter"))
-    elif method == "cvxpy":
-        res = _cvxpy(des, L, solver, nonneg_float(kkt_tol, "kkt_tol", positive=True))
-    else:
-        ode_tol = nonneg_float(ode_tol, "ode_tol", positive=True)
-        if t_max is not None:
-            t_max = nonneg_float(t_max, "t_max", positive=True)
-        res = _ode(des, L, ode_tol, t_max)
+    # overflow for extreme inputs shows up as a non-finite result, refused below
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if method == "closed_form":
+            res = _closed_form(des, L, max_iter)
+        elif method == "cvxpy":
+            res = _cvxpy(des, L, solver, kkt_tol)
+        else:
+            res = _ode(des, L, ode_tol, t_max)
+    _require_finite(f"the fine-tuned predictor ({method}, depth {_depth_label(L)})",
+                    res.predictor, res.residual)
     if strict and not res.converged:
         check_converged(res.info, _failure_label(res, method, L), strict=True)
     return res
