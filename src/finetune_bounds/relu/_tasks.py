@@ -30,6 +30,8 @@ from .._validation import (
 )
 from ..data import LABEL_FUNCTIONS, LabelFunction, digits_pool, label_values
 from ..errors import InvalidInputError
+from ..limits import check_elements
+from ._checks import generator, guarded, value_range
 
 __all__ = [
     "LABEL_FUNCTIONS",
@@ -170,7 +172,9 @@ class ReluTask:
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         """n i.i.d. inputs on the sphere (not for pools: use :meth:`split`)."""
-        n = positive_int(n, "n")
+        n = positive_int(n, "n", limit="n")
+        rng = generator(rng)
+        check_elements(n, self.dim, name="sample (n × d)")
         if self.inputs == "pool":
             raise InvalidInputError("a pool task is sampled without replacement: use split()")
         z = rng.standard_normal((n, self.dim))
@@ -185,8 +189,9 @@ class ReluTask:
         Pools are sampled without replacement (the test set is disjoint from the training set
         and shrinks to the rest of the pool if needed).
         """
-        n = positive_int(n, "n")
-        n_test = positive_int(n_test, "n_test")
+        n = positive_int(n, "n", limit="n")
+        n_test = positive_int(n_test, "n_test", limit="n")
+        rng = generator(rng)
         if self.pool is not None:
             size = self.pool.shape[0]
             if n >= size:
@@ -210,8 +215,9 @@ class ReluTask:
     def nested_split(self, n_max: int, n_test: int, rng: np.random.Generator) -> Split:
         """Like :meth:`split`, but the test set is drawn first, so that the training rows
         X[:n] of a draw do not depend on ``n_max`` (nested designs for learning curves)."""
-        n_max = positive_int(n_max, "n_max")
-        n_test = positive_int(n_test, "n_test")
+        n_max = positive_int(n_max, "n_max", limit="n")
+        n_test = positive_int(n_test, "n_test", limit="n")
+        rng = generator(rng)
         if self.pool is not None:
             size = self.pool.shape[0]
             if n_max + n_test > size:
@@ -246,6 +252,7 @@ def _random_unit(d: int, rng: np.random.Generator) -> FloatArray:
     return np.asarray(v / np.linalg.norm(v))
 
 
+@guarded
 def synthetic_task(
     d: int,
     *,
@@ -264,7 +271,9 @@ def synthetic_task(
     rng : Generator, int or None
         Draws the teacher directions (the task is fixed by it; None means seed 0).
     """
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
+    if inputs not in ("sphere", "power_law"):
+        raise InvalidInputError(f"inputs must be 'sphere' or 'power_law', got {inputs!r}")
     source_norm = nonneg_float(source_norm, "source_norm")
     delta_norm = nonneg_float(delta_norm, "delta_norm")
     gen = as_generator(rng)  # None → seed 0 (reproducible); bad seeds → InvalidInputError
@@ -279,6 +288,7 @@ def synthetic_task(
     raise InvalidInputError(f"inputs must be 'sphere' or 'power_law', got {inputs!r}")
 
 
+@guarded
 def random_instance(
     d: int,
     rng: np.random.Generator,
@@ -292,15 +302,15 @@ def random_instance(
     with b ~ U(−2, 2) (energy on a random part of the spectrum) and ‖Δ‖ log-uniform in
     ``delta_range``. ‖Δ‖ alone then says little about the risk; where Δ sits does.
     """
-    d = positive_int(d, "d")
+    d = positive_int(d, "d", limit="d")
+    rng = generator(rng)
+    source_norm = nonneg_float(source_norm, "source_norm")
+    lo, hi = value_range(delta_range, "delta_range")
     i = np.arange(1, d + 1, dtype=np.float64)
     alpha = rng.uniform(0.5, 2.0)
     sqrt = _power_law_sqrt(d, alpha)
     src = source_norm * _random_unit(d, rng)
     delta = rng.standard_normal(d) * i ** (rng.uniform(-2.0, 2.0) / 2)
-    lo, hi = (nonneg_float(v, "delta_range", positive=True) for v in delta_range)
-    if lo > hi:
-        raise InvalidInputError(f"delta_range must satisfy low ≤ high, got {delta_range}")
     delta *= math.exp(rng.uniform(math.log(lo), math.log(hi))) / np.linalg.norm(delta)
     return ReluTask(readonly(src), readonly(src + delta), "gaussian", readonly(sqrt), name="random")
 
@@ -316,6 +326,7 @@ def _centred_labels(label: LabelFunction, digits: np.ndarray) -> FloatArray:
     return np.asarray(g - g.mean())
 
 
+@guarded
 def digits_task(
     source: LabelFunction = "value",
     target: LabelFunction = "ge5",

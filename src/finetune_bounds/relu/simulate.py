@@ -32,12 +32,16 @@ from numpy.typing import ArrayLike
 from .._numerics import HasStatus, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
 from ..errors import InvalidInputError, SolverError
+from ..limits import check, check_elements
+from ._checks import guarded, rng_list, value_range
 from ._tasks import ReluTask, Split, random_instance
 from .theory import (
     DEFAULT_CONSTANT,
     DEFAULT_DELTA,
     GramSystem,
     _arccos_kernel,
+    _check_delta,
+    _check_task,
     _projected_norm2,
     generalization_bound,
     gram_system,
@@ -113,8 +117,13 @@ class ReluNetwork:
         return out
 
 
+def _check_net(net: object) -> None:
+    if not isinstance(net, ReluNetwork):
+        raise InvalidInputError(f"net must be a ReluNetwork, got {type(net).__name__}")
+
+
 def _batched_inputs(x: ArrayLike, batch: int, dim: int) -> FloatArray:
-    xa = np.asarray(x, dtype=np.float64)
+    xa = as_float_array(x, "inputs", allow_empty=True)
     if not np.all(np.isfinite(xa)):  # bad input, not a silent NaN output or a "divergence"
         bad = int(np.size(xa) - np.count_nonzero(np.isfinite(xa)))
         raise InvalidInputError(f"inputs contain {bad} non-finite value(s) (NaN or inf)")
@@ -127,6 +136,7 @@ def _batched_inputs(x: ArrayLike, batch: int, dim: int) -> FloatArray:
     return xa
 
 
+@guarded
 def antisymmetric_init(
     width: int, dim: int, rngs: Sequence[np.random.Generator] | np.random.Generator
 ) -> ReluNetwork:
@@ -140,25 +150,28 @@ def antisymmetric_init(
     InvalidInputError
         If ``width`` is not an even positive integer.
     """
-    m = positive_int(width, "width")
+    m = positive_int(width, "width", limit="width")
     if m % 2:
         raise InvalidInputError(f"width must be even for the antisymmetric init, got {m}")
-    d = positive_int(dim, "dim")
-    gens = [rngs] if isinstance(rngs, np.random.Generator) else list(rngs)
+    d = positive_int(dim, "dim", limit="d")
+    gens = rng_list(rngs)
     if not gens:
-        raise InvalidInputError("need at least one random generator")
+        raise InvalidInputError("rngs: need at least one random generator")
+    check_elements(len(gens), m, d, name="weights (batch × width × dim)")
     half = np.stack([g.standard_normal((m // 2, d)) for g in gens])
     w = np.concatenate([half, half], axis=1)
     a = np.concatenate([np.ones(m // 2), -np.ones(m // 2)])
     return ReluNetwork(w, a)
 
 
+@guarded
 def closed_form_pretrain(net: ReluNetwork, source: ArrayLike) -> ReluNetwork:
     """Zero-cost pretrained network W_S = W₀ + 2aθ_Sᵀ/√m (spec §4).
 
     ``source`` has shape (d,) (shared) or (B, d). Exact only in the limit: relative error of
     f_S(x) against θ_Sᵀx is ≈ √(2/m) for the antisymmetric init (binomial count of active pairs).
     """
+    _check_net(net)
     th = as_float_array(source, "source")
     if th.ndim == 1:
         th = np.broadcast_to(th, (net.batch, th.shape[0]))
@@ -204,6 +217,7 @@ class TrainResult(HasStatus):
     info: SolverInfo
 
 
+@guarded
 def train(
     net: ReluNetwork,
     x: ArrayLike,
@@ -240,9 +254,11 @@ def train(
     ConvergenceError
         Only with ``strict=True``.
     """
+    _check_net(net)
     xa, ya, eta = _train_inputs(net, x, y, lr)
     tol = nonneg_float(tol, "tol")
-    max_steps = positive_int(max_steps, "max_steps", allow_zero=True)
+    max_steps = positive_int(max_steps, "max_steps", allow_zero=True, limit="steps")
+    check_elements(net.batch, xa.shape[1], net.width, name="pre-activations (batch × n × width)")
     w = net.weights.copy()
     scale = net.readout / math.sqrt(net.width)
     active = np.ones(net.batch, dtype=bool)
@@ -290,14 +306,17 @@ def _train_inputs(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Inputs (B, n, d), labels (B, n) and step sizes (B,) of :func:`train`, validated."""
     xa = _batched_inputs(x, net.batch, net.dim)
-    ya = np.asarray(y, dtype=np.float64)
+    ya = as_float_array(y, "y", allow_empty=True)
     if ya.ndim == 1:
         ya = np.broadcast_to(ya, (net.batch, ya.shape[0]))
     if ya.shape != xa.shape[:2]:
         raise InvalidInputError(f"y must have shape {xa.shape[:2]}, got {np.shape(y)}")
     if not np.all(np.isfinite(ya)):
         raise InvalidInputError("y contains NaN or inf")
-    eta = np.broadcast_to(np.asarray(lr, dtype=np.float64), (net.batch,)).copy()
+    lra = as_float_array(lr, "lr")
+    if lra.ndim > 1 or (lra.ndim == 1 and lra.shape[0] not in (1, net.batch)):
+        raise InvalidInputError(f"lr must be a number or have shape ({net.batch},), got {lr!r}")
+    eta = np.broadcast_to(lra, (net.batch,)).copy()
     if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
         raise InvalidInputError(f"lr must be positive and finite, got {lr!r}")
     return xa, ya, eta
@@ -318,6 +337,7 @@ def _train_info(
     )
 
 
+@guarded
 def gd_pretrain(
     net: ReluNetwork,
     x_source: ArrayLike,
@@ -331,7 +351,11 @@ def gd_pretrain(
 
     A fixed budget, not a run to a tolerance (``tol = 0``): the result's status is
     ``max_iterations`` unless the source data are fitted exactly."""
+    _check_net(net)
+    steps = positive_int(steps, "steps", allow_zero=True, limit="steps")
+    lr_scale = nonneg_float(lr_scale, "lr_scale", positive=True)
     xa = _batched_inputs(x_source, net.batch, net.dim)
+    check_elements(net.batch, xa.shape[1], max(xa.shape[1], net.width), name="x_source Gram")
     lam_max = np.array([_lambda_max(_arccos_kernel(xb @ xb.T)) for xb in xa])
     return train(net, xa, y_source, lr=lr_scale / lam_max, tol=0.0, max_steps=steps)
 
@@ -344,13 +368,17 @@ def _lambda_max(h: FloatArray) -> float:
     return float(eigsh(h, k=1, which="LA", return_eigenvectors=False, tol=1e-6)[0])
 
 
+@guarded
 def empirical_ntk(net: ReluNetwork, x: ArrayLike, z: ArrayLike | None = None) -> FloatArray:
     """Empirical first-layer NTK K(x, z) = xᵀz · (1/m) Σ_r 1{w_rᵀx > 0} 1{w_rᵀz > 0}.
 
     ``x`` and ``z`` of shape (p, d) or (B, p, d); returns (B, p, q).
     """
+    _check_net(net)
     xa = _batched_inputs(x, net.batch, net.dim)
     za = xa if z is None else _batched_inputs(z, net.batch, net.dim)
+    check_elements(net.batch, max(xa.shape[1], za.shape[1]), max(za.shape[1], net.width),
+                   name="empirical NTK (batch × p × q)")
     sx = (np.matmul(xa, net.weights.transpose(0, 2, 1)) > 0).astype(np.float64)
     sz = sx if z is None else (np.matmul(za, net.weights.transpose(0, 2, 1)) > 0).astype(
         np.float64
@@ -505,6 +533,7 @@ class _CellData:
     k_test: list[FloatArray]
 
 
+@guarded
 def simulate_cell(
     task: ReluTask,
     n: int,
@@ -559,14 +588,28 @@ def simulate_cell(
     CellMeasurements
         Per-seed arrays (length 0 for no generator).
     """
-    n = positive_int(n, "n")
-    width = positive_int(width, "width")
+    _check_task(task)
+    n = positive_int(n, "n", limit="n")
+    width = positive_int(width, "width", limit="width")
+    n_test = positive_int(n_test, "n_test", limit="n")
     if pretrain not in ("closed_form", "gd"):
         raise InvalidInputError(f"pretrain must be 'closed_form' or 'gd', got {pretrain!r}")
+    if pretrain_samples is not None:
+        pretrain_samples = positive_int(pretrain_samples, "pretrain_samples", limit="n")
+    pretrain_steps = positive_int(pretrain_steps, "pretrain_steps", allow_zero=True,
+                                  limit="steps")
+    tol = nonneg_float(tol, "tol")
+    max_steps = positive_int(max_steps, "max_steps", allow_zero=True, limit="steps")
+    delta = _check_delta(delta)
+    constant = nonneg_float(constant, "constant")
+    ridge = nonneg_float(ridge, "ridge")
     lr_scale = nonneg_float(lr_scale, "lr_scale", positive=True)
     if lr_scale >= 2.0:
         raise InvalidInputError(f"lr_scale must be < 2 (stability), got {lr_scale}")
-    gens = list(rngs)
+    gens = rng_list(rngs)
+    n_src = pretrain_samples if pretrain_samples else 100 * task.dim
+    check_elements(len(gens), max(n, n_test, n_src if pretrain == "gd" else 0), width,
+                   name="activations (seeds × samples × width)")
     if not gens:
         empty = _empty_start
         return CellMeasurements(n, width, empty(True), empty(False) if scratch else None)
@@ -751,6 +794,7 @@ class MeasuresResult:
         return np.asarray(getattr(self, name))
 
 
+@guarded
 def simulate_measures(
     d: int,
     n: int,
@@ -798,15 +842,27 @@ def simulate_measures(
     MeasuresResult
         Per-seed correlations of each measure with each risk, and bound / risk ratios.
     """
-    d = positive_int(d, "d")
-    instances = positive_int(instances, "instances")
+    d = positive_int(d, "d", limit="d")
+    n = positive_int(n, "n", limit="n")
+    width = positive_int(width, "width", limit="width")
+    instances = positive_int(instances, "instances", limit="draws")
     if instances < 3:
         raise InvalidInputError("instances must be ≥ 3 to compute a correlation")
+    gens = rng_list(rngs)
+    check(len(gens) * instances, "draws", "len(rngs) × instances")
+    source_norm = nonneg_float(source_norm, "source_norm")
+    delta_range = value_range(delta_range, "delta_range")
+    n_test = positive_int(n_test, "n_test", limit="n")
+    tol = nonneg_float(tol, "tol")
+    max_steps = positive_int(max_steps, "max_steps", allow_zero=True, limit="steps")
+    delta = _check_delta(delta)
+    constant = nonneg_float(constant, "constant")
+    check_elements(instances, max(n, n_test), width, name="activations (instances × n × width)")
     per_seed = [
         _measures_seed(d, n, width, g, instances=instances, source_norm=source_norm,
                        delta_range=delta_range, n_test=n_test, tol=tol, max_steps=max_steps,
                        delta=delta, constant=constant)
-        for g in rngs
+        for g in gens
     ]
     return _measures_result(n, width, instances, per_seed)
 

@@ -38,6 +38,8 @@ from numpy.typing import ArrayLike
 from .._numerics import rank_mask
 from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, positive_int
 from ..errors import InvalidInputError, NotReachableError
+from ..limits import check, check_elements
+from ._checks import float_list, guarded, int_list
 
 if TYPE_CHECKING:
     from ._tasks import ReluTask, Split
@@ -88,6 +90,7 @@ UNIT_ATOL = 1e-6
 # ---------------------------------------------------------------------------------------------
 # inputs and the Gram matrix
 # ---------------------------------------------------------------------------------------------
+@guarded
 def normalize_inputs(x: ArrayLike, name: str = "X") -> FloatArray:
     """Project the rows of ``x`` onto the unit sphere (x ↦ x/‖x‖).
 
@@ -97,15 +100,16 @@ def normalize_inputs(x: ArrayLike, name: str = "X") -> FloatArray:
         If ``x`` is not a finite 2-d array or a row is (numerically) zero.
     """
     xa = as_float_array(x, name, ndim=2)
-    norms = np.linalg.norm(xa, axis=1)
-    scale = float(np.max(norms)) if norms.size else 0.0
-    bad = np.flatnonzero(norms <= 1e-12 * max(scale, 1e-300))
+    top = np.max(np.abs(xa), axis=1, keepdims=True) if xa.size else np.ones((xa.shape[0], 1))
+    xs = xa / np.where(top > 0, top, 1.0)  # scale first: no overflow/underflow in the norm
+    norms = np.linalg.norm(xs, axis=1)
+    bad = np.flatnonzero(top[:, 0] == 0)
     if bad.size:
         raise InvalidInputError(
             f"{name} has {bad.size} zero row(s) (first: row {int(bad[0])}); "
             "they cannot be normalised onto the sphere"
         )
-    return np.asarray(xa / norms[:, None])
+    return np.asarray(xs / norms[:, None])
 
 
 def _unit_rows(x: ArrayLike, name: str, normalize: bool, atol: float = UNIT_ATOL) -> FloatArray:
@@ -121,6 +125,7 @@ def _unit_rows(x: ArrayLike, name: str, normalize: bool, atol: float = UNIT_ATOL
     return xa
 
 
+@guarded
 def ntk_gram(
     x: ArrayLike,
     z: ArrayLike | None = None,
@@ -164,6 +169,7 @@ def ntk_gram(
     """
     xa = _unit_rows(x, "X", normalize, atol)
     za = xa if z is None else _unit_rows(z, "Z", normalize, atol)
+    check_elements(xa.shape[0], za.shape[0], name="ntk_gram output (n × p)")
     if za.shape[1] != xa.shape[1]:
         raise InvalidInputError(
             f"inputs must have the same dimension, got {xa.shape[1]} and {za.shape[1]}"
@@ -284,6 +290,7 @@ class GramSystem:
         return np.asarray(self.eigenvectors @ (c * (1.0 - lr * lam) ** steps))
 
 
+@guarded
 def gram_system(
     x: ArrayLike,
     *,
@@ -313,6 +320,8 @@ def gram_system(
         equal: H is then singular; pass ``ridge > 0`` to regularise explicitly).
     """
     xa = _unit_rows(x, "X", normalize)
+    check(xa.shape[0], "n", "X rows")
+    check_elements(xa.shape[0], xa.shape[0], name="NTK Gram matrix (n × n)")
     ridge = nonneg_float(ridge, "ridge")
     rcond = nonneg_float(rcond, "rcond")
     h = _arccos_kernel(xa @ xa.T)
@@ -362,6 +371,7 @@ class Complexity:
     ridge: float
 
 
+@guarded
 def complexity(
     x: ArrayLike | GramSystem,
     residual: ArrayLike,
@@ -423,6 +433,18 @@ def _confidence_term(n: int, lam0: float, delta: float, constant: float) -> floa
     return constant * math.sqrt(max(math.log(n / (lam0 * delta)), 0.0) / n)
 
 
+def check_n(n: int, name: str = "X rows") -> int:
+    check(n, "n", name)
+    return n
+
+
+def _check_task(task: object) -> None:
+    from ._tasks import ReluTask
+
+    if not isinstance(task, ReluTask):
+        raise InvalidInputError(f"task must be a ReluTask, got {type(task).__name__}")
+
+
 def _check_delta(delta: float) -> float:
     d = nonneg_float(delta, "delta", positive=True)
     if d >= 1.0:
@@ -430,6 +452,7 @@ def _check_delta(delta: float) -> float:
     return d
 
 
+@guarded
 def generalization_bound(
     x: ArrayLike | GramSystem,
     residual: ArrayLike,
@@ -496,6 +519,7 @@ class WorstCaseComplexity:
     holds: bool
 
 
+@guarded
 def worst_case_complexity(
     x: ArrayLike | GramSystem,
     delta_vector: ArrayLike,
@@ -556,6 +580,7 @@ class KernelPrediction:
     ridge: float
 
 
+@guarded
 def kernel_predict(
     x: ArrayLike | GramSystem,
     residual: ArrayLike,
@@ -593,7 +618,9 @@ def kernel_predict(
     off = np.zeros(xt.shape[0]) if offset_test is None else as_vector(
         offset_test, "offset_test", xt.shape[0]
     )
-    t = math.inf if steps is None else float(steps)
+    t = math.inf if steps is None or steps == math.inf else nonneg_float(steps, "steps")
+    if math.isfinite(t):
+        check(t, "steps", "steps")
     if math.isnan(t) or t < 0 or (math.isfinite(t) and not t.is_integer()):
         raise InvalidInputError(f"steps must be a whole number ≥ 0 (or inf), got {steps!r}")
     eta = 0.0
@@ -623,14 +650,19 @@ def kernel_predict(
     )
 
 
+@guarded
 def clipped_abs_loss(prediction: ArrayLike, target: ArrayLike) -> FloatArray:
     """min(|f − y|, 1): the 1-Lipschitz loss bounded in [0, 1] that the bound of spec §4 covers.
 
     Its mean is the "MAE" reported throughout the ReLU family (equal to the plain mean absolute
     error whenever every error is below 1).
     """
-    p = np.asarray(prediction, dtype=np.float64)
-    y = np.asarray(target, dtype=np.float64)
+    p = as_float_array(prediction, "prediction", allow_empty=True)
+    y = as_float_array(target, "target", allow_empty=True)
+    if p.shape != y.shape:
+        raise InvalidInputError(
+            f"prediction and target must have the same shape, got {p.shape} and {y.shape}"
+        )
     return np.asarray(np.minimum(np.abs(p - y), 1.0))
 
 
@@ -694,6 +726,7 @@ def _cholesky(
     return np.asarray(chol), lam_min
 
 
+@guarded
 def kernel_learning_curve(
     x: ArrayLike,
     residual: ArrayLike,
@@ -726,9 +759,10 @@ def kernel_learning_curve(
         Sample sizes to report (default 1 … N).
     """
     xa = _unit_rows(x, "X", normalize)
-    big_n = xa.shape[0]
+    big_n = check_n(xa.shape[0])
     r = as_vector(residual, "residual", big_n)
     xt = _unit_rows(x_test, "X_test", normalize)
+    check_elements(big_n, big_n + xt.shape[0], name="Gram and test kernel matrices")
     if xt.shape[1] != xa.shape[1]:
         raise InvalidInputError(f"X_test must have {xa.shape[1]} columns, got shape {xt.shape}")
     yt = as_vector(target_test, "target_test", xt.shape[0])
@@ -740,6 +774,8 @@ def kernel_learning_curve(
         n_arr = np.arange(1, big_n + 1)
     else:
         n_arr = np.asarray(ns)
+        if n_arr.dtype.kind == "b":
+            raise InvalidInputError(f"ns must be integers, got booleans {ns!r}")
         if n_arr.ndim != 1 or n_arr.size == 0 or not np.issubdtype(n_arr.dtype, np.integer):
             raise InvalidInputError("ns must be a non-empty 1-d array of integers")
         if n_arr.min() < 1 or n_arr.max() > big_n:
@@ -791,6 +827,7 @@ class NTKSampleComplexity:
     reason: str = ""
 
 
+@guarded
 def rate_sample_complexity(norm2: float, eps: float) -> int:
     """⌈8‖v‖²/ε²⌉: the n at which the complexity term √(2·4‖v‖²/n) alone reaches ε.
 
@@ -799,7 +836,12 @@ def rate_sample_complexity(norm2: float, eps: float) -> int:
     """
     norm2 = nonneg_float(norm2, "norm2")
     eps = nonneg_float(eps, "eps", positive=True)
-    return max(1, math.ceil(8.0 * norm2 / eps**2 - 1e-12))
+    val = 8.0 * norm2 / eps / eps
+    if not math.isfinite(val):
+        raise InvalidInputError(
+            f"rate 8·norm2/eps² overflows float64 (norm2 = {norm2:g}, eps = {eps:g})"
+        )
+    return max(1, math.ceil(val - 1e-12))
 
 
 class _NestedBound:
@@ -858,6 +900,7 @@ def _prefix_complexity(h: FloatArray, r: FloatArray, ridge: float, rcond: float)
     return np.asarray(np.cumsum(z * z))
 
 
+@guarded
 def bound_sample_complexity(
     x: ArrayLike,
     residual: ArrayLike,
@@ -890,7 +933,8 @@ def bound_sample_complexity(
         Bad inputs or a numerically singular Gram matrix.
     """
     xa = _unit_rows(x, "X", normalize)
-    big_n = xa.shape[0]
+    big_n = check_n(xa.shape[0])
+    check_elements(big_n, big_n, name="NTK Gram matrix (n × n)")
     r = as_vector(residual, "residual", big_n)
     eps = nonneg_float(eps, "eps", positive=True)
     delta = _check_delta(delta)
@@ -899,7 +943,7 @@ def bound_sample_complexity(
     n_min = positive_int(n_min, "n_min")
     if n_min > big_n:
         raise InvalidInputError(f"n_min = {n_min} exceeds the number of inputs {big_n}")
-    grid_points = positive_int(grid_points, "grid_points")
+    grid_points = positive_int(grid_points, "grid_points", limit="n")
     h = _arccos_kernel(xa @ xa.T)
     if worst_case_norm2 is None:
         comp = _prefix_complexity(h, r, ridge, rcond)
@@ -1047,6 +1091,7 @@ class _DrawSums:
         )
 
 
+@guarded
 def theory_curve(
     task: ReluTask,
     ns: Sequence[int],
@@ -1094,16 +1139,19 @@ def theory_curve(
     InvalidInputError
         Bad arguments, or a numerically singular Gram matrix in some draw (pass ridge > 0).
     """
-    n_arr = np.array([positive_int(v, "n") for v in ns], dtype=int)
+    _check_task(task)
+    n_arr = np.array(int_list(ns, "ns", limit="n"), dtype=int)
     linear = task.linear_labels
     sums = _DrawSums(n_arr.size)
     if n_arr.size == 0:
         return _curve_from_sums(sums, n_arr, 0, linear, delta, constant, ridge)
-    draws = positive_int(draws, "draws")
+    draws = positive_int(draws, "draws", limit="draws")
+    n_test = positive_int(n_test, "n_test", limit="n")
     delta = _check_delta(delta)
     constant = nonneg_float(constant, "constant")
     ridge = nonneg_float(ridge, "ridge")
     big_n = int(n_arr.max())
+    check_elements(big_n, big_n + n_test, name="Gram and test kernel matrices")
     for g in _draw_rngs(seed, draws):
         s = task.nested_split(big_n, n_test, g)
         _curve_draw(task, s, n_arr, sums, delta=delta, constant=constant, ridge=ridge)
@@ -1261,6 +1309,7 @@ class SampleComplexityTable:
 SAMPLE_COMPLEXITY_METHODS: tuple[str, ...] = ("data_dependent", "ntk_limit", "worst_case", "rate")
 
 
+@guarded
 def theory_sample_complexity(
     task: ReluTask,
     eps: Sequence[float],
@@ -1301,12 +1350,16 @@ def theory_sample_complexity(
     SampleComplexityTable
         Means over the draws; ``inf`` where a draw does not reach ε within ``n_max``.
     """
-    eps_arr = [nonneg_float(e, "eps", positive=True) for e in eps]
+    _check_task(task)
+    eps_arr = float_list(eps, "eps")
     linear = task.linear_labels
     if not eps_arr:
         return _sample_complexity_table([], {}, 0, 0, linear)
-    n_max = positive_int(n_max, "n_max")
-    draws = positive_int(draws, "draws")
+    n_max = positive_int(n_max, "n_max", limit="n")
+    draws = positive_int(draws, "draws", limit="draws")
+    n_test = positive_int(n_test, "n_test", limit="n")
+    grid_points = positive_int(grid_points, "grid_points", limit="n")
+    check_elements(n_max, n_max + n_test, name="Gram and test kernel matrices")
     delta = _check_delta(delta)
     constant = nonneg_float(constant, "constant")
     ridge = nonneg_float(ridge, "ridge")
