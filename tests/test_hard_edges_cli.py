@@ -277,20 +277,8 @@ VALID = {
 #: MemoryError or hours of work instead of a ResourceLimitError before anything runs)
 _BIG = "1000000000000"
 FAMILY_XFAIL: dict[tuple[str, str, str], str] = {
-    ("deep-linear", "--n", _BIG): "deep_linear: n above the limit is a MemoryError in the cell",
-    ("deep-linear", "--draws", _BIG):
-        "deep_linear: theory_draws above the limit is a MemoryError in the cell",
-    ("deep-linear-gd", "--width", _BIG):
-        "deep_linear: width above the limit is a MemoryError in the cell",
-    ("relu", "--n", _BIG): "relu: n above the limit is a MemoryError in the cell",
-    ("relu", "--draws", _BIG): "relu: theory_draws above the limit runs (no limit check)",
-    ("relu", "--n-test", _BIG): "relu: n_test above the limit is a MemoryError in the cell",
-    ("relu", "--n-max", "-1"): "relu: --n-max -1 is accepted when --eps is not given",
     ("transfer-run", "--width", _BIG):
         "infinite_width: width above the limit is a MemoryError after the 'running' note",
-    ("relu", "--eps", "1e200"): "relu: eps 1e200 is an OverflowError in the cell",
-    ("relu", "--delta-norm", "1e200"):
-        "relu: delta_norm 1e200 overflows (RuntimeWarning) in the cell",
     ("transfer-toy", "--nu2", "1e200"):
         "infinite_width: --nu2 1e200 is not capped like the other floats (RuntimeWarning "
         "overflow in the toy model)",
@@ -300,7 +288,7 @@ FAMILY_XFAIL: dict[tuple[str, str, str], str] = {
 
 
 #: known failures that take the whole per-case time limit: only in the exhaustive variant
-SLOW_ONLY = {("relu", "--draws", _BIG)}
+SLOW_ONLY: set[tuple[str, str, str]] = set()
 
 
 def _replace(base: list[str], option: str, values: list[str]) -> list[str]:

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limited import Limited
 from .._numerics import power_law_spectrum
 from .._numerics import stderr as _stderr
 from .._task_files import FILE_PARAMS, Digest, FileName, cached_task, load_linear_files
@@ -111,8 +112,8 @@ _COUNT = Interval("int", 1, None)
 
 #: every parameter's admissible values, checked when a config loads (see families.Interval)
 _CONSTRAINTS: dict[str, Constraint] = {
-    "d": _COUNT,
-    "n": _COUNT,
+    "d": Limited(_COUNT, "d", "d"),
+    "n": Limited(_COUNT, "n", "n"),
     "depth": Interval("int", 1, None) | Options(math.inf),
     "alpha": _FINITE,
     "epsilon": Interval("float", 0, None),
@@ -127,16 +128,16 @@ _CONSTRAINTS: dict[str, Constraint] = {
     "decay": Interval("float", 0, None),
     "noise_variance": Interval("float", 0, None),
     "frozen_layers": Interval("int", 0, None),
-    "theory_draws": Interval("int", 2, None),
+    "theory_draws": Limited(Interval("int", 2, None), "draws", "theory_draws"),
     "theory_seed": Interval("int", 0, None),
     "infinite_reference": Boolean(),
     "bounds": Words(_BOUNDS, allow_empty=True),
     "methods": Words(_METHODS, allow_empty=True),
-    "width": _COUNT,
+    "width": Limited(_COUNT, "width", "width"),
     "init": Options("balanced", "pretrained"),
     "init_scale": _POS,
     "lr_scale": _POS,
-    "max_steps": _COUNT,
+    "max_steps": Limited(_COUNT, "steps", "max_steps"),
     "gd_tol": _POS,
 }
 

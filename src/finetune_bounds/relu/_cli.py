@@ -149,6 +149,15 @@ def run(args: argparse.Namespace) -> int:
         "task_seed": args.seed,
         "theory_seed": args.seed,
     }
+    if args.n_max < 1:  # checked even without --eps: a bad value is an error wherever it is
+        raise InvalidInputError(f"--n-max must be ≥ 1, got {args.n_max}")
+    # the shared caps of command-line numbers (finite, |x| ≤ 1e100; see docs/limits.md)
+    from .._cli_common import parse_float
+
+    for e in args.eps or ():
+        parse_float(e, "--eps", positive=True)
+    if args.delta_norm is not None:
+        parse_float(args.delta_norm, "--delta-norm")
     sc_params = None
     if args.eps:
         sc_params = {**params, "mode": "sample_complexity", "n_max": args.n_max,

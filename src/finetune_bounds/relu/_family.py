@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .._limited import Limited
 from .._task_files import Digest, FileName, cached_task
 from .._task_files import resolve_files as _resolve_files
 from ..errors import ConfigError
@@ -137,9 +138,9 @@ _COUNT = Interval("int", 1, None)
 _CONSTRAINTS: dict[str, Constraint] = {
     "mode": Options(*MODES),
     "data": Options("synthetic", "digits", "files"),
-    "d": _COUNT,
-    "n": _COUNT,
-    "width": Interval("int", 2, None),
+    "d": Limited(_COUNT, "d", "d"),
+    "n": Limited(_COUNT, "n", "n"),
+    "width": Limited(Interval("int", 2, None), "width", "width"),
     "inputs": Options("sphere", "power_law"),
     "alpha": _NONNEG,
     "source_norm": _NONNEG,
@@ -151,20 +152,20 @@ _CONSTRAINTS: dict[str, Constraint] = {
     **{k: FileName() for k in FILE_PARAMS},
     "files_sha256": Digest(),
     "pretrain": Options("closed_form", "gd"),
-    "pretrain_samples": Interval("int", 0, None),
-    "pretrain_steps": _COUNT,
-    "n_test": _COUNT,
+    "pretrain_samples": Limited(Interval("int", 0, None), "n", "pretrain_samples"),
+    "pretrain_steps": Limited(_COUNT, "steps", "pretrain_steps"),
+    "n_test": Limited(_COUNT, "n", "n_test"),
     "tol": _POS,
-    "max_steps": _COUNT,
+    "max_steps": Limited(_COUNT, "steps", "max_steps"),
     "lr_scale": _POS,
     "delta": Interval("float", 0, 1, closed="neither"),
     "constant": _NONNEG,
     "ridge": _NONNEG,
-    "theory_draws": _COUNT,
+    "theory_draws": Limited(_COUNT, "draws", "theory_draws"),
     "theory_seed": Interval("int", 0, None),
     "eps": _POS,
-    "n_max": _COUNT,
-    "instances": Interval("int", 3, None),
+    "n_max": Limited(_COUNT, "n", "n_max"),
+    "instances": Limited(Interval("int", 3, None), "draws", "instances"),
     "delta_spread": Interval("float", 1, None),
 }
 
