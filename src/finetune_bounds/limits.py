@@ -182,8 +182,8 @@ def check(value: float, kind: str, name: str | None = None) -> None:
     if value > limit:
         label = name or kind
         raise ResourceLimitError(
-            f"{label} = {_fmt(value)} is above the limit of {_fmt(limit)} {_WHAT[kind]}; if you mean "
-            f"it, raise the limit (finetune_bounds.limits.override({kind}=...) in Python, "
+            f"{label} = {_fmt(value)} is above the limit of {_fmt(limit)} {_WHAT[kind]}; if you "
+            f"mean it, raise the limit (finetune_bounds.limits.override({kind}=...) in Python, "
             f"{ENV_VAR}='{kind}=...' in the shell)"
         )
 
