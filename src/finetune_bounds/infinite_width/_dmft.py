@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
+from .. import limits
 from .._numerics import Solved, SolverInfo, SolverStatus, check_converged, rank_mask
 from .._validation import (
     FloatArray,
@@ -53,7 +54,8 @@ from .._validation import (
     positive_int,
     readonly,
 )
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SolverError
+from ._checks import ensure_finite
 from ._kernels import ACTIVATIONS, input_kernel
 
 __all__ = [
@@ -186,7 +188,14 @@ class _Flow:
     dt: float
 
 
-def _flow(
+def _flow(*args: Any, **kwargs: Any) -> _Flow:
+    """:func:`_flow_run` with floating-point warnings silenced: overflow is detected (status
+    ``not_finite``) and reported by the callers."""
+    with np.errstate(all="ignore"):
+        return _flow_run(*args, **kwargs)
+
+
+def _flow_run(
     u: FloatArray,
     z: FloatArray,
     ax: FloatArray,
@@ -415,12 +424,13 @@ def particle_dmft(
     dlt = nonneg_float(ridge_hidden, "ridge_hidden")
     check_choice(activation, "activation", ACTIVATIONS)
     check_choice(anchor, "anchor", ANCHORS)
-    m = positive_int(neurons, "neurons")
+    m = positive_int(neurons, "neurons", limit="draws")
     if m < 2:
         raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
+    limits.check_elements(m, p + xe.shape[0], name="neurons × inputs (particle features)")
     tolerance = nonneg_float(tol, "tol", positive=True)
     t_max = nonneg_float(max_time, "max_time", positive=True)
-    step_cap = positive_int(max_steps, "max_steps")
+    step_cap = positive_int(max_steps, "max_steps", limit="steps")
     stall = default_stall(activation) if stall_tol is None else nonneg_float(stall_tol, "stall_tol")
     gen = as_generator(rng)
 
@@ -435,19 +445,27 @@ def particle_dmft(
         activation=activation, tol=tolerance, max_time=t_max, max_steps=step_cap,
         stall_tol=stall,
     )
+    if fl.status == SolverStatus.NOT_FINITE:
+        raise SolverError(
+            f"particle_dmft diverged: the particle state became non-finite after {fl.steps} "
+            "step(s) (inputs or targets too large for float64)"
+        )
     u, z = fl.u, fl.z
     inv = 1.0 / (gam * m)
     status, residual, t, steps = fl.status, fl.residual, fl.time, fl.steps
     rejected, energy, dt = fl.rejected, fl.energy, fl.dt
 
-    hu, dhu = _act(u @ amat.T, activation)  # (M, n)
-    f_all = (z @ hu) * inv
-    gu = z[:, None] * dhu
-    phi_k = hu.T @ hu / m
-    g_k = gu.T @ gu / m
-    phi_k = 0.5 * (phi_k + phi_k.T)
-    g_k = 0.5 * (g_k + g_k.T)
-    ntk = phi_k + g_k * kx
+    with np.errstate(all="ignore"):
+        hu, dhu = _act(u @ amat.T, activation)  # (M, n)
+        f_all = (z @ hu) * inv
+        gu = z[:, None] * dhu
+        phi_k = hu.T @ hu / m
+        g_k = gu.T @ gu / m
+        phi_k = 0.5 * (phi_k + phi_k.T)
+        g_k = 0.5 * (g_k + g_k.T)
+        ntk = phi_k + g_k * kx
+    ensure_finite("particle_dmft", f_all, phi_k, g_k, ntk, solver=True,
+                  cause="outputs or kernels overflow float64")
     info = SolverInfo(
         status=status,
         iterations=steps,
@@ -530,21 +548,36 @@ def _linear_inputs(
     return xa, ya, xe
 
 
+def _norm(v: FloatArray) -> float:
+    """Euclidean norm computed on the rescaled vector (no overflow of the squares)."""
+    with np.errstate(all="ignore"):
+        scale = float(np.max(np.abs(v))) if v.size else 0.0
+        if scale == 0.0 or not math.isfinite(scale):
+            return scale
+        return scale * float(np.linalg.norm(v / scale))
+
+
 class _Ridge:
     """β̂(κ) = (XᵀX/D + κI)⁻¹Xᵀy/√D through one eigendecomposition of XᵀX/D."""
 
     def __init__(self, x: FloatArray, y: FloatArray) -> None:
         dim = x.shape[1]
-        self.e, self.v = np.linalg.eigh(x.T @ x / dim)
+        with np.errstate(all="ignore"):
+            gram = x.T @ x / dim
+            xty = x.T @ y
+        ensure_finite("XᵀX/D and Xᵀy", gram, xty, cause="inputs or targets too large")
+        self.e, self.v = np.linalg.eigh(gram)
         self.e = np.clip(self.e, 0.0, None)
-        self.c = self.v.T @ (x.T @ y) / math.sqrt(dim)  # Xᵀy/√D in the eigenbasis
+        self.c = self.v.T @ xty / math.sqrt(dim)  # Xᵀy/√D in the eigenbasis
+        ensure_finite("Xᵀy/√D", self.c, cause="inputs or targets too large")
         self.dim = dim
 
     def beta(self, kappa: float) -> FloatArray:
         return np.asarray(self.v @ (self.c / (self.e + kappa)))
 
     def norm(self, kappa: float) -> float:
-        return float(np.linalg.norm(self.c / (self.e + kappa)))
+        with np.errstate(all="ignore"):
+            return _norm(self.c / (self.e + kappa))
 
 
 def _result(
@@ -557,11 +590,18 @@ def _result(
     info: SolverInfo,
 ) -> LinearClosedForm:
     s = math.sqrt(x.shape[1])
+    if not math.isfinite(kappa) and not math.isinf(kappa):
+        raise SolverError(f"{info.status.value}: the closed form's root search failed "
+                          "(no effective ridge κ found)")
+    with np.errstate(all="ignore"):
+        f_train, f_eval = x @ beta / s, xe @ beta / s
+    ensure_finite("linear closed form", beta, f_train, f_eval, cov, solver=True,
+                  cause="β̂ or the predictor overflow float64")
     return LinearClosedForm(
         beta=readonly(beta),
         kappa=kappa,
-        f_train=readonly(x @ beta / s),
-        f_eval=readonly(xe @ beta / s),
+        f_train=readonly(f_train),
+        f_eval=readonly(f_eval),
         feature_cov=readonly(cov),
         z2=z2,
         info=info,
@@ -654,7 +694,7 @@ def linear_closed_form_sa(
     dim = xa.shape[1]
     rr = _Ridge(xa, ya)
     tau = math.sqrt(lam * dlt) / gam
-    cnorm = float(np.linalg.norm(rr.c))
+    cnorm = _norm(rr.c)
     if tau >= cnorm:
         info = SolverInfo(SolverStatus.EXACT, extra={"threshold": cnorm})
         return _result(xa, xe, np.zeros(dim), math.inf, np.zeros((dim, dim)), 0.0, info)
@@ -671,7 +711,7 @@ def linear_closed_form_sa(
     kappa, info = _root_log(fun, lo, hi, "S-A")
     check_converged(info, "linear_closed_form_sa", strict=strict)
     beta = rr.beta(kappa)
-    b = beta / np.linalg.norm(beta)
+    b = beta / _norm(beta)
     return _result(xa, xe, beta, kappa, (lam / kappa) * np.outer(b, b), dlt / kappa, info)
 
 
@@ -717,10 +757,16 @@ def linear_closed_form_sb(
     dlt = nonneg_float(ridge_hidden, "ridge_hidden", positive=True)
     dim = xa.shape[1]
     rr = _Ridge(xa, ya)
+    if dlt * lam == 0.0 or not math.isfinite(gam * gam / (dlt * lam)):
+        raise InvalidInputError(
+            f"gamma²/(ridge_hidden·ridge_readout) must be finite, got gamma = {gam}, "
+            f"ridge_hidden = {dlt}, ridge_readout = {lam}"
+        )
     s = gam * gam / (dlt * lam)
 
     def fun(k: float) -> float:
-        return math.sqrt(k / lam) - 1.0 + s * (k * rr.norm(k)) ** 2
+        t = k * rr.norm(k)
+        return math.sqrt(k / lam) - 1.0 + s * t * t
 
     lo = lam
     while fun(lo) >= 0.0 and lo > 1e-300:
@@ -731,7 +777,7 @@ def linear_closed_form_sb(
     kappa, info = _root_log(fun, lo, lam, "S-B")
     check_converged(info, "linear_closed_form_sb", strict=strict)
     beta = rr.beta(kappa)
-    nb = float(np.linalg.norm(beta))
+    nb = _norm(beta)
     b = beta / nb if nb > 0 else np.zeros(dim)
     cov = np.eye(dim) + (lam / kappa - 1.0) * np.outer(b, b)
     return _result(xa, xe, beta, kappa, cov, math.nan, info)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import limits
 from .._validation import (
     FloatArray,
     as_float_array,
@@ -36,6 +37,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import InvalidInputError
+from ._checks import ensure_finite
 
 __all__ = [
     "ACTIVATIONS",
@@ -116,9 +118,12 @@ def _inputs(x1: ArrayLike, x2: ArrayLike | None) -> tuple[FloatArray, FloatArray
 
 
 def _kx(a: FloatArray, b: FloatArray, same: bool) -> FloatArray:
-    kx = np.asarray(a @ b.T, dtype=np.float64) / a.shape[1]
-    if same:
-        kx = 0.5 * (kx + kx.T)  # exactly symmetric
+    limits.check_elements(a.shape[0], b.shape[0], name="n1 × n2 (kernel entries)")
+    with np.errstate(all="ignore"):
+        kx = np.asarray(a @ b.T, dtype=np.float64) / a.shape[1]
+        if same:
+            kx = 0.5 * (kx + kx.T)  # exactly symmetric
+    ensure_finite("input kernel x·x'/D", kx)
     return kx
 
 
@@ -206,13 +211,22 @@ def lazy_kernels(
     check_choice(activation, "activation", ACTIVATIONS)
     a, b, same = _inputs(x1, x2)
     kx = _kx(a, b, same)
+    with np.errstate(all="ignore"):
+        phi, g, ntk = _lazy(a, b, kx, same, activation)
+    ensure_finite("lazy_kernels", phi, g, ntk)
+    return LazyKernels(phi=readonly(phi), g=readonly(g), ntk=readonly(ntk), kx=readonly(kx))
+
+
+def _lazy(
+    a: FloatArray, b: FloatArray, kx: FloatArray, same: bool, activation: str
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     if activation == "linear":
         phi = kx.copy()
         g = np.ones_like(kx)
     else:
-        q1 = np.einsum("ij,ij->i", a, a) / a.shape[1]
-        q2 = q1 if same else np.einsum("ij,ij->i", b, b) / b.shape[1]
-        norm = np.sqrt(np.outer(q1, q2))
+        q1 = _sqnorm(a)
+        q2 = q1 if same else _sqnorm(b)
+        norm = np.outer(np.sqrt(q1), np.sqrt(q2))
         zero = norm == 0.0
         cos = np.divide(kx, norm, out=np.ones_like(kx), where=~zero)
         cos = np.clip(cos, -1.0, 1.0)
@@ -227,7 +241,16 @@ def lazy_kernels(
             phi = 0.5 * (phi + phi.T)
             g = 0.5 * (g + g.T)
     ntk = phi + g * kx
-    return LazyKernels(phi=readonly(phi), g=readonly(g), ntk=readonly(ntk), kx=readonly(kx))
+    return phi, g, ntk
+
+
+def _sqnorm(a: FloatArray) -> FloatArray:
+    """|x|²/D per row, computed on rescaled rows so that it overflows only when the result
+    does."""
+    scale = np.max(np.abs(a), axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    r = a / scale[:, None]
+    return np.asarray(np.einsum("ij,ij->i", r, r) / a.shape[1] * scale * scale)
 
 
 def _refine_angles(
@@ -339,44 +362,49 @@ def monte_carlo_kernels(
     """
     check_choice(activation, "activation", ACTIVATIONS)
     a, b, same = _inputs(x1, x2)
-    m = positive_int(neurons, "neurons")
+    m = positive_int(neurons, "neurons", limit="draws")
     gen = as_generator(rng)
     n1, dim = a.shape
     n2 = b.shape[0]
     if chunk is None:
         step = max(1, _CHUNK_FLOATS // (4 * (n1 + n2) + dim))
     else:
-        step = positive_int(chunk, "chunk")
+        step = positive_int(chunk, "chunk", limit="draws")
+    limits.check_elements(min(step, m), a.shape[0] + b.shape[0] + dim,
+                          name="chunk × (n1 + n2 + D) (neurons per batch)")
     kx = _kx(a, b, same)
-    kx2 = kx * kx
-    shape = (n1, n2)
-    s_phi, s_phi2 = np.zeros(shape), np.zeros(shape)
-    s_g, s_g2 = np.zeros(shape), np.zeros(shape)
-    s_cross = np.zeros(shape)  # Σ φφ'·φφ' (per side), for the NTK variance
-    scale = 1.0 / np.sqrt(dim)
-    done = 0
-    while done < m:
-        c = min(step, m - done)
-        w = gen.standard_normal((c, dim)).T  # neuron-major draws: results do not depend on chunk
-        f1, d1 = _act((a @ w) * scale, activation)
+    with np.errstate(all="ignore"):
+        kx2 = kx * kx
+        shape = (n1, n2)
+        s_phi, s_phi2 = np.zeros(shape), np.zeros(shape)
+        s_g, s_g2 = np.zeros(shape), np.zeros(shape)
+        s_cross = np.zeros(shape)  # Σ φφ'·φφ' (per side), for the NTK variance
+        scale = 1.0 / np.sqrt(dim)
+        done = 0
+        while done < m:
+            c = min(step, m - done)
+            # neuron-major draws: results do not depend on chunk
+            w = gen.standard_normal((c, dim)).T
+            f1, d1 = _act((a @ w) * scale, activation)
+            if same:
+                f2, d2 = f1, d1
+            else:
+                f2, d2 = _act((b @ w) * scale, activation)
+            s_phi += f1 @ f2.T
+            s_phi2 += (f1 * f1) @ (f2 * f2).T
+            s_g += d1 @ d2.T
+            s_g2 += (d1 * d1) @ (d2 * d2).T
+            s_cross += (f1 * d1) @ (f2 * d2).T
+            done += c
+        phi, phi_se = _mean_se(s_phi, s_phi2, m)
+        g, g_se = _mean_se(s_g, s_g2, m)
+        # per neuron k = φφ' + (φ'φ')K_x, so Σk = Σφφ + K_x Σφ'φ' and
+        # Σk² = Σ(φφ)² + 2 K_x Σ(φφ')(φφ') + K_x² Σ(φ'φ')².
+        ntk, ntk_se = _mean_se(s_phi + kx * s_g, s_phi2 + 2.0 * kx * s_cross + kx2 * s_g2, m)
         if same:
-            f2, d2 = f1, d1
-        else:
-            f2, d2 = _act((b @ w) * scale, activation)
-        s_phi += f1 @ f2.T
-        s_phi2 += (f1 * f1) @ (f2 * f2).T
-        s_g += d1 @ d2.T
-        s_g2 += (d1 * d1) @ (d2 * d2).T
-        s_cross += (f1 * d1) @ (f2 * d2).T
-        done += c
-    phi, phi_se = _mean_se(s_phi, s_phi2, m)
-    g, g_se = _mean_se(s_g, s_g2, m)
-    # per neuron k = φφ' + (φ'φ')K_x, so Σk = Σφφ + K_x Σφ'φ' and
-    # Σk² = Σ(φφ)² + 2 K_x Σ(φφ')(φφ') + K_x² Σ(φ'φ')².
-    ntk, ntk_se = _mean_se(s_phi + kx * s_g, s_phi2 + 2.0 * kx * s_cross + kx2 * s_g2, m)
-    if same:
-        parts = [0.5 * (t + t.T) for t in (phi, g, ntk, phi_se, g_se, ntk_se)]
-        phi, g, ntk, phi_se, g_se, ntk_se = parts
+            parts = [0.5 * (t + t.T) for t in (phi, g, ntk, phi_se, g_se, ntk_se)]
+            phi, g, ntk, phi_se, g_se, ntk_se = parts
+    ensure_finite("monte_carlo_kernels", phi, g, ntk, phi_se, g_se, ntk_se)
     return MonteCarloKernels(
         phi=readonly(phi),
         g=readonly(g),

@@ -16,13 +16,22 @@ against it (add the target noise variance for noisy test labels), spec §4.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.polynomial import hermite_e
 
-from .._validation import FloatArray, as_generator, positive_int, readonly
+from .. import limits
+from .._validation import (
+    FloatArray,
+    as_float_array,
+    as_generator,
+    as_vector,
+    positive_int,
+    readonly,
+)
 from ..errors import InvalidInputError
 
 __all__ = ["TASK_KINDS", "TransferTask", "digits_pair", "hermite_pair", "linear_pair", "make_task"]
@@ -57,6 +66,22 @@ class TransferTask:
     y_test: FloatArray
     kind: str
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        xs = {}
+        for xn, yn in (("x_source", "y_source"), ("x_target", "y_target"), ("x_test", "y_test")):
+            x = as_float_array(getattr(self, xn), xn, ndim=2)
+            y = as_vector(getattr(self, yn), yn, x.shape[0])
+            object.__setattr__(self, xn, readonly(x))
+            object.__setattr__(self, yn, readonly(y))
+            xs[xn] = x
+        dims = {k: v.shape[1] for k, v in xs.items()}
+        if len(set(dims.values())) != 1:
+            raise InvalidInputError(f"x_source, x_target and x_test must share D, got {dims}")
+        if not isinstance(self.kind, str):
+            raise InvalidInputError(f"kind must be a string, got {self.kind!r}")
+        if not isinstance(self.meta, dict):
+            raise InvalidInputError(f"meta must be a dict, got {self.meta!r}")
 
     @property
     def dim(self) -> int:
@@ -99,18 +124,21 @@ def _teachers(dim: int, alpha_s: float, gen: np.random.Generator) -> tuple[Float
 
 
 def _sizes(dim: Any, p_source: Any, p_target: Any, n_test: Any) -> tuple[int, int, int, int]:
-    return (
-        positive_int(dim, "dim"),
-        positive_int(p_source, "p_source"),
-        positive_int(p_target, "p_target"),
-        positive_int(n_test, "n_test"),
+    out = (
+        positive_int(dim, "dim", limit="d"),
+        positive_int(p_source, "p_source", limit="n"),
+        positive_int(p_target, "p_target", limit="n"),
+        positive_int(n_test, "n_test", limit="n"),
     )
+    limits.check_elements(out[1] + out[2] + out[3], out[0],
+                          name="(p_source + p_target + n_test) × dim")
+    return out
 
 
 def _task(
     arrays: tuple[FloatArray, ...], kind: str, meta: dict[str, Any]
 ) -> TransferTask:
-    x1, y1, x2, y2, xt, yt = (readonly(np.array(a, dtype=np.float64)) for a in arrays)
+    x1, y1, x2, y2, xt, yt = arrays
     return TransferTask(x1, y1, x2, y2, xt, yt, kind=kind, meta=meta)
 
 
@@ -213,7 +241,7 @@ def digits_pair(
     """
     from ..data import digits_pool
 
-    p1, p2, nt = (positive_int(v, n) for v, n in
+    p1, p2, nt = (positive_int(v, n, limit="n") for v, n in
                   ((p_source, "p_source"), (p_target, "p_target"), (n_test, "n_test")))
     pairs = []
     for name, pair in (("source_classes", source_classes), ("target_classes", target_classes)):
@@ -245,12 +273,23 @@ def digits_pair(
 
 def make_task(kind: str, **kwargs: Any) -> TransferTask:
     """Dispatch to :func:`linear_pair`, :func:`hermite_pair` or :func:`digits_pair`."""
-    if kind == "linear":
-        return linear_pair(**kwargs)
-    if kind == "hermite":
-        return hermite_pair(**kwargs)
+    import inspect
+
+    funcs: dict[str, Callable[..., TransferTask]] = {
+        "linear": linear_pair, "hermite": hermite_pair, "digits": digits_pair,
+    }
+    if not isinstance(kind, str) or kind not in funcs:
+        raise InvalidInputError(f"unknown task kind {kind!r}; choose one of {TASK_KINDS}")
     if kind == "digits":
         kwargs.pop("dim", None)
         kwargs.pop("alpha_s", None)
-        return digits_pair(**kwargs)
-    raise InvalidInputError(f"unknown task kind {kind!r}; choose one of {TASK_KINDS}")
+    func = funcs[kind]
+    params = inspect.signature(func).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise InvalidInputError(f"make_task({kind!r}) got unknown parameter(s) {unknown}")
+    missing = sorted(n for n, p in params.items()
+                     if p.default is inspect.Parameter.empty and n not in kwargs)
+    if missing:
+        raise InvalidInputError(f"make_task({kind!r}) is missing parameter(s) {missing}")
+    return func(**kwargs)

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._numerics import Solved, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, check_choice, nonneg_float
 from ..errors import InvalidInputError
+from ._checks import ensure_finite
 from ._dmft import _root_log
 
 __all__ = [
@@ -128,16 +129,27 @@ def mp_stieltjes(nu: ArrayLike, kappa: ArrayLike) -> tuple[Any, Any]:
     """
     n = _nonneg_array(nu, "nu")
     k = _nonneg_array(kappa, "kappa", positive=True)
+    _broadcast(n, k)
     m1, m2 = _mp(n, k)
+    ensure_finite("mp_stieltjes", m1, m2, cause="kappa too small or nu/kappa too large: the "
+                  "moments overflow float64")
     return _out(m1), _out(m2)
 
 
+def _broadcast(*arrays: FloatArray) -> None:
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError as exc:
+        raise InvalidInputError(f"nu and kappa do not broadcast: {exc}") from None
+
+
 def _mp(nu: FloatArray, kappa: FloatArray) -> tuple[FloatArray, FloatArray]:
-    a = kappa + nu - 1.0
-    r = np.sqrt(a * a + 4.0 * kappa)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        a = kappa + nu - 1.0
+        r = np.hypot(a, 2.0 * np.sqrt(kappa))  # √(a² + 4κ) without overflow
         m = np.where(a >= 0, 2.0 / np.where(a >= 0, a + r, 1.0), (r - a) / (2.0 * kappa))
-    return m, m * (1.0 + m) / r
+        m2 = m * (1.0 + m) / r
+    return m, m2
 
 
 def _ridge(
@@ -219,12 +231,15 @@ def ridge_limits(nu: ArrayLike, kappa: ArrayLike, noise_variance: float = 0.0) -
     n = _nonneg_array(nu, "nu")
     k = _nonneg_array(kappa, "kappa", positive=True)
     s2 = nonneg_float(noise_variance, "noise_variance")
+    _broadcast(n, k)
     n, k = np.broadcast_arrays(n, k)
-    q, o, _ = _ridge(n, k, s2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        q, o, _ = _ridge(n, k, s2)
         rho = np.where(q > 0, o / np.sqrt(np.where(q > 0, q, 1.0)), 0.0)
-    err = np.maximum(q - 2.0 * o + 1.0, 0.0)
-    m1, _ = _mp(n, k)
+        err = np.maximum(q - 2.0 * o + 1.0, 0.0)
+        m1, _ = _mp(n, k)
+    ensure_finite("ridge_limits", q, o, rho, err, m1,
+                  cause="kappa too small or nu/kappa too large for float64")
     return RidgeLimits(_out(n), _out(k), _out(q), _out(o), _out(rho), _out(err), _out(m1))
 
 

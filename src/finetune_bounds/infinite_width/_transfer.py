@@ -46,8 +46,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import FloatArray, check_choice, nonneg_float, positive_int, readonly, seed_list
+from .. import limits
+from .._validation import (
+    FloatArray,
+    as_float_array,
+    check_choice,
+    nonneg_float,
+    positive_int,
+    readonly,
+)
 from ..errors import InvalidInputError
+from ._checks import choices, ensure_finite
+from ._checks import seeds as _seed_list
+from ._checks import sizes as _size_list
 from ._dmft import _act, _flow, _span, default_stall
 from ._kernels import ACTIVATIONS
 from ._tasks import TransferTask
@@ -206,7 +217,48 @@ def ridge_readout_predict(
 
     Solved with a Cholesky factorisation of Φ(X, X) + λI (λ > 0), never an explicit inverse;
     leading dimensions (seeds) broadcast. ``y`` is (P,) or (…, P).
+
+    Raises
+    ------
+    InvalidInputError
+        Non-numeric, non-finite or mismatched arrays, λ ≤ 0, or features/targets so large that
+        the prediction overflows float64.
     """
+    phi_train = as_float_array(phi_train, "phi_train")
+    phi_eval = as_float_array(phi_eval, "phi_eval", allow_empty=True)
+    if phi_train.ndim < 2 or phi_eval.ndim != phi_train.ndim:
+        raise InvalidInputError(
+            f"phi_train and phi_eval must be (…, P, M) and (…, n, M) arrays, got shapes "
+            f"{phi_train.shape} and {phi_eval.shape}"
+        )
+    if phi_eval.shape[-1] != phi_train.shape[-1] or phi_eval.shape[:-2] != phi_train.shape[:-2]:
+        raise InvalidInputError(
+            f"phi_eval must have shape (…, n, {phi_train.shape[-1]}) matching phi_train "
+            f"{phi_train.shape}, got {phi_eval.shape}"
+        )
+    y = as_float_array(y, "y")
+    if y.shape[-1:] != phi_train.shape[-2:-1]:
+        raise InvalidInputError(f"y must have length P = {phi_train.shape[-2]}, got {y.shape}")
+    try:
+        np.broadcast_shapes(y.shape, phi_train.shape[:-1])
+    except ValueError:
+        raise InvalidInputError(
+            f"y of shape {y.shape} does not broadcast against {phi_train.shape[:-1]}"
+        ) from None
+    ridge = nonneg_float(ridge, "ridge", positive=True)
+    return _ridge_predict(phi_train, phi_eval, y, ridge)
+
+
+def _ridge_predict(
+    phi_train: FloatArray, phi_eval: FloatArray, y: FloatArray, ridge: float
+) -> FloatArray:
+    with np.errstate(all="ignore"):
+        return _ridge_solve(phi_train, phi_eval, y, ridge)
+
+
+def _ridge_solve(
+    phi_train: FloatArray, phi_eval: FloatArray, y: FloatArray, ridge: float
+) -> FloatArray:
     m = phi_train.shape[-1]
     kxx = np.einsum("...im,...jm->...ij", phi_train, phi_train) / m
     kex = np.einsum("...im,...jm->...ij", phi_eval, phi_train) / m
@@ -214,23 +266,22 @@ def ridge_readout_predict(
     a = kxx + ridge * np.eye(p)
     yb = np.broadcast_to(y, a.shape[:-1])[..., None]
     try:
+        if not (np.all(np.isfinite(kxx)) and np.all(np.isfinite(kex))):
+            raise FloatingPointError
         chol = np.linalg.cholesky(a)
         w = np.linalg.solve(np.swapaxes(chol, -1, -2), np.linalg.solve(chol, yb))
-    except np.linalg.LinAlgError:  # pragma: no cover - λ > 0 keeps A positive definite
-        w = np.linalg.solve(a, yb)
-    return np.asarray((kex @ w)[..., 0])
+        out = np.asarray((kex @ w)[..., 0])
+    except (np.linalg.LinAlgError, FloatingPointError):
+        out = np.full(kex.shape[:-1], np.nan)
+    ensure_finite("ridge_readout_predict", out,
+                  cause="features or targets too large for float64, or ridge too small")
+    return out
 
 
 def _check_task(task: TransferTask, protocols: Sequence[str]) -> tuple[str, ...]:
     if not isinstance(task, TransferTask):
         raise InvalidInputError(f"task must be a TransferTask, got {type(task).__name__}")
-    if isinstance(protocols, str):
-        protocols = (protocols,)
-    prots = tuple(protocols)
-    if not prots:
-        raise InvalidInputError("protocols must name at least one protocol")
-    for p in prots:
-        check_choice(p, "protocol", PROTOCOLS)
+    prots = choices(protocols, "protocols", PROTOCOLS)
     for name in ("x_source", "x_target", "x_test"):
         a = getattr(task, name)
         if a.shape[0] == 0 or not np.all(np.isfinite(a)):
@@ -333,14 +384,7 @@ def _sizes(task: TransferTask, target_sizes: Sequence[int] | None) -> list[int]:
     p2 = task.x_target.shape[0]
     if target_sizes is None:
         return [p2]
-    if isinstance(target_sizes, (int, np.integer)):
-        target_sizes = [int(target_sizes)]
-    try:
-        sizes = [positive_int(k, "target_sizes") for k in target_sizes]
-    except TypeError:
-        raise InvalidInputError("target_sizes must be a sequence of ints") from None
-    if not sizes:
-        raise InvalidInputError("target_sizes must not be empty")
+    sizes = _size_list(target_sizes, "target_sizes", limit="n")
     if max(sizes) > p2:
         raise InvalidInputError(
             f"target_sizes go up to {max(sizes)} but the task has {p2} target samples"
@@ -374,8 +418,14 @@ class _Collect:
             pred = {p: readonly(np.asarray(np.vstack(v) if v and np.ndim(v[0]) == 2 else v,
                                            dtype=np.float64))
                     for p, v in self.preds[k].items()}
-            errors = {p: readonly(np.mean((v - task.y_test) ** 2, axis=1))
-                      for p, v in pred.items()}
+            for p, v in pred.items():
+                ensure_finite(f"{solver} protocol {p!r}", v, solver=True,
+                              cause="the training flow diverged")
+            with np.errstate(over="ignore"):
+                errors = {p: readonly(np.mean((v - task.y_test) ** 2, axis=1))
+                          for p, v in pred.items()}
+            for p, v in errors.items():
+                ensure_finite(f"{solver} protocol {p!r} test error", v)
             diagnostics = {s: {q: readonly(np.asarray(v, dtype=np.float64)) for q, v in d.items()}
                            for s, d in self.diag[k].items()}
             out.append(TransferResult(errors=errors, predictions=pred, setting=st,
@@ -395,7 +445,7 @@ def _common(
     prots = _check_task(task, protocols)
     return (st, prots, nonneg_float(tol, "tol", positive=True),
             nonneg_float(max_time, "max_time", positive=True),
-            positive_int(max_steps, "max_steps"))
+            positive_int(max_steps, "max_steps", limit="steps"))
 
 
 def _particles(
@@ -414,11 +464,14 @@ def _particles(
     t0 = _time.perf_counter()
     st, prots, tolerance, t_max, cap = _common(task, setting, protocols, tol, max_time,
                                                max_steps)
-    m = positive_int(neurons, "neurons")
+    m = positive_int(neurons, "neurons", limit="draws")
     if m < 2:
         raise InvalidInputError(f"neurons must be ≥ 2, got {m}")
-    seed_ints = list(seed_list(seeds))
+    seed_ints = _seed_list(seeds)
+    limits.check(len(seed_ints), "draws", "seeds")
     sizes = _sizes(task, target_sizes)
+    n_all = task.x_source.shape[0] + task.x_target.shape[0] + task.x_test.shape[0]
+    limits.check_elements(m, n_all, name="neurons × inputs (particle features)")
     stall = default_stall(st.activation)
 
     p1, p2 = task.x_source.shape[0], task.x_target.shape[0]
@@ -505,8 +558,9 @@ def _networks(
     t0 = _time.perf_counter()
     st, prots, tolerance, t_max, cap = _common(task, setting, protocols, tol, max_time,
                                                max_steps)
-    n = positive_int(width, "width")
-    seed_ints = list(seed_list(seeds))
+    n = positive_int(width, "width", limit="width")
+    seed_ints = _seed_list(seeds)
+    limits.check(len(seed_ints), "draws", "seeds")
     sizes = _sizes(task, target_sizes)
     x1, y1, xt = task.x_source, task.y_source, task.x_test
     out = _Collect(prots, sizes)

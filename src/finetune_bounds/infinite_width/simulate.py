@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .. import limits
 from .._validation import (
     FloatArray,
     as_float_array,
@@ -45,9 +46,10 @@ from .._validation import (
     nonneg_float,
     positive_int,
     readonly,
-    seed_list,
 )
 from ..errors import InvalidInputError
+from ._checks import seeds as _seed_list
+from ._checks import sizes as _size_list
 from ._dmft import _KINK_SLACK, default_stall
 from ._kernels import ACTIVATIONS
 
@@ -236,9 +238,11 @@ def init_network(
     >>> bool(np.all(init_network(4, 3, seeds=[8], gamma=0.5).W[0] == net.W[1]))
     True
     """
-    n = positive_int(width, "width")
-    d = positive_int(dim, "dim")
-    seed_ints = list(seed_list(seeds))
+    n = positive_int(width, "width", limit="width")
+    d = positive_int(dim, "dim", limit="d")
+    seed_ints = _seed_list(seeds)
+    limits.check(len(seed_ints), "draws", "seeds")
+    limits.check_elements(len(seed_ints), n, d, name="seeds × width × dim (hidden weights)")
     w = np.empty((len(seed_ints), n, d))
     z = np.empty((len(seed_ints), n))
     for k, s in enumerate(seed_ints):  # drawing only; training is batched
@@ -398,6 +402,7 @@ def train(
     xa = _inputs(x, dim)
     p = xa.shape[0]
     ya = _targets(y, s_n, p)
+    limits.check_elements(s_n, n, p, name="seeds × width × P (pre-activations)")
     gam = net.gamma if gamma is None else nonneg_float(gamma, "gamma", positive=True)
     lam = nonneg_float(ridge_readout, "ridge_readout")
     dlt = nonneg_float(ridge_hidden, "ridge_hidden")
@@ -406,7 +411,7 @@ def train(
     step = None if lr is None else nonneg_float(lr, "lr", positive=True)
     tolerance = nonneg_float(tol, "tol", positive=True)
     t_max = math.inf if max_time is None else nonneg_float(max_time, "max_time", positive=True)
-    cap = positive_int(max_steps, "max_steps")
+    cap = positive_int(max_steps, "max_steps", limit="steps")
     act = net.activation
     frozen = bool(freeze_hidden)
     if stall_tol is not None:
@@ -736,10 +741,9 @@ def width_sweep(
     check_choice(activation, "activation", ACTIVATIONS)
     if isinstance(widths, int | np.integer):
         widths = [int(widths)]
-    ws = np.array([positive_int(v, "width") for v in widths], dtype=np.int64)
-    if ws.size == 0:
-        raise InvalidInputError("widths must not be empty")
-    seed_ints = list(seed_list(seeds))
+    ws = np.array(_size_list(widths, "widths", limit="width"), dtype=np.int64)
+    seed_ints = _seed_list(seeds)
+    limits.check(len(seed_ints), "draws", "seeds")
     gaps = np.empty((ws.size, len(seed_ints)))
     conv = np.empty((ws.size, len(seed_ints)), dtype=bool)
     for k, width in enumerate(ws):
