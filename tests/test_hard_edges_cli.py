@@ -277,13 +277,6 @@ VALID = {
 #: MemoryError or hours of work instead of a ResourceLimitError before anything runs)
 _BIG = "1000000000000"
 FAMILY_XFAIL: dict[tuple[str, str, str], str] = {
-    ("transfer-run", "--width", _BIG):
-        "infinite_width: width above the limit is a MemoryError after the 'running' note",
-    ("transfer-toy", "--nu2", "1e200"):
-        "infinite_width: --nu2 1e200 is not capped like the other floats (RuntimeWarning "
-        "overflow in the toy model)",
-    ("transfer-run", "--seeds", _BIG):
-        "infinite_width: seeds above the limit is a MemoryError after the 'running' note",
 }
 
 

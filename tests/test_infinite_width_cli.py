@@ -206,7 +206,7 @@ def test_toy_phase_map_matches_phase_diagram(capsys):
     ("argv", "needle"),
     [
         (["--alpha-s", "2"], "--alpha-s must be in [-1, 1], got 2"),
-        (["--nu2", "-1"], "--nu2 must be ≥ 0"),
+        (["--nu2", "-1"], "--nu2 must be in [0, 1e+100]"),
         (["--source", "S-A", "--s-hat", "3"], "--s-hat does not apply to the S-A source"),
         (["--lam-hat", "0.5"], "--lam-hat does not apply to the S-B source"),
         (["--ridge-target", "0"], "--ridge-target must be > 0"),

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._cli_common import _lines, format_value, parse_float, parse_int
+from .._io import MAX_ABS
 from ..errors import InvalidInputError
 
 __all__ = ["register", "run_curve", "run_toy", "run_transfer"]
@@ -508,7 +509,7 @@ def run_toy(args: argparse.Namespace) -> int:
     _check_modes_swallowed(args)
     g = vars(args)
     alphas = [_number(v, "--alpha-s", -1.0, 1.0) for v in g.get("alpha_s", [0.0, 0.5, 1.0])]
-    nu2s = [_number(v, "--nu2", 0.0) for v in g.get("nu2", [0.25, 0.5, 1.0, 2.0])]
+    nu2s = [_number(v, "--nu2", 0.0, MAX_ABS) for v in g.get("nu2", [0.25, 0.5, 1.0, 2.0])]
     kw = _toy_kwargs(args)
     baseline = str(g.get("baseline", _TOY_DEFAULTS["baseline"]))
     output = _output(args.output)
@@ -713,6 +714,14 @@ def run_transfer(args: argparse.Namespace) -> int:
     if solver in ("particle", "both") and width < 2:
         raise InvalidInputError(f"--width must be ≥ 2 on the particle solver, got {width}")
     seeds = parse_int(d["seeds"], "--seeds")
+    # sizes against the resource limits before the "running …" note (one error line)
+    from .. import limits
+
+    if solver in ("particle", "both"):
+        limits.check(width, "draws", "--width (particles)")
+    if solver in ("network", "both"):
+        limits.check(width, "width", "--width")
+    limits.check(seeds, "draws", "--seeds")
     tol = parse_float(d["tol"], "--tol", positive=True)
     max_time = parse_float(d["max_time"], "--max-time", positive=True)
     output = _output(args.output)
