@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -393,11 +394,11 @@ def test_an_unguarded_script_is_refused_before_workers_start(tmp_path: Path) -> 
     assert res.returncode == 0 and "rows" in res.stdout, res.stderr
 
 
-def test_serial_and_processes_give_identical_bits_with_blas_heavy_cells(
+def test_serial_processes_and_dask_give_identical_bits_with_blas_heavy_cells(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Serial cells run with one BLAS thread as the workers do, whatever the main process
-    uses otherwise: the frames are equal, not merely close (issue 13, item 5)."""
+    """Serial cells run with one BLAS thread as the process and dask workers do, whatever the
+    main process uses otherwise: the frames are equal, not merely close (issue 13, item 5)."""
     # scipy's own OpenBLAS is loaded before the limits below, so that the restore check sees
     # every BLAS library (one loaded inside the block is not covered by the outer limit, which
     # failed this check in a fresh xdist worker)
@@ -426,6 +427,10 @@ def test_serial_and_processes_give_identical_bits_with_blas_heavy_cells(
     assert len(serial) > 0 and serial.equals(procs), (
         f"{int(np.sum(a != b))} of {a.size} values differ, max relative {np.nanmax(diff):.3g}")
     assert np.array_equal(a, b, equal_nan=True)
+    if importlib.util.find_spec("distributed") is not None:  # dask workers: the same bits
+        on_dask = run_sweep(cfg, executor="dask", workers=2)
+        assert serial.equals(on_dask)
+        assert np.array_equal(a, on_dask["value"].to_numpy(), equal_nan=True)
 
 
 def test_the_local_dask_cluster_does_not_serve_on_8787() -> None:
