@@ -415,21 +415,38 @@ def sample_complexity(
             f"{type(problem).__name__}"
         )
     eps_list = _eps_list(eps)
-    specs = [model] if isinstance(model, str | tuple) else list(model)
+    if isinstance(model, str | tuple):
+        specs = [model]
+    elif isinstance(model, Iterable) and not isinstance(model, bytes):
+        specs = list(model)
+    else:
+        raise InvalidInputError(
+            f"model must be a string like 'linear', 'deep-linear:3' or 'relu' (or a sequence "
+            f"of them), got {model!r}"
+        )
     if not specs:
         raise InvalidInputError("model: give at least one model")
     parsed = [parse_model(m) for m in specs]
     names = [_name(f, d) for f, d in parsed]
     if len(set(names)) != len(names):
         raise InvalidInputError(f"model: each model once, got {names}")
+    # every size is checked (against finetune_bounds.limits) before anything is computed
+    trained = positive_int(trained, "trained", allow_zero=True, limit="draws")
     route_set = _routes(routes, trained)
-    seeds = positive_int(trained, "trained", allow_zero=True) or (5 if "trained" in route_set
-                                                                  else 0)
-    n_cap = None if n_max is None else positive_int(n_max, "n_max")
+    seeds = trained or (5 if "trained" in route_set else 0)
+    n_cap = None if n_max is None else positive_int(n_max, "n_max", limit="n")
     seed = positive_int(rng, "rng", allow_zero=True)
-    grid_points = positive_int(grid_points, "grid_points")
+    draws = None if draws is None else positive_int(draws, "draws", limit="draws")
+    width = None if width is None else positive_int(width, "width", limit="width")
+    grid_points = positive_int(grid_points, "grid_points", limit="n")
     if grid_points < 2:
         raise InvalidInputError(f"grid_points must be ≥ 2, got {grid_points}")
+    if not isinstance(gd, bool | np.bool_):
+        raise InvalidInputError(f"gd must be True or False, got {gd!r}")
+    gd = bool(gd)
+    if progress is not None and not callable(progress):
+        raise InvalidInputError(f"progress must be a callable (label → None) or None, got "
+                                f"{progress!r}")
     tell: Progress = progress if progress is not None else (lambda _label: None)
     answers: list[RouteAnswer] = []
     notes: list[str] = []
@@ -462,8 +479,16 @@ def _eps_list(eps: Any) -> list[float]:
 
 
 def _routes(routes: Iterable[str], trained: int) -> set[str]:
-    if isinstance(routes, str):
-        routes = [routes]
+    if isinstance(routes, str | bytes) or not isinstance(routes, Iterable):
+        raise InvalidInputError(
+            f"routes must be a sequence of route names (some of {ROUTES}, e.g. ('theory',)), "
+            f"got {routes!r}"
+        )
+    routes = list(routes)
+    bad_type = [r for r in routes if not isinstance(r, str)]
+    if bad_type:
+        raise InvalidInputError(f"routes: route names are strings among {ROUTES}, got "
+                                f"{bad_type!r}")
     out = set(routes)
     bad = out - set(ROUTES)
     if bad:

@@ -394,6 +394,8 @@ def register_family(family: Family | str, name: str | None = None) -> str:
     ConfigError
         A name that is taken by a different family, or a reference that is not a Family.
     """
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ConfigError(f"family name must be a non-empty string or None, got {name!r}")
     if isinstance(family, str):
         if ":" not in family:
             raise ConfigError(f"a family reference is 'module:attribute', got {family!r}")

@@ -93,7 +93,17 @@ def to_frame(records: Iterable[Mapping[str, Any]]) -> Any:
     """
     import pandas as pd
 
-    df = pd.DataFrame(list(records))
+    if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+        raise InvalidInputError(
+            f"records must be an iterable of record mappings (dicts), got {records!r:.80}"
+        )
+    rows = list(records)
+    bad = [r for r in rows if not isinstance(r, Mapping)]
+    if bad:
+        raise InvalidInputError(
+            f"records must be mappings (dicts from finetune_bounds.record), got {bad[0]!r:.80}"
+        )
+    df = pd.DataFrame(rows)
     for col in CORE_COLUMNS:
         if col not in df.columns:
             df[col] = pd.NA if col != "seed" else -1
@@ -104,6 +114,17 @@ def to_frame(records: Iterable[Mapping[str, Any]]) -> Any:
             df["seed"] = df["seed"].astype("int64")
     rest = [c for c in df.columns if c not in CORE_COLUMNS]
     return df[list(CORE_COLUMNS) + rest]
+
+
+def check_frame(frame: Any, name: str = "frame") -> None:
+    """``frame`` must be a pandas DataFrame (of records, :func:`to_frame`)."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInputError(
+            f"{name} must be a pandas DataFrame of records (finetune_bounds.to_frame), got "
+            f"{type(frame).__name__}: {frame!r:.60}"
+        )
 
 
 def summarize(frame: Any, by: Sequence[str] | None = None) -> Any:
@@ -125,8 +146,14 @@ def summarize(frame: Any, by: Sequence[str] | None = None) -> Any:
     InvalidInputError
         No ``value`` column, or a ``by`` column missing from the frame.
     """
+    check_frame(frame, "frame")
     if "value" not in frame.columns:
         raise InvalidInputError("summarize needs a 'value' column")
+    if isinstance(by, str):
+        by = [by]
+    if by is not None and (not isinstance(by, Sequence | np.ndarray)
+                           or not all(isinstance(k, str) for k in by)):
+        raise InvalidInputError(f"by must be a sequence of column names or None, got {by!r}")
     keys = list(by) if by is not None else [c for c in frame.columns if c not in VALUE_FIELDS]
     missing = [k for k in keys if k not in frame.columns]
     if missing:

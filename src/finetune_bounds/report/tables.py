@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidInputError
 from ..records import summarize
 from ._frame import (
     apply_filters,
@@ -367,6 +368,8 @@ _LATEX_UNICODE = {
 def latex_escape(text: str) -> str:
     """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < >``) and spell a few common
     Unicode math symbols (Greek letters, ``± ≤ ≥ ‖ ᵀ ²`` …) as LaTeX so pdflatex accepts them."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"text must be a string, got {type(text).__name__}: {text!r:.60}")
     return "".join(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch for ch in text)
 
 
@@ -486,6 +489,12 @@ def _long_form(
 
 def write_table_files(table: Table, stem: str | Path, label: str = "") -> tuple[Path, ...]:
     """Write ``<stem>.md``, ``<stem>.csv`` (long form, numeric) and ``<stem>.tex``."""
+    if not isinstance(table, Table):
+        raise InvalidInputError(f"table must be a Table (build_table), got {table!r:.60}")
+    if not isinstance(stem, str | os.PathLike) or not str(stem):
+        raise InvalidInputError(f"stem must be a file path stem (str or Path), got {stem!r}")
+    if not isinstance(label, str):
+        raise InvalidInputError(f"label must be a string, got {label!r}")
     stem = Path(stem)
     md, csv, tex = (stem.with_name(stem.name + s) for s in (".md", ".csv", ".tex"))
     md.write_text(table.to_markdown(), encoding="utf-8")

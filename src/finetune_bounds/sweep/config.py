@@ -573,6 +573,9 @@ def load_config(path: str | Path) -> SweepConfig:
         Missing or unreadable file (listing the shipped names), invalid TOML, or any schema
         problem (file and key named).
     """
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise ConfigError(f"config path must be a file path or a shipped config name, got "
+                          f"{path!r}")
     p = Path(path)
     if not p.is_file():
         shipped = _shipped(str(path))

@@ -231,7 +231,7 @@ if hasattr(multiprocessing.context, "ForkServerProcess"):  # POSIX only
 def _context(method: str) -> multiprocessing.context.BaseContext:
     """A multiprocessing context whose processes start with :data:`BLAS_ENV` in their
     environment, so BLAS reads it before numpy is imported in the child."""
-    if method not in _CONTEXTS:
+    if not isinstance(method, str) or method not in _CONTEXTS:
         raise InvalidInputError(f"start method must be one of {sorted(_CONTEXTS)}, got {method!r}")
     return _CONTEXTS[method]()
 
@@ -380,6 +380,9 @@ class DaskExecutor(Executor):
             raise ConfigError(
                 "the dask executor needs dask.distributed: pip install 'finetune-bounds[dask]'"
             ) from None
+        from .._validation import nonneg_float
+
+        timeout = nonneg_float(timeout, "timeout (seconds)", positive=True)
         self._distributed = distributed
         self._cluster: Any = None
         self._owns_client = client is None

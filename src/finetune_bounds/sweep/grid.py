@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from .._validation import positive_int
+from ..errors import ConfigError, InvalidInputError
 
 __all__ = [
     "Cell",
@@ -93,6 +94,14 @@ def cell_key(family: str, schema_version: int, params: Mapping[str, Any]) -> str
     When ``params["files_sha256"]`` is a non-empty string, the ``*_file`` parameters (paths)
     are not hashed: the digest stands for the files' contents, wherever they are.
     """
+    if not isinstance(family, str) or not family:
+        raise InvalidInputError(f"family must be a non-empty family name, got {family!r}")
+    if isinstance(schema_version, bool | np.bool_) or not isinstance(schema_version,
+                                                                     int | np.integer):
+        raise InvalidInputError(f"schema_version must be an integer ≥ 0, got {schema_version!r}")
+    schema_version = positive_int(schema_version, "schema_version", allow_zero=True)
+    if not isinstance(params, Mapping):
+        raise InvalidInputError(f"params must be a mapping of parameter values, got {params!r}")
     hashed = dict(params)
     digest = hashed.get("files_sha256")
     if isinstance(digest, str) and digest:
@@ -112,9 +121,27 @@ def seed_sequence(key: str, seed: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(key, 16), spawn_key=(int(seed),))
 
 
+def _check_key(key: Any) -> None:
+    ok = isinstance(key, str) and bool(key)
+    if ok:
+        try:
+            int(key, 16)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise InvalidInputError(f"key must be a cell hash (hex digits, cell_key), got {key!r}")
+
+
 def cell_rngs(key: str, seeds: int | Iterable[int]) -> list[np.random.Generator]:
     """One independent generator per seed (``range(seeds)`` if an int is given)."""
-    ids: Iterable[int] = range(seeds) if isinstance(seeds, int) else seeds
+    _check_key(key)
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool | np.bool_):
+        ids: Iterable[int] = range(positive_int(seeds, "seeds", allow_zero=True, limit="draws"))
+    elif isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise InvalidInputError(f"seeds must be a count ≥ 0 or a sequence of seeds ≥ 0, got "
+                                f"{seeds!r}")
+    else:
+        ids = [positive_int(s, "seed", allow_zero=True) for s in seeds]
     return [np.random.Generator(np.random.PCG64(seed_sequence(key, i))) for i in ids]
 
 

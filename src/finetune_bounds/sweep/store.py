@@ -677,9 +677,19 @@ class Store:
         return str(self._rows("PRAGMA integrity_check")[0][0])
 
 
+def _out_path(path: Any) -> Path:
+    """An output path (str or os.PathLike) as a Path."""
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise InvalidInputError(f"path must be a file path (str or pathlib.Path), got {path!r}")
+    return Path(path)
+
+
 def write_frame(frame: Any, path: str | Path) -> Path:
     """Write a tidy frame to ``.csv`` or ``.parquet`` (pyarrow, imported lazily)."""
-    p = Path(path)
+    from ..records import check_frame
+
+    check_frame(frame, "frame")
+    p = _out_path(path)
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise InvalidInputError(f"export must end in .csv or .parquet, got {p.name!r}")
@@ -703,8 +713,10 @@ def write_output(frame: Any, path: str | Path) -> Path:
     group of rows that differ only in ``seed`` — the keys (every other column), then ``mean``,
     ``stderr`` and ``count`` (:func:`finetune_bounds.records.summarize`) — as ``.csv``,
     ``.parquet`` or ``.json`` (NaN as null; see :func:`write_records`)."""
-    from ..records import summarize
+    from ..records import check_frame, summarize
 
+    check_frame(frame, "frame")
+    _out_path(path)
     if "value" not in getattr(frame, "columns", ()):  # already summarised (e.g. samples)
         return write_records(frame, path)
     if len(frame) == 0:
@@ -718,7 +730,10 @@ def write_output(frame: Any, path: str | Path) -> Path:
 def write_records(frame: Any, path: str | Path) -> Path:
     """The tidy frame to ``.csv``/``.parquet`` (as ``sweep --export``) or ``.json`` (a list of
     records; NaN and missing values as null, ±inf as the strings "inf"/"-inf")."""
-    path = Path(path)
+    from ..records import check_frame
+
+    check_frame(frame, "frame")
+    path = _out_path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise InvalidInputError(f"--output must end in .csv, .json or .parquet, got {path.name!r}")
