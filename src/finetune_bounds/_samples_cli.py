@@ -81,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
         limits.check(width, "width", "--width")
     if draws is not None:
         limits.check(draws, "draws", "--draws")
+    if n_max is not None:
+        limits.check(n_max, "n", "--n-max")
     routes = [r.strip() for r in str(args.routes).split(",") if r.strip()]
     examples = {name: (lambda s2, name=name: linear.example_task(name, noise_variance=s2))
                 for name in _EXAMPLES}
