@@ -40,13 +40,15 @@ no component in the kernel of Σ — which never matters for the risk (spec §2.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache, partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import FloatArray, nonneg_float, positive_int, readonly
+from ._validation import FloatArray, as_generator, nonneg_float, positive_int, readonly
 from .errors import InvalidInputError
 from .problems import Covariance, LinearTask
 
@@ -141,6 +143,27 @@ def digits_labels() -> NDArray[np.int64]:
     return y
 
 
+def _digits(digits: Any) -> NDArray[np.int64]:
+    """An array of digits 0…9 (integers, or integral floats) as int64."""
+    if isinstance(digits, str | bytes) or np.iscomplexobj(digits):
+        raise InvalidInputError(f"digits must be an array of integers 0…9, got {digits!r}")
+    try:
+        arr = np.asarray(digits)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"digits must be an array of integers 0…9, got {digits!r}"
+        ) from None
+    ok = arr.dtype.kind in "iu" or (
+        arr.dtype.kind == "f"
+        and bool(np.all(np.isfinite(arr)))
+        and bool(np.all(arr == np.round(arr)))
+    )
+    if not ok or arr.ndim != 1 or not np.all((arr >= 0) & (arr <= 9)):
+        shown = repr(digits) if arr.size <= 20 else f"an array of shape {arr.shape}"
+        raise InvalidInputError(f"digits must be a 1-D array of integers 0…9, got {shown}")
+    return arr.astype(np.int64)
+
+
 def label_values(label: LabelFunction, digits: NDArray[np.int64] | None = None) -> FloatArray:
     """Evaluate a label function on digits (default: every image's digit).
 
@@ -157,7 +180,7 @@ def label_values(label: LabelFunction, digits: NDArray[np.int64] | None = None) 
     InvalidInputError
         Unknown name, or a callable returning the wrong shape or non-finite values.
     """
-    k = digits_labels() if digits is None else np.asarray(digits, dtype=np.int64)
+    k = digits_labels() if digits is None else _digits(digits)
     if callable(label):
         try:
             v = np.asarray(label(k), dtype=np.float64)
@@ -229,9 +252,11 @@ def digits_task(
 
 
 def digits_design(
-    n: int, rng: np.random.Generator, *, batch: tuple[int, ...] = ()
+    n: int, rng: np.random.Generator | int | None, *, batch: tuple[int, ...] = ()
 ) -> FloatArray:
     """n real images (centered features) drawn without replacement: shape ``batch + (n, 64)``.
+
+    ``rng`` is a Generator, or an integer seed ≥ 0 (None: seed 0).
 
     Use as the ``sampler`` of :func:`finetune_bounds.linear.simulate_curve` to train on real
     inputs instead of Gaussian ones with the same covariance.
@@ -239,14 +264,20 @@ def digits_design(
     Raises
     ------
     InvalidInputError
-        n < 1 or n larger than the 1797 images.
+        n < 1 or n larger than the 1797 images, a bad ``rng`` or ``batch``.
     """
-    x = digits_features()
     n = positive_int(n, "n")
+    gen = as_generator(rng)
+    if isinstance(batch, int | np.integer) and not isinstance(batch, bool | np.bool_):
+        batch = (batch,)
+    if isinstance(batch, str | bytes) or not isinstance(batch, tuple | list):
+        raise InvalidInputError(f"batch must be a tuple of positive integers, got {batch!r}")
+    batch = tuple(positive_int(b, f"batch[{i}]") for i, b in enumerate(batch))
+    size = positive_int(math.prod(batch), "batch size (product of batch)", limit="draws")
+    x = digits_features()
     if n > x.shape[0]:
         raise InvalidInputError(f"n must be ≤ {x.shape[0]} (number of digits images), got {n}")
-    size = int(np.prod(batch)) if batch else 1
-    idx = np.stack([rng.choice(x.shape[0], size=n, replace=False) for _ in range(size)])
+    idx = np.stack([gen.choice(x.shape[0], size=n, replace=False) for _ in range(size)])
     return np.asarray(x[idx].reshape(*batch, n, x.shape[1]))
 
 

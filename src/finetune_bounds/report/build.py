@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ._checks import check_dpi, check_formats, check_frame, check_path, check_title, shown
 from .answer import experiment_answer, write_answer_files
 from .figures import plot_figure
 from .html import render_html
@@ -101,6 +102,17 @@ def render_experiment(
     :class:`~.results.TableOutput` objects). Every ``[[figure]]``/``[[table]]`` spec is validated
     before anything is drawn, so a typo fails fast.
     """
+    # a SweepConfig, or anything shaped like one (a name, a path, figures and tables)
+    if not (
+        isinstance(getattr(config, "name", None), str)
+        and hasattr(config, "path")
+        and all(isinstance(getattr(config, a, None), tuple | list) for a in ("figures", "tables"))
+    ):
+        raise ConfigError(f"config must be a SweepConfig, got {shown(config)}")
+    check_frame(frame)
+    folder = check_path(folder, "folder")
+    formats = check_formats(formats)
+    dpi = check_dpi(dpi)
     label = f"{config.path or config.name}"
     fig_specs = [
         figure_spec_from_dict(f, f"{label}: figure {i}") for i, f in enumerate(config.figures, 1)
@@ -108,7 +120,6 @@ def render_experiment(
     tab_specs = [
         TableSpec.from_dict(t, f"{label}: table {i}") for i, t in enumerate(config.tables, 1)
     ]
-    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _clean(folder)
     data = folder / "data.csv"
@@ -193,8 +204,15 @@ def build_report(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    out_path = check_path(out_dir, "out_dir")
+    formats = check_formats(formats)
+    dpi = check_dpi(dpi)
+    if title is not None:
+        check_title(title)
+    if store is not None and not isinstance(store, Store):
+        check_path(store, "store (a Store, a path to the results file, or None)")
     cfgs = _as_configs(configs, quick)
-    out = _prepare(cfgs, Path(out_dir))
+    out = _prepare(cfgs, out_path)
     owns_store = not isinstance(store, Store)
     st = (
         store

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from ..errors import ConfigError
+from ._checks import check_path, check_title, shown
 from .answer import answer_html, answer_order
 from .results import ExperimentReport
 
@@ -150,10 +152,20 @@ def render_html(
         Generation information shown under the title (version, mode, date, …).
     """
     e = html.escape
-    base = Path(out_dir)
+    if isinstance(experiments, str | bytes) or not isinstance(experiments, Sequence):
+        raise ConfigError(
+            f"experiments must be a list of ExperimentReport objects, got {shown(experiments)}"
+        )
+    for i, x in enumerate(experiments):
+        if not isinstance(x, ExperimentReport):
+            raise ConfigError(f"experiments[{i}] must be an ExperimentReport, got {shown(x)}")
+    base = check_path(out_dir, "out_dir")
+    check_title(title)
+    if info is not None and not isinstance(info, Mapping):
+        raise ConfigError(f"info must be a mapping (dict) or None, got {shown(info)}")
     info_html = ""
     if info:
-        rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in info.items())
+        rows = "".join(f"<dt>{e(str(k))}</dt><dd>{e(str(v))}</dd>" for k, v in info.items())
         info_html = f'<dl class="info">{rows}</dl>'
     toc = "".join(f'<li><a href="#{e(x.name)}">{e(x.title)}</a></li>' for x in experiments)
     body = "\n".join(_experiment(x, base) for x in experiments)

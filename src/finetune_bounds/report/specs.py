@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeAlias
 
 from ..errors import ConfigError
@@ -147,6 +147,47 @@ def _filters(entry: Mapping[str, Any], where: str) -> Filters:
     return tuple(out)
 
 
+def _check_fields(spec: Any, where: str) -> None:
+    """Check (and normalise: lists → tuples) the fields of a spec built directly, not by
+    ``from_dict``: each field by its annotation, so a bad value fails here, not in a drawing."""
+    for f in fields(spec):
+        v = getattr(spec, f.name)
+        kind = str(f.type)
+        optional = kind.endswith("| None")
+        if optional and v is None:
+            continue
+        bad = False
+        if kind.startswith("str"):
+            bad = not isinstance(v, str)
+        elif kind == "bool":
+            bad = not isinstance(v, bool)
+        elif kind == "int":
+            bad = isinstance(v, bool) or not isinstance(v, int)
+        elif kind.startswith("float"):
+            bad = not _is_number(v)
+        elif kind.startswith("tuple") or kind == "Filters":
+            if isinstance(v, str | bytes) or not isinstance(v, Sequence):
+                bad = True
+            else:
+                v = tuple(v)
+                if kind.startswith("tuple[str"):
+                    bad = not all(isinstance(s, str) and s for s in v)
+                elif kind.startswith("tuple[float"):
+                    bad = not all(_is_number(x) for x in v)
+                else:
+                    bad = not all(
+                        isinstance(c, Sequence) and not isinstance(c, str) and len(c) == 2
+                        and isinstance(c[0], str) and isinstance(c[1], Sequence)
+                        and not isinstance(c[1], str)
+                        for c in v
+                    )
+                    if not bad:
+                        v = tuple((c[0], tuple(c[1])) for c in v)
+                object.__setattr__(spec, f.name, v)
+        if bad:
+            raise ConfigError(f"{where}: {f.name}: expected {kind}, got {v!r}")
+
+
 def _check_keys(entry: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a table, got {type(entry).__name__}")
@@ -211,6 +252,11 @@ class TableSpec:
     KEYS: ClassVar[tuple[str, ...]] = (
         "title", "quantities", "index", "columns", "name", "digits", "where"
     )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "table")
+        if not 1 <= self.digits <= 12:
+            raise ConfigError(f"table: digits: expected an integer in [1, 12], got {self.digits}")
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any], where: str = "table") -> TableSpec:
@@ -306,6 +352,13 @@ class FigureSpec:
         "where",
         "errorbars",
     )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "figure")
+        if not self.x:
+            raise ConfigError("figure: x: expected a column name, got ''")
+        if self.errorbars not in ("se", "ci95"):
+            raise ConfigError(f"figure: errorbars: expected 'se' or 'ci95', got {self.errorbars!r}")
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any], where: str = "figure") -> FigureSpec:
@@ -417,6 +470,16 @@ class HeatmapSpec:
         "categories",
         "where",
     )
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "figure")
+        for key in ("x", "y", "quantity"):
+            if not getattr(self, key):
+                raise ConfigError(f"figure: {key}: expected a name, got ''")
+        if self.source not in SOURCES:
+            raise ConfigError(
+                f"figure: source: expected one of {list(SOURCES)}, got {self.source!r}"
+            )
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any], where: str = "figure") -> HeatmapSpec:

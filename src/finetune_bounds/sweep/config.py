@@ -186,6 +186,14 @@ class SweepConfig:
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
+        if self.path is not None and not isinstance(self.path, str | os.PathLike):
+            raise ConfigError(f"<config>: path: expected a file path or None, got {_r(self.path)}")
+        if isinstance(self.path, str):
+            object.__setattr__(self, "path", Path(self.path))
+        if not isinstance(self.is_quick, bool):
+            raise ConfigError(
+                f"{self._label}: is_quick: expected a boolean, got {_r(self.is_quick)}"
+            )
         label = self._label
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise ConfigError(f"{label}: name: expected [a-z0-9_]+, got {_r(self.name)}")
@@ -225,8 +233,8 @@ class SweepConfig:
                 f"{label}: quick: unknown key(s) {_t(str(sorted(map(str, bad))))}; "
                 f"allowed: {list(_QUICK_KEYS)}"
             )
-        object.__setattr__(self, "figures", tuple(dict(f) for f in self.figures))
-        object.__setattr__(self, "tables", tuple(dict(t) for t in self.tables))
+        object.__setattr__(self, "figures", _check_entries(self.figures, label, "figures"))
+        object.__setattr__(self, "tables", _check_entries(self.tables, label, "tables"))
         _check_math_text(self.figures, label, "figure")
         _check_math_text(self.tables, label, "table")
         object.__setattr__(self, "_cells", tuple(self._build_cells()))
@@ -431,6 +439,18 @@ def _check_scalar(v: Any, label: str, where: str) -> Scalar:
     raise ConfigError(
         f"{label}: {where}: expected a number, string or boolean, got {_type_name(v)}"
     )
+
+
+def _check_entries(entries: Any, label: str, section: str) -> tuple[dict[str, Any], ...]:
+    """``[[figure]]``/``[[table]]`` entries: a sequence of tables, as a tuple of fresh dicts."""
+    if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, list | tuple):
+        raise ConfigError(
+            f"{label}: {section}: expected a sequence of tables, got {_r(entries)}"
+        )
+    for i, e in enumerate(entries, 1):
+        if not isinstance(e, Mapping):
+            raise ConfigError(f"{label}: {section} {i}: expected a table, got {_r(e)}")
+    return tuple(dict(e) for e in entries)
 
 
 def _check_key(k: Any, label: str, section: str) -> str:

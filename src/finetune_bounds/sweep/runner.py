@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from .config import SweepConfig
 from .executors import Executor
+from .expr import short_repr as _r
 from .run import SweepRun, execute_sweep
 from .store import Store
 
@@ -56,14 +57,30 @@ def run_config(
         "name": label,
         "family": family,
         "seeds": seeds,
-        "params": dict(params or {}),
-        "grid": {k: list(v) for k, v in (grid or {}).items()},
-        "axes": {k: list(v) for k, v in (axes or {}).items()},
-        "derived": dict(derived or {}),
+        "params": _table(params, "params"),
+        "grid": {k: _values(v, f"grid.{k}") for k, v in _table(grid, "grid").items()},
+        "axes": {k: _values(v, f"axes.{k}") for k, v in _table(axes, "axes").items()},
+        "derived": _table(derived, "derived"),
     }
     if title:
         data["title"] = title
     return SweepConfig.from_dict(data, path=f"<run {family}>")
+
+
+def _table(value: Any, name: str) -> dict[Any, Any]:
+    """A mapping argument of :func:`run_config` (None: empty) as a fresh dict."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a mapping (dict) or None, got {_r(value)}")
+    return dict(value)
+
+
+def _values(value: Any, name: str) -> list[Any]:
+    """The values of a ``grid``/``axes`` key: a list, tuple, array … (not a string), as a list."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ConfigError(f"{name} must be a list of values, got {_r(value)}")
+    return list(value)
 
 
 def run(

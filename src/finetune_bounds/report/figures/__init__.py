@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from .._checks import check_dpi, check_formats, check_path
 from ..specs import AnyFigureSpec, FigureSpec, HeatmapSpec, figure_spec_from_dict
 from ._common import (
     COLORBLIND,
@@ -110,12 +111,13 @@ def plot_figure(
         Unknown kind or spec keys, a column or quantity absent from the frame, ambiguous heatmap
         cells, matplotlib missing.
     """
-    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
-    if bad or not formats:
-        raise ConfigError(f"{where}: formats must be among png, svg, pdf; got {list(formats)}")
+    if not isinstance(where, str):
+        raise ConfigError(f"where must be a string (an error-message prefix), got {where!r}")
+    base = check_path(stem, "stem", where)
+    formats = check_formats(formats, where)
+    dpi = check_dpi(dpi, where)
     drawn = draw_figure(frame, spec, where=where)
     matplotlib, _ = import_matplotlib()
-    base = Path(stem)
     paths = []
     with matplotlib.rc_context(figure_style()):
         for fmt in formats:
