@@ -83,7 +83,7 @@ __all__ = [
 
 _SUBPACKAGES = {
     "linear", "deep_linear", "diagonal", "infinite_width", "relu", "sweep", "report", "testing",
-    "data", "limits",
+    "data", "limits", "nonlinear",
 }
 
 

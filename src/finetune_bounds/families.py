@@ -368,6 +368,7 @@ _REGISTRY: dict[str, str | Family] = {
     "infinite_width": "finetune_bounds.infinite_width._family:FAMILY",
     "linear_measures": "finetune_bounds.linear._family:MEASURES",
     "sample_complexity": "finetune_bounds._samples_family:FAMILY",
+    "nonlinear": "finetune_bounds.nonlinear._family:FAMILY",
 }
 
 

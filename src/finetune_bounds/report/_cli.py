@@ -70,7 +70,36 @@ def find_configs() -> list[Path]:
             "no experiment configs: the installed package ships none (finetune_bounds/configs "
             "is empty); pass --config PATH"
         )
-    return found
+    return _without_missing_extras(found)
+
+
+#: families that need an optional extra: family → (module to import, extra)
+_EXTRAS = {"nonlinear": ("torch", "torch")}
+
+
+def _without_missing_extras(paths: list[Path]) -> list[Path]:
+    """Leave out (with a note on stderr) the shipped experiments whose family needs an extra
+    that is not installed (the nonlinear family needs PyTorch)."""
+    import importlib.util
+    import tomllib
+
+    keep: list[Path] = []
+    left_out: dict[str, list[str]] = {}
+    for path in paths:
+        try:
+            family = tomllib.loads(path.read_text(encoding="utf-8")).get("family")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            family = None  # load_config reports it properly
+        need = _EXTRAS.get(str(family))
+        if need is not None and importlib.util.find_spec(need[0]) is None:
+            left_out.setdefault(need[1], []).append(path.stem)
+        else:
+            keep.append(path)
+    for extra, names in left_out.items():
+        print(f"finetune-bounds report: note: {len(names)} experiment(s) left out ("
+              f"{', '.join(names)}): they need pip install \"finetune-bounds[{extra}]\"",
+              file=sys.stderr)
+    return keep
 
 
 def _config_arg(value: Path) -> Path:
