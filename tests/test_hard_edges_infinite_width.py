@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from _fuzz import fuzz_params
 from finetune_bounds import infinite_width as iw
 from finetune_bounds import limits
 from finetune_bounds.errors import (
@@ -202,8 +203,7 @@ _CASES = [(fn, kw, i) for fn, (_, kws) in sorted(_baselines().items())
           for kw in kws for i in range(len(BAD_VALUES))]
 
 
-@pytest.mark.parametrize(("fn", "kw", "i"), _CASES,
-                         ids=[f"{f}-{k}-{i}" for f, k, i in _CASES])
+@pytest.mark.parametrize(("fn", "kw", "i"), fuzz_params(_CASES, len(BAD_VALUES)))
 def test_fuzz_one_bad_value(fn: str, kw: str, i: int) -> None:
     func, kws = _baselines()[fn]
     args = {**kws, kw: BAD_VALUES[i]}

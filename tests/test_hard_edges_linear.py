@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import finetune_bounds as fb
+from _fuzz import fuzz_params
 from finetune_bounds import linear
 from finetune_bounds._io import load_array
 from finetune_bounds.errors import ConvergenceError, FinetuneBoundsError, InvalidInputError
@@ -283,8 +284,7 @@ _CASES = [(fn, kw, i) for fn, (_, kws) in sorted(_baselines().items())
           for kw in kws for i in range(len(BAD_VALUES))]
 
 
-@pytest.mark.parametrize(("fn", "kw", "i"), _CASES,
-                         ids=[f"{f}-{k}-{i}" for f, k, i in _CASES])
+@pytest.mark.parametrize(("fn", "kw", "i"), fuzz_params(_CASES, len(BAD_VALUES)))
 def test_fuzz_one_bad_value(fn: str, kw: str, i: int) -> None:
     func, kws = _baselines()[fn]
     args = {**kws, kw: BAD_VALUES[i]}

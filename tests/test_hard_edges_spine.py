@@ -28,6 +28,7 @@ import finetune_bounds.data as fdata
 import finetune_bounds.report as freport
 import finetune_bounds.sweep as fsweep
 import finetune_bounds.testing as ftesting
+from _fuzz import fuzz_params
 from _toy_family import FAMILY as TOY
 from _toy_family import register
 from finetune_bounds import families
@@ -361,12 +362,22 @@ SLOW_FNS = {"build_report", "draw_figure", "plot_figure", "render_experiment"}
 _CASES = _cases()
 
 
-def _param(fn: str, kw: str, i: int) -> Any:
-    marks = [pytest.mark.slow] if fn in SLOW_FNS and i > 1 else []
-    return pytest.param(fn, kw, i, marks=marks, id=f"{fn}-{kw}-{i}")
+def _params() -> list[Any]:
+    """The report functions as above; every other callable with the shared default share of
+    bad values per parameter (``_fuzz.fuzz_params``; the rest with ``-m slow``)."""
+    shared = {(p.values[0], p.values[1], p.values[2]): p
+              for p in fuzz_params(_CASES, len(BAD_VALUES))}
+    out = []
+    for fn, kw, i in _CASES:
+        if fn in SLOW_FNS:
+            marks = [pytest.mark.slow] if i > 1 else []
+            out.append(pytest.param(fn, kw, i, marks=marks, id=f"{fn}-{kw}-{i}"))
+        else:
+            out.append(shared[(fn, kw, i)])
+    return out
 
 
-@pytest.mark.parametrize(("fn", "kw", "i"), [_param(*c) for c in _CASES])
+@pytest.mark.parametrize(("fn", "kw", "i"), _params())
 def test_fuzz_one_bad_value(fn: str, kw: str, i: int, toy: Path) -> None:
     func, kws = _baselines(toy)[fn]()
     args = {**kws, kw: BAD_VALUES[i]}
