@@ -143,6 +143,7 @@ def test_particles_and_networks_approach_the_closed_form() -> None:
     assert gap_p.mean() < 3 * gaps[1600].mean() + 3 * gaps[1600].std()
 
 
+@pytest.mark.slow  # 15 s: two width-1500 runs of every protocol (the linear case runs by default)
 def test_network_and_particles_agree_on_every_protocol_relu() -> None:
     task = linear_pair(10, 30, 15, 60, alpha_s=0.9, rng=4)
     st = TransferSetting(activation="relu", time_jr_i=5.0)

@@ -466,6 +466,7 @@ def test_measures_family():
     assert all(-1 <= r["value"] <= 1 for r in rows)
 
 
+@pytest.mark.slow  # 10 s: 150 instances (test_measures_family runs a small study by default)
 def test_measures_family_sigma_aware_wins_on_power_law():
     """[paper] §2.4: on a non-flat spectrum the Σ-aware measures track the risk better than
     ‖Δ‖² (a statement about one seeded study of 150 instances)."""

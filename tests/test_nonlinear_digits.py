@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the nonlinear family needs PyTorch")
+from _torch import skip_without_torch, torch
+from finetune_bounds.errors import FinetuneBoundsError, InvalidInputError, SolverError
+from finetune_bounds.nonlinear import _digits_cnn as dc
+from finetune_bounds.nonlinear._common import FinetuneResult, Knobs, deterministic
 
-from finetune_bounds.errors import FinetuneBoundsError, InvalidInputError, SolverError  # noqa: E402
-from finetune_bounds.nonlinear import _digits_cnn as dc  # noqa: E402
-from finetune_bounds.nonlinear._common import FinetuneResult, Knobs, deterministic  # noqa: E402
+pytestmark = skip_without_torch
 
 # small budgets keep the file fast; the defaults are exercised once (the pretrained fixture)
 FAST_PT = {"steps": 40}
@@ -160,6 +161,7 @@ def test_bad_inputs_raise_typed(state: dict[str, np.ndarray], call) -> None:  # 
 @pytest.mark.parametrize(
     "kw", [{"kappa": 0}, {"scale": -1}, {"readout_scale": float("inf")}, {"kappa": "1"}]
 )
+
 def test_bad_knobs(kw: dict[str, object]) -> None:
     with pytest.raises(FinetuneBoundsError):
         Knobs(**kw)  # type: ignore[arg-type]

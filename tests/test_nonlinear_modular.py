@@ -7,15 +7,16 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the nonlinear family needs PyTorch (extra 'torch')")
-
-from finetune_bounds.errors import (  # noqa: E402
+from _torch import skip_without_torch, torch
+from finetune_bounds.errors import (
     FinetuneBoundsError,
     InvalidInputError,
     SolverError,
 )
-from finetune_bounds.nonlinear import _modular as M  # noqa: E402
-from finetune_bounds.nonlinear._common import FinetuneResult, Knobs  # noqa: E402
+from finetune_bounds.nonlinear import _modular as M
+from finetune_bounds.nonlinear._common import FinetuneResult, Knobs
+
+pytestmark = skip_without_torch
 
 P = 7  # tiny modulus: 49 pairs, fast
 
@@ -181,6 +182,7 @@ def test_bad_p(p: object) -> None:
 def test_bad_training_args(
     state: dict[str, np.ndarray], kwargs: dict[str, object], match: str
 ) -> None:
+
     with pytest.raises(FinetuneBoundsError, match=match):
         M.pretrain(Knobs(), 0, p=P, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(FinetuneBoundsError, match=match):
