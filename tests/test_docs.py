@@ -2,8 +2,10 @@
 
 Every ```python block of the README and of every page in docs/ runs, in order, in one namespace
 per page; every shell block (```bash, ```sh, ```shell, ```console) runs too, command by command,
-with ``subprocess`` (through ``sh``, ``OPENBLAS_NUM_THREADS=1``, a per-command timeout), and must
-exit with status 0. Both run from a temporary working directory that holds a ``configs`` link to
+in a fresh process (``OPENBLAS_NUM_THREADS=1``, a per-command timeout) and must exit with status
+0: a plain ``finetune-bounds …`` command in a child forked from the test's interpreter (no ~1 s
+of imports per command; ``FB_DOCS_SUBPROCESS=1`` turns that off), anything else through ``sh``.
+Both run from a temporary working directory that holds a ``configs`` link to
 the repository's configs and the small input files the examples name (``S.npy``, ``s.npy``,
 ``t.csv``, … written with a fixed seed by :func:`_write_inputs`), so relative paths work and
 nothing is written into the repository.
@@ -261,31 +263,154 @@ def _shell_env() -> dict[str, str]:
     return env
 
 
+#: a plain ``finetune-bounds ARGS`` command, optionally after ``VAR=value`` assignments: no
+#: pipes, redirections, substitutions, globs or command lists
+_PLAIN = re.compile(r"""^[\w\s./:=,*+'"-]*$""")
+#: set to 1 to run every command through ``sh`` in a fresh interpreter (no forked runner)
+FORCE_SUBPROCESS = os.environ.get("FB_DOCS_SUBPROCESS") == "1"
+
+
+def _cli_argv(command: str) -> tuple[dict[str, str], list[str]] | None:
+    """(environment assignments, arguments) of a plain ``finetune-bounds`` command, else None."""
+    import shlex
+
+    if FORCE_SUBPROCESS or not _PLAIN.match(command) or "*" in command:
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    assign: dict[str, str] = {}
+    while words and re.match(r"^[A-Za-z_]\w*=", words[0]):
+        key, _, value = words.pop(0).partition("=")
+        assign[key] = value
+    if not words or words[0] != "finetune-bounds":
+        return None
+    return assign, words[1:]
+
+
+def _run_forked(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run ``finetune-bounds ARGV`` as the console script would, in a child forked from this
+    (already warm) interpreter: a fresh process per command without paying ~1 s of imports for
+    each. The child resets what pytest changed (warning filters, logging handlers), takes the
+    command's environment and folder, and exits with the command's status; its output goes
+    through files. ``FB_DOCS_SUBPROCESS=1`` runs real subprocesses instead (the CLI fuzz checks
+    that both agree)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            status = 1
+            try:
+                import logging
+                import signal
+                import warnings
+
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                signal.alarm(COMMAND_TIMEOUT)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+                os.chdir(cwd)
+                os.environ.clear()
+                os.environ.update(env)
+                warnings.resetwarnings()  # Python's own defaults, not pytest's
+                for action, category in (("ignore", DeprecationWarning),
+                                         ("ignore", PendingDeprecationWarning),
+                                         ("ignore", ImportWarning), ("ignore", ResourceWarning)):
+                    warnings.simplefilter(action, category)  # type: ignore[arg-type]
+                root = logging.getLogger()
+                for h in list(root.handlers):
+                    root.removeHandler(h)
+                sys.argv = ["finetune-bounds", *argv]
+                from finetune_bounds.cli import main
+
+                try:
+                    status = int(main(argv) or 0)
+                except SystemExit as exc:
+                    code = exc.code
+                    status = code if isinstance(code, int) else (0 if code is None else 1)
+            except BaseException:  # a crash: a traceback on stderr, status 1, as Python does
+                import traceback
+
+                traceback.print_exc()
+                status = 1
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(status)
+        _, wait = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(wait)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            ["finetune-bounds", *argv], code,
+            out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
+        )
+
+
 def run_shell_block(block: ShellBlock, cwd: Path, where: str) -> None:
-    """Run the commands of ``block`` one by one in ``cwd``; each must exit as stated."""
+    """Run the commands of ``block`` one by one in ``cwd``; each must exit as stated. Plain
+    ``finetune-bounds`` commands run in a forked child (see :func:`_run_forked`), others
+    through ``sh``."""
     assert block.action != "invalid", f"{where}: bad docs-test comment {block.directive!r}"
     env = _shell_env()
     for command in block.commands():
         t0 = time.perf_counter()
-        try:
-            done = subprocess.run(
-                command,
-                shell=True,
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=COMMAND_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{where}: `{command}` ran longer than {COMMAND_TIMEOUT} s")
+        plain = _cli_argv(command) if hasattr(os, "fork") else None
+        if plain is not None:
+            assign, argv = plain
+            done = _run_forked(argv, cwd, {**env, **assign})
+            if done.returncode == -14:  # SIGALRM: the child's own timeout
+                pytest.fail(f"{where}: `{command}` ran longer than {COMMAND_TIMEOUT} s")
+        else:
+            try:
+                done = subprocess.run(
+                    command,
+                    shell=True,
+                    cwd=cwd,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=COMMAND_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{where}: `{command}` ran longer than {COMMAND_TIMEOUT} s")
         seconds = time.perf_counter() - t0
         assert done.returncode == block.expected_status, (
             f"{where}: `{command}` exited with {done.returncode} (expected "
             f"{block.expected_status}) after {seconds:.1f} s\n--- stdout\n{done.stdout[-3000:]}"
             f"\n--- stderr\n{done.stderr[-3000:]}"
         )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the forked runner needs os.fork")
+def test_forked_runner_matches_a_real_process(tmp_path: Path) -> None:
+    """A plain command run by the forked child and by ``sh`` + a fresh interpreter: the same
+    status, stdout and stderr (success, a one-line error, an environment assignment)."""
+    env = _shell_env()
+    for command in ("finetune-bounds diagonal regime --c-pt 1e-3 --lambda-pt -0.99 --gamma-ft 0",
+                    "finetune-bounds linear --example power_law --n 0",
+                    "FINETUNE_BOUNDS_LIMITS=n=5 finetune-bounds linear --example power_law "
+                    "--n 10 --empirical-seeds 2"):
+        plain = _cli_argv(command)
+        assert plain is not None, command
+        forked = _run_forked(plain[1], tmp_path, {**env, **plain[0]})
+        real = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=COMMAND_TIMEOUT)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (
+            real.returncode, real.stdout, real.stderr), command
+    assert _cli_argv("finetune-bounds report > log.txt") is None
+    assert _cli_argv("cd x && finetune-bounds report") is None
 
 
 def test_a_failing_command_fails(tmp_path: Path) -> None:
