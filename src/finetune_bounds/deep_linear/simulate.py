@@ -350,15 +350,16 @@ def _gd_loop(
     steps = np.full(bsz, max_steps, dtype=np.int64)
     active = np.ones(bsz, dtype=bool)
     resid = np.full(bsz, np.inf)
+    xt = np.ascontiguousarray(np.swapaxes(xa, 1, 2))  # batched matvecs as matmul (BLAS), not einsum
     for t in range(max_steps + 1):
         # suffix row vectors q_j = W_L⋯W_{j+1} (q_L = 1), end-to-end w = q_0
         qs: list[FloatArray] = [np.empty(0)] * (L + 1)
         qs[L] = np.ones((bsz, 1))
         for j in range(L, 0, -1):
-            qs[j - 1] = np.einsum("bi,bij->bj", qs[j], ws[j - 1])
+            qs[j - 1] = (qs[j][:, None, :] @ ws[j - 1])[:, 0, :]
         w = qs[0]
-        r = np.einsum("bnd,bd->bn", xa, w) - ya
-        g = np.einsum("bnd,bn->bd", xa, r) / n
+        r = (xa @ w[:, :, None])[:, :, 0] - ya
+        g = (xt @ r[:, :, None])[:, :, 0] / n
         if k == 0:
             stat = np.linalg.norm(g, axis=1) / ref
         else:
@@ -377,7 +378,7 @@ def _gd_loop(
         # prefix column vectors r_j = W_j⋯W_1 g (pre-update weights); grad W_j = q_j ⊗ r_{j−1}
         rs = [g]
         for j in range(1, L):
-            rs.append(np.einsum("bij,bj->bi", ws[j - 1], rs[-1]))
+            rs.append((ws[j - 1] @ rs[-1][:, :, None])[:, :, 0])
         if adaptive:
             # curvature step, capped so that no layer moves by more than 10 % of its norm in
             # one step (from a small init the gradient is large relative to the weights)
