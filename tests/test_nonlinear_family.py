@@ -129,3 +129,23 @@ def test_modular_task_runs_through_the_family() -> None:
                    seeds=1).frame
     te = frame[frame.quantity == "test_error"]["value"]
     assert len(te) == 1 and 0 <= float(te.iloc[0]) <= 1
+
+
+def test_winners_table() -> None:
+    import pandas as pd
+
+    from finetune_bounds.nonlinear import winners
+
+    rows = []
+    for k, errs in {0.5: [0.1, 0.12, 0.11], 1.0: [0.3, 0.32, 0.31]}.items():
+        for s, e in enumerate(errs):
+            rows.append({"quantity": "test_error", "source": "empirical", "task": "t", "n": 8,
+                         "kappa": k, "value": e, "seed": s, "start": "pretrained"})
+        rows.append({"quantity": "diagonal_error", "source": "theory", "task": "t", "n": 8,
+                     "kappa": k, "value": 1.0 if k == 0.5 else 0.5, "seed": -1, "start": None})
+    w = winners(pd.DataFrame(rows), "kappa")
+    (row,) = w.to_dict("records")
+    assert row["best"] == 0.5 and row["runner_up"] == 1.0 and row["predicted"] == 1.0
+    assert not row["agrees"] and row["margin_se"] > 10
+    with pytest.raises(fb.InvalidInputError, match="knob"):
+        winners(pd.DataFrame(rows), "width")

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._common import FinetuneResult, Knobs, TorchUnavailableError, deterministic, require_torch
-from ._family import TASKS, analogue_settings, task_module
+from ._family import TASKS, analogue_settings, task_module, winners
 
 __all__ = [
     "TASKS",
@@ -39,6 +39,7 @@ __all__ = [
     "pretrain",
     "require_torch",
     "scratch",
+    "winners",
 ]
 
 

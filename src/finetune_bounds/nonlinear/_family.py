@@ -42,7 +42,7 @@ from ..families import Boolean, Constraint, Family, Interval, Options, axis_valu
 from ..records import record
 from ._common import Knobs, TorchUnavailableError
 
-__all__ = ["DEFAULTS", "FAMILY", "TASKS", "analogue_settings", "task_module"]
+__all__ = ["DEFAULTS", "FAMILY", "TASKS", "analogue_settings", "task_module", "winners"]
 
 #: task name → module implementing pretrain / finetune / scratch
 TASKS: dict[str, str] = {
@@ -208,3 +208,51 @@ FAMILY = Family(
         "diagonal-network analogue's error (diagonal-networks spec §5)."
     ),
 )
+
+
+def winners(frame: Any, knob: str) -> Any:
+    """Which value of ``knob`` wins, per task and n: the trained networks' lowest mean test
+    error (fine-tuned), its margin over the runner-up in standard errors, and the value the
+    diagonal analogue predicts (lowest ``diagonal_error``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Records of the ``nonlinear`` family (e.g. ``run(...).frame`` or a store's frame) over
+        several values of ``knob``.
+    knob : {"kappa", "scale", "readout_scale"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (task, n): ``best`` (knob value), ``error`` (its mean), ``runner_up``,
+        ``margin_se`` ((runner-up − best) / √(s.e.² + s.e.²)), ``predicted`` (the analogue's
+        best value), ``agrees`` (best == predicted).
+    """
+    import pandas as pd
+
+    from .._validation import check_choice
+
+    check_choice(knob, "knob", ("kappa", "scale", "readout_scale"))
+    emp = frame[(frame["quantity"] == "test_error") & (frame["source"] == "empirical")]
+    if "start" in emp:
+        emp = emp[emp["start"] == "pretrained"]
+    th = frame[frame["quantity"] == "diagonal_error"]
+    rows = []
+    for (task, n), g in emp.groupby(["task", "n"]):
+        s = g.groupby(knob)["value"].agg(["mean", "std", "count"])
+        s["se"] = s["std"] / np.sqrt(s["count"])
+        s = s.sort_values("mean")
+        best, second = s.iloc[0], s.iloc[1] if len(s) > 1 else None
+        margin = math.nan
+        if second is not None:
+            den = math.hypot(float(best["se"]), float(second["se"]))
+            margin = (float(second["mean"]) - float(best["mean"])) / den if den > 0 else math.inf
+        t = th[(th["task"] == task) & (th["n"] == n)]
+        predicted = float(t.loc[t["value"].idxmin(), knob]) if len(t) else math.nan
+        rows.append({"task": task, "n": int(n), "best": float(s.index[0]),
+                     "error": float(best["mean"]),
+                     "runner_up": float(s.index[1]) if second is not None else math.nan,
+                     "margin_se": margin, "predicted": predicted,
+                     "agrees": bool(float(s.index[0]) == predicted)})
+    return pd.DataFrame(rows)
