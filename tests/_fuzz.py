@@ -27,3 +27,30 @@ def fuzz_params(cases: Sequence[tuple[str, str, int]], n_values: int) -> list[An
         out.append(pytest.param(fn, kw, i, id=f"{fn}-{kw}-{i}",
                                 marks=() if default else pytest.mark.slow))
     return out
+
+
+#: one bad value per parameter at a time: missing, wrong type, NaN, negative, a bool, complex,
+#: a list where a scalar belongs
+BAD_VALUES: list[Any] = [None, "x", float("nan"), -1, True, 1j, [1]]
+
+
+def fuzz_cases(baselines: dict[str, tuple[Any, dict[str, Any]]]) -> list[tuple[str, str, int]]:
+    """(callable name, parameter, bad-value index) for every parameter of every baseline."""
+    return [(fn, kw, i) for fn, (_, kws) in sorted(baselines.items()) for kw in kws
+            for i in range(len(BAD_VALUES))]
+
+
+def call_with_bad_value(func: Any, kws: dict[str, Any], kw: str, i: int) -> tuple[bool, Any]:
+    """Call ``func`` with ``kws`` and ``kw`` replaced by ``BAD_VALUES[i]``: (False, None) for a
+    typed error, (True, result) otherwise. A RuntimeWarning (numpy overflow / invalid) is an
+    error: the library must not leak one for an input it accepts."""
+    import warnings
+
+    from finetune_bounds.errors import FinetuneBoundsError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            return True, func(**{**kws, kw: BAD_VALUES[i]})
+    except FinetuneBoundsError:
+        return False, None

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import finetune_bounds as fb
-from _fuzz import fuzz_params
+from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params
 from finetune_bounds import linear
 from finetune_bounds._io import load_array
-from finetune_bounds.errors import ConvergenceError, FinetuneBoundsError, InvalidInputError
+from finetune_bounds.errors import ConvergenceError, InvalidInputError
 
 D = 6
 LAM = 1.0 / np.arange(1, D + 1)
@@ -169,7 +169,6 @@ def test_load_array_rejects_empty_and_non_real_npy(tmp_path: Any) -> None:
 
 
 # -- fuzz: one bad secondary value at a time -----------------------------------------------------
-BAD_VALUES: list[Any] = [None, "x", math.nan, -1, True, 1j, [1]]
 
 
 def _frame() -> Any:
@@ -280,21 +279,15 @@ def _no_nan(obj: Any, where: str) -> None:
             _no_nan(v, where)
 
 
-_CASES = [(fn, kw, i) for fn, (_, kws) in sorted(_baselines().items())
-          for kw in kws for i in range(len(BAD_VALUES))]
+_CASES = fuzz_cases(_baselines())
 
 
 @pytest.mark.parametrize(("fn", "kw", "i"), fuzz_params(_CASES, len(BAD_VALUES)))
 def test_fuzz_one_bad_value(fn: str, kw: str, i: int) -> None:
     func, kws = _baselines()[fn]
-    args = {**kws, kw: BAD_VALUES[i]}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = func(**args)
-    except FinetuneBoundsError:
-        return
-    _no_nan(out, f"{fn}({kw}={BAD_VALUES[i]!r})")
+    returned, out = call_with_bad_value(func, kws, kw, i)
+    if returned:
+        _no_nan(out, f"{fn}({kw}={BAD_VALUES[i]!r})")
 
 
 # -- resource limits -----------------------------------------------------------------------------

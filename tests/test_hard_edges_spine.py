@@ -28,7 +28,7 @@ import finetune_bounds.data as fdata
 import finetune_bounds.report as freport
 import finetune_bounds.sweep as fsweep
 import finetune_bounds.testing as ftesting
-from _fuzz import fuzz_params
+from _fuzz import BAD_VALUES, fuzz_params
 from _toy_family import FAMILY as TOY
 from _toy_family import register
 from finetune_bounds import families
@@ -37,7 +37,6 @@ from finetune_bounds.errors import ConfigError, FinetuneBoundsError, InvalidInpu
 
 D = 5
 LAM = 1.0 / np.arange(1, D + 1)
-BAD_VALUES: list[Any] = [None, "x", math.nan, -1, True, 1j, [1]]
 
 #: names of the modules' ``__all__`` owned elsewhere (the families, the runner, the store)
 EXCLUDED = {"linear", "deep_linear", "diagonal", "infinite_width", "relu", "limits", "run",
