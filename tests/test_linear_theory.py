@@ -718,3 +718,22 @@ def test_theory_does_not_mutate_inputs() -> None:
         assert np.array_equal(a, c)
     src[0] = 99.0  # the task kept its own copy
     assert task.source[0] == copies[2][0]
+
+
+def test_monte_carlo_stops_near_the_requested_standard_error() -> None:
+    """Issue 15, item 3: with ``rel_tol`` the Monte Carlo starts from a small pilot and stops at
+    the first round that meets the tolerance — not after a fixed 200-draw minimum — and stays
+    accurate against an independent route (the exact isotropic risk)."""
+    d = 40
+    task = fb.LinearTask(fb.Covariance.isotropic(d), np.zeros(d), np.ones(d) / np.sqrt(d), 0.2)
+    exact = expected_risk(task, 10, "isotropic").risk
+    for tol, seed in ((0.05, 1), (0.02, 2), (0.01, 3)):
+        mc = expected_risk(task, 10, "monte_carlo", rel_tol=tol, rng=seed)
+        draws = mc.diagnostics["draws"]
+        assert mc.diagnostics["converged"] and mc.stderr <= tol * mc.risk
+        # the draws the spread asks for: N ≈ (sd / (tol · mean))²; at most ~1.5× that (+ pilot)
+        need = (mc.stderr * math.sqrt(draws) / (tol * mc.risk)) ** 2
+        assert draws <= 1.5 * need + 16, (tol, draws, need)
+        assert abs(mc.risk - exact) < 4 * mc.stderr, (tol, mc.risk, exact)
+    # a loose tolerance needs only the pilot's order of draws (the old rule drew ≥ 200)
+    assert expected_risk(task, 10, "monte_carlo", rel_tol=0.2, rng=4).diagnostics["draws"] < 50

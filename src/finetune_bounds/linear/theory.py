@@ -611,23 +611,35 @@ def _monte_carlo(
     lam = cov.eigenvalues
     sq = np.sqrt(lam)
     d = cov.dim
-    batch = max(1, min(n_draws, batch_bytes // (8 * max(n, 1) * d * 3)))
+    cap = max(1, batch_bytes // (8 * max(n, 1) * d * 3))  # draws per batch (memory)
     biases: list[FloatArray] = []
     traces: list[FloatArray] = []
     total = 0
     target = n_draws if rel_tol is None else max_draws
     vecs = task.delta_eig[None, :]
+    # with a stopping rule: a pilot of n_draws, then rounds sized by the draws the current
+    # spread says are still needed (×1.1, at most ×4 the draws so far), checked after each
+    # round — the run stops near the requested standard error instead of overshooting it
+    step = n_draws
     while total < target:
-        b = min(batch, target - total)
+        b = min(cap, step, target - total)
         xe = rng.standard_normal((b, n, d)) * sq
         bias, tr, _ = _bias_variance_batch(lam, vecs, xe)
         biases.append(bias[:, 0])
         traces.append(tr)
         total += b
-        if rel_tol is not None and total >= n_draws:
-            risk_now = np.concatenate(biases) + task.noise_variance * np.concatenate(traces)
-            if _mc_done(risk_now, rel_tol):
-                break
+        step -= b
+        if step > 0:
+            continue
+        if rel_tol is None:
+            step = target - total
+            continue
+        risk_now = np.concatenate(biases) + task.noise_variance * np.concatenate(traces)
+        if _mc_done(risk_now, rel_tol):
+            break
+        mean = abs(float(np.mean(risk_now)))
+        need = (stderr(risk_now) / (rel_tol * mean)) ** 2 * total if mean > 0 else 4.0 * total
+        step = int(min(max(1.1 * need - total, 8.0), 4.0 * total))
     bias_a = np.concatenate(biases)
     var_a = task.noise_variance * np.concatenate(traces) if task.noise_variance > 0 else 0 * bias_a
     risk_a = bias_a + var_a
@@ -660,6 +672,10 @@ def _monte_carlo(
     )
 
 
+#: pilot draws of ``expected_risk(method="monte_carlo", rel_tol=...)``
+_MC_PILOT = 16
+
+
 def _mc_done(risk: FloatArray, rel_tol: float) -> bool:
     """Monte Carlo stopping rule: stderr ≤ rel_tol·|mean|, or every draw is exactly 0."""
     return bool(stderr(risk) <= rel_tol * abs(float(np.mean(risk))) or not risk.any())
@@ -675,7 +691,7 @@ def expected_risk(
     method: Method = "auto",
     *,
     rng: np.random.Generator | int | None = None,
-    n_draws: int = 200,
+    n_draws: int | None = None,
     rel_tol: float | None = None,
     max_draws: int = 100_000,
     strict: bool = False,
@@ -710,8 +726,10 @@ def expected_risk(
         directly to evaluate many tasks on one Σ.
     rng : Generator or int, optional
         Randomness for Monte Carlo (seed 0 when omitted, so results are reproducible).
-    n_draws : int
-        Monte Carlo draws (the minimum when ``rel_tol`` is set).
+    n_draws : int, optional
+        Monte Carlo draws (default 200). With ``rel_tol`` it is the pilot (default 16): after
+        it, draws come in rounds sized by the standard error still missing, and the run stops
+        at the first check that meets ``rel_tol`` (no fixed minimum beyond the pilot).
     rel_tol : float, optional
         ``"auto"``: the accuracy asked for (default 1 %). ``"weights"``: its stopping
         tolerance (default 1 %). ``"monte_carlo"``: keep drawing (up to ``max_draws``) until
@@ -752,6 +770,8 @@ def expected_risk(
     if method == "weights":
         return _weights_route(task, n, rng, rel_tol, max_draws, strict)
     if method == "monte_carlo":
+        if n_draws is None:
+            n_draws = 200 if rel_tol is None else _MC_PILOT
         n_draws = positive_int(n_draws, "n_draws", limit="draws")
         if n_draws < 2:
             raise InvalidInputError("n_draws must be ≥ 2 to estimate a standard error")
