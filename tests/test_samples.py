@@ -244,14 +244,14 @@ def test_family_rows_are_the_one_call() -> None:
     start); routes that do not apply emit no row."""
     from finetune_bounds.linear._family import build_task
 
-    params = {"d": 30, "n_max": 80, "spectrum": "power_law"}
+    params = {"d": 16, "n_max": 40, "spectrum": "power_law"}
     run = fb.run("sample_complexity", params=params, grid={"model": ["linear", "deep_linear:2"]},
                  axes={"eps": [0.2, 0.1]}, seeds=2)
     assert not run.failures
     f = run.frame
     assert set(f["quantity"]) == {"sample_complexity"}
     task = build_task({**fb.get_family("sample_complexity").resolve(params), "design": "gaussian"})
-    ans = fb.sample_complexity(task, [0.2, 0.1], routes=("bound", "rate"), n_max=80)
+    ans = fb.sample_complexity(task, [0.2, 0.1], routes=("bound", "rate"), n_max=40)
     lin = f[(f["model"] == "linear") & (f["source"] == "bound")]
     for _, row in lin.iterrows():
         a = ans.get("linear", "bound" if row["method"] == "naive" else "rate",
