@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ._numerics import stderr as _stderr
-from ._validation import FloatArray, nonneg_float, positive_int
+from ._validation import FloatArray, boolean, nonneg_float, positive_int
 from .errors import InvalidInputError, SolverError
 from .problems import LinearTask
 
@@ -441,8 +441,7 @@ def sample_complexity(
     grid_points = positive_int(grid_points, "grid_points", limit="n")
     if grid_points < 2:
         raise InvalidInputError(f"grid_points must be ≥ 2, got {grid_points}")
-    if not isinstance(gd, bool | np.bool_):
-        raise InvalidInputError(f"gd must be True or False, got {gd!r}")
+    boolean(gd, "gd")
     gd = bool(gd)
     if progress is not None and not callable(progress):
         raise InvalidInputError(f"progress must be a callable (label → None) or None, got "

@@ -23,6 +23,7 @@ __all__ = [
     "FloatArray",
     "as_float_array",
     "as_vector",
+    "boolean",
     "check_choice",
     "fraction",
     "nonneg_float",
@@ -147,6 +148,13 @@ def optional_mapping(x: Any, name: str) -> dict[str, Any]:
     return out
 
 
+def boolean(x: Any, name: str) -> bool:
+    """A switch: ``True``/``False`` (numpy booleans too), nothing else (not 0/1, not "x")."""
+    if not isinstance(x, bool | np.bool_):
+        raise InvalidInputError(f"{name} must be True or False, got {x!r}")
+    return bool(x)
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """``value`` must be one of the strings in ``choices``."""
     if not isinstance(value, str) or value not in choices:
@@ -179,10 +187,14 @@ def seed_list(seeds: Any) -> tuple[int, ...]:
         Not a positive count nor a sequence of non-negative integers (strings, booleans, an
         empty sequence, negative or non-integral seeds).
     """
+    from .limits import check
+
     if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool | np.bool_):
-        return tuple(range(positive_int(seeds, "seeds")))
+        # the draws limit before a count of 10⁹ is expanded into a tuple
+        return tuple(range(positive_int(seeds, "seeds", limit="draws")))
     if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
         raise InvalidInputError(f"seeds must be a count or a sequence of seeds, got {seeds!r}")
+    check(len(seeds), "draws", "seeds")
     out = tuple(positive_int(s, "seed", allow_zero=True) for s in seeds)
     if not out:
         raise InvalidInputError("seeds must not be empty")

@@ -31,9 +31,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._numerics import Solved, SolverInfo, SolverStatus, check_converged
-from .._validation import FloatArray, as_float_array, positive_int
+from .._validation import FloatArray, as_float_array, boolean, positive_int
 from ..errors import InvalidInputError
-from ._common import _check_bool, _depth_label, _require_finite, _ro, check_depth
+from ._common import _depth_label, _require_finite, _ro, check_depth
 from ._status import _aggregate, _status_array
 
 __all__ = ["DepthCoefficient", "depth_coefficient"]
@@ -308,7 +308,7 @@ def depth_coefficient(
     """
     L = check_depth(depth)
     max_iter = positive_int(max_iter, "max_iter", limit="steps")
-    strict = _check_bool(strict, "strict")
+    strict = boolean(strict, "strict")
     s2 = as_float_array(np.atleast_1d(source_norm_sq), "source_norm_sq")
     a2 = as_float_array(np.atleast_1d(perp_source_norm_sq), "perp_source_norm_sq")
     b2 = as_float_array(np.atleast_1d(fitted_norm_sq), "fitted_norm_sq")

@@ -87,11 +87,6 @@ def _ro(a: FloatArray) -> FloatArray:
     return out
 
 
-def _check_bool(x: Any, name: str) -> bool:
-    """A flag: ``True``/``False`` (numpy booleans too), nothing else."""
-    if not isinstance(x, bool | np.bool_):
-        raise InvalidInputError(f"{name} must be True or False, got {x!r}")
-    return bool(x)
 
 
 def _require_finite(what: str, *values: Any) -> None:

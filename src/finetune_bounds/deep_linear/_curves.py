@@ -15,14 +15,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._numerics import SolverInfo, SolverStatus, check_converged, stderr
-from .._validation import FloatArray, nonneg_float, positive_int
+from .._validation import FloatArray, boolean, nonneg_float, positive_int
 from ..errors import InvalidInputError, NotReachableError
 from ..limits import check_elements
 from ..problems import LinearTask
 from ._batch import _check_batch_degenerate, _check_batch_row_source, _roots_info
 from ._coefficient import _c_root, _Root
 from ._common import (
-    _check_bool,
     _check_frozen,
     _check_task,
     _depth_label,
@@ -206,7 +205,7 @@ def risk_curve(
     draws = positive_int(draws, "draws", limit="draws")
     if draws < 2:
         raise InvalidInputError("draws must be ≥ 2 to estimate a standard error")
-    strict = _check_bool(strict, "strict")
+    strict = boolean(strict, "strict")
     n_max = int(n_arr.max())
     check_elements(draws, n_max, task.dim, name="draws × max(ns) × d (Gaussian design entries)")
     gen = _generator(rng)
@@ -314,7 +313,7 @@ def sample_complexity(
     L = check_depth(depth)
     k = _check_frozen(frozen_layers)
     draws = positive_int(draws, "draws", limit="draws")
-    strict = _check_bool(strict, "strict")
+    strict = boolean(strict, "strict")
     if n_max is None:
         n_max = max(task.covariance.rank, 1) if k == 0 else 10 * task.dim
     n_max = positive_int(n_max, "n_max", limit="n")

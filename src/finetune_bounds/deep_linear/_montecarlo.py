@@ -14,13 +14,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._numerics import SolverInfo, check_converged, stderr
-from .._validation import FloatArray, as_float_array, as_vector, nonneg_float, positive_int
+from .._validation import FloatArray, as_float_array, as_vector, boolean, nonneg_float, positive_int
 from ..errors import InvalidInputError
 from ..limits import check_elements
 from ..problems import LinearTask
 from ._batch import _batch_risks
 from ._common import (
-    _check_bool,
     _check_frozen,
     _check_task,
     _depth_label,
@@ -118,7 +117,7 @@ def sample_risk(
         raise InvalidInputError("X (or X θ_T + noise) overflows float64; rescale the inputs")
     if rtol is not None:
         rtol = nonneg_float(rtol, "rtol")
-    strict = _check_bool(strict, "strict")
+    strict = boolean(strict, "strict")
     lam = cov.eigenvalues
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         return _sample_risk(task, xe, L, k, y, rtol, lam, strict)
@@ -238,7 +237,7 @@ def expected_risk(
     if draws < 2:
         raise InvalidInputError("draws must be ≥ 2 to estimate a standard error")
     batch = positive_int(batch, "batch")
-    strict = _check_bool(strict, "strict")
+    strict = boolean(strict, "strict")
     check_elements(min(batch, draws), n, task.dim, name="batch × n × d (one batch of designs)")
     check_elements(draws, n, task.dim, name="draws × n × d (Gaussian design entries)")
     gen = _generator(rng)

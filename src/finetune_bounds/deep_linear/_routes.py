@@ -14,10 +14,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._numerics import check_converged
-from .._validation import FloatArray, check_choice, nonneg_float, positive_int
+from .._validation import FloatArray, boolean, check_choice, nonneg_float, positive_int
 from ..errors import InvalidInputError
 from ._coefficient import _MAX_ITER, _c_root
-from ._common import _check_bool, _depth_label, _require_finite, check_depth
+from ._common import _depth_label, _require_finite, check_depth
 from ._design import PredictorResult, _check_nondegenerate, _Design, _finish, _prepare
 from ._route_cvxpy import _cvxpy
 from ._route_ode import _ode
@@ -143,7 +143,7 @@ def solve_predictor(
         t_max = nonneg_float(t_max, "t_max", positive=True)
     if solver is not None and not isinstance(solver, str):
         raise InvalidInputError(f"solver must be a cvxpy solver name or None, got {solver!r}")
-    strict = _check_bool(strict, "strict")
+    strict = boolean(strict, "strict")
     des = _prepare(x, y, source, rtol)
     _check_nondegenerate(des, L)
     # overflow for extreme inputs shows up as a non-finite result, refused below

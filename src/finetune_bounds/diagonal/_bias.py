@@ -43,8 +43,9 @@ from .._validation import (
     positive_int,
     readonly,
 )
+from .._validation import boolean as flag
 from ..errors import InvalidInputError, SolverError
-from ._checks import finite_result, flag
+from ._checks import finite_result
 from ._penalty import q
 
 __all__ = [

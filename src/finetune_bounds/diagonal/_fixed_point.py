@@ -106,8 +106,9 @@ from numpy.typing import ArrayLike, NDArray
 from .. import limits
 from .._numerics import HasStatus, Solved, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
+from .._validation import boolean as flag
 from ..errors import InvalidInputError, SolverError
-from ._checks import finite_result, flag
+from ._checks import finite_result
 from ._penalty import c_finetune, check_scales, check_task
 
 __all__ = [

@@ -93,8 +93,10 @@ from .._validation import (
     positive_int,
     readonly,
 )
+from .._validation import boolean as flag
+from .._validation import seed_list as seeds_checked
 from ..errors import ConvergenceError, InvalidInputError
-from ._checks import finite_result, flag, seeds_checked
+from ._checks import finite_result
 from ._penalty import check_scales, check_task
 
 __all__ = [

@@ -53,12 +53,5 @@ def ensure_finite(
 
 
 def seeds(value: Any) -> list[int]:
-    """:func:`~finetune_bounds._validation.seed_list` with the ``draws`` limit checked first
-    (a count of 10⁹ seeds is refused before a tuple of 10⁹ ints is built)."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-        positive_int(value, "seeds", limit="draws")
-    elif isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes):
-        from .. import limits
-
-        limits.check(len(value), "draws", "seeds")
+    """:func:`~finetune_bounds._validation.seed_list` (it checks the draws limit), as a list."""
     return list(seed_list(value))

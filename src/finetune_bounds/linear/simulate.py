@@ -39,6 +39,7 @@ from .._validation import (
     FloatArray,
     as_float_array,
     as_generator,
+    boolean,
     nonneg_float,
     open_fraction,
     positive_int,
@@ -448,8 +449,7 @@ def simulate_batch(
     if xi.shape != (s_, n):
         raise InvalidInputError(f"noise must have shape ({s_}, {n}), got {xi.shape}")
     rtol = open_fraction(rtol, "rtol", allow_none=True)
-    if not isinstance(gd, bool | np.bool_):
-        raise InvalidInputError(f"gd must be True or False, got {gd!r}")
+    boolean(gd, "gd")
     if gd:  # validated up front (also when only the closed form runs, for a clear error)
         _check_tol(tol, "tol")
         positive_int(max_iter, "max_iter", allow_zero=True, limit="steps")
@@ -616,8 +616,7 @@ def simulate_curve(
     gd = method != "closed_form"
     gens = _generators(rng, seeds) if seeds else None
     t_rng = as_generator(theory_rng)
-    if not isinstance(theory, bool | np.bool_):
-        raise InvalidInputError(f"theory must be True or False, got {theory!r}")
+    boolean(theory, "theory")
     if sampler is not None and not callable(sampler):
         raise InvalidInputError(
             f"sampler must be a callable (n, rng) -> (n, d) array, got {sampler!r}"

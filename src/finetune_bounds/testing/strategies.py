@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
 
 import numpy as np
 
-from .._validation import nonneg_float, positive_int
+from .._validation import boolean, nonneg_float, positive_int
 from ..errors import InvalidInputError
 from ..problems import Covariance, LinearTask
 
@@ -74,10 +74,6 @@ def _raising(draw: Any, kind: type[InvalidInputError], message: str) -> Any:
     raise kind(message)
 
 
-def _flag(x: Any, name: str) -> bool:
-    if not isinstance(x, bool | np.bool_):
-        raise InvalidInputError(f"{name} must be True or False, got {x!r}")
-    return bool(x)
 
 
 def _dims(dim: Any, min_dim: Any, max_dim: Any) -> tuple[int | None, int, int]:
@@ -97,7 +93,7 @@ def _spectrum_args(condition_number: Any, rank: Any, isotropic: Any,
     r = None if rank is None else positive_int(rank, "rank", allow_zero=True, limit="d")
     if r is not None and dim is not None and r > dim:
         raise InvalidInputError(f"rank must be in [0, {dim}], got {r}")
-    iso = _flag(isotropic, "isotropic")
+    iso = boolean(isotropic, "isotropic")
     return kappa, r, iso
 
 
@@ -216,7 +212,7 @@ def covariances(
     :func:`orthogonal_matrices`; otherwise Σ is diagonal."""
     lams = spectra(dim=dim, min_dim=min_dim, max_dim=max_dim,
                    condition_number=condition_number, rank=rank, isotropic=isotropic)
-    return _covariances(lams, _flag(rotated, "rotated"))
+    return _covariances(lams, boolean(rotated, "rotated"))
 
 
 @st.composite
@@ -315,7 +311,7 @@ def designs(
         raise InvalidInputError(f"covariance must be a Covariance or None, got {covariance!r}")
     if covariance is not None and covariance.dim != d:
         raise InvalidInputError(f"covariance has dim {covariance.dim}, designs asked {d}")
-    return _designs(d, n0, lo, hi, covariance, _flag(generic, "generic"))
+    return _designs(d, n0, lo, hi, covariance, boolean(generic, "generic"))
 
 
 @st.composite
