@@ -17,11 +17,11 @@ the same seed gives the same numbers.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._validation import nonneg_float
 from ..errors import FinetuneBoundsError, InvalidInputError
 
 __all__ = ["FinetuneResult", "Knobs", "TorchUnavailableError", "deterministic", "require_torch"]
@@ -44,12 +44,7 @@ def require_torch() -> Any:
 
 
 def _positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        need = "≥ 0" if allow_zero else "> 0"
-        raise InvalidInputError(f"{name} must be a finite number {need}, got {value!r}")
+    v = nonneg_float(value, name, positive=not allow_zero)
     if v > 1e6:
         raise InvalidInputError(f"{name} must be at most 1e6 (float32 weights), got {v:g}")
     return v
