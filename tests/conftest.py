@@ -4,7 +4,8 @@ profile (no deadline, derandomised).
 Two pytest-xdist workers on 2 cores, each with a multi-threaded OpenBLAS pool, oversubscribe the
 CPU (small batched SVDs then run tens of times slower); every test process therefore runs one
 BLAS/OpenMP thread, set through the environment (before numpy loads its BLAS, when it has not
-yet) and through threadpoolctl (when it has).
+yet) and through threadpoolctl (when it has) — the library's one place for that decision,
+:func:`finetune_bounds.threads.pin_process`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
-threadpool_limits(limits=1)
+from finetune_bounds.threads import pin_process  # noqa: E402
+
+pin_process(1)
 
 settings.register_profile(
     "ci",

@@ -6,15 +6,17 @@ the exception object takes the place of the result, so one bad cell never stops 
 Executors built by :func:`make_executor` are owned (and closed) by the sweep; an executor you
 pass in yourself stays open, so one pool or dask cluster can serve several sweeps.
 
-Workers use one BLAS/OpenMP thread each: the process pool starts its workers with
-``OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = 1`` in their environment (unless you
-set them), repeats it in the worker initializer and applies ``threadpoolctl`` limits when it is
-installed; dask's nanny does the same for the workers of a ``LocalCluster``.
+Workers use the ``workers`` thread setting of :mod:`finetune_bounds.threads` (one BLAS/OpenMP
+thread by default; ``FINETUNE_BOUNDS_THREADS="workers=2"`` or ``threads.configure(workers=2)``
+to change it): the process pool starts its workers with ``OMP_NUM_THREADS =
+OPENBLAS_NUM_THREADS = MKL_NUM_THREADS = 1`` in their environment (unless you set them), repeats
+it in the worker initializer and applies ``threadpoolctl`` limits
+(:func:`finetune_bounds.threads.pin_process`); the workers of a dask ``LocalCluster`` do the same.
 
 The serial executor runs its cells in the calling process, which keeps its own BLAS thread
 count (multithreaded by default, or whatever the environment / your ``threadpoolctl`` calls
-chose): only while a cell runs is every BLAS / OpenMP pool limited to one thread
-(``threadpoolctl.threadpool_limits(limits=1)``, restored after the cell), and the BLAS of
+chose): only while a cell runs is every BLAS / OpenMP pool limited to the ``workers`` count
+(:func:`finetune_bounds.threads.blas_threads`, restored after the cell), and the BLAS of
 scipy is loaded before that, so a library first loaded inside a cell is limited too. So serial,
 process and dask runs give the same bits (a multithreaded BLAS sums in a different order).
 
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
+from .. import threads as _threads
 from ..errors import ConfigError, InvalidInputError
 
 __all__ = [
@@ -51,12 +54,9 @@ __all__ = [
 
 log = logging.getLogger("finetune_bounds.sweep")
 
-#: environment of every worker: one BLAS / OpenMP thread
-BLAS_ENV: dict[str, str] = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
+#: environment of every worker under the default thread settings: one BLAS / OpenMP thread
+#: (the settings in force are :func:`finetune_bounds.threads.worker_env`)
+BLAS_ENV: dict[str, str] = dict(_threads.WORKER_ENV)
 
 EXECUTORS: tuple[str, ...] = ("serial", "processes", "dask")
 
@@ -78,14 +78,8 @@ def _check_workers(workers: int | None) -> int:
 
 
 def limit_blas_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread (env vars, and threadpoolctl if present)."""
-    for k, v in BLAS_ENV.items():
-        os.environ.setdefault(k, v)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return
-    threadpool_limits(limits=1)
+    """Worker initializer: the ``workers`` thread count (env vars, and threadpoolctl)."""
+    _threads.pin_process()
 
 
 #: seconds between two parent checks of a process-pool worker
@@ -164,20 +158,13 @@ class SerialExecutor(Executor):
             yield i, result
 
 
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """One BLAS/OpenMP thread in every pool while the block runs (restored afterwards)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency, but do not fail without it
-        yield
-        return
-    # threadpoolctl limits the libraries loaded when the block starts; scipy ships its own
-    # OpenBLAS, loaded on first use — inside a cell it would stay multithreaded
-    with contextlib.suppress(ImportError):
-        import scipy.linalg  # noqa: F401
-    with threadpool_limits(limits=1):
-        yield
+def _one_blas_thread() -> contextlib.AbstractContextManager[None]:
+    """The ``workers`` thread count in every pool while the block runs (restored afterwards).
+
+    threadpoolctl limits the libraries loaded when the block starts; scipy ships its own
+    OpenBLAS, loaded on first use, so :mod:`finetune_bounds.threads` loads it first.
+    """
+    return _threads.blas_threads(_threads.current()["workers"])
 
 
 # ---------------------------------------------------------------------- process pool
@@ -186,11 +173,13 @@ _ENV_LOCK = threading.Lock()
 
 @contextlib.contextmanager
 def _worker_environment() -> Iterator[None]:
-    """Set :data:`BLAS_ENV` (where unset) while a worker process is being started."""
+    """Set the worker environment (:func:`finetune_bounds.threads.worker_env`, where unset)
+    while a worker process is being started."""
+    env = _threads.worker_env()
     with _ENV_LOCK:
-        added = [k for k in BLAS_ENV if k not in os.environ]
+        added = [k for k in env if k not in os.environ]
         for k in added:
-            os.environ[k] = BLAS_ENV[k]
+            os.environ[k] = env[k]
         try:
             yield
         finally:
