@@ -78,12 +78,13 @@ __all__ = [
     "run",
     "sample_complexity",
     "summarize",
+    "threads",
     "to_frame",
 ]
 
 _SUBPACKAGES = {
     "linear", "deep_linear", "diagonal", "infinite_width", "relu", "sweep", "report", "testing",
-    "data", "limits", "nonlinear",
+    "data", "limits", "nonlinear", "threads",
 }
 
 
