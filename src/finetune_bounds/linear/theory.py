@@ -39,6 +39,7 @@ from .._validation import (
 )
 from ..errors import InvalidInputError, NotReachableError
 from ..problems import Covariance, LinearTask, check_linear_task
+from ..threads import small_blas
 from ._accuracy import EXACT, Accuracy, de_relative_error, sampling_accuracy
 
 __all__ = [
@@ -595,6 +596,7 @@ def _isotropic_arrays(task: LinearTask, ns: FloatArray) -> dict[str, NDArray[Any
     return {"bias": bias, "variance": var, "converged": exact, "rel_error": np.zeros_like(ns)}
 
 
+@small_blas
 def _monte_carlo(
     task: LinearTask,
     n: int,
