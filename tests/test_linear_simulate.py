@@ -515,3 +515,81 @@ def test_quick_sweep_runs_end_to_end():
     assert df["value"].notna().all()
     risk = df[(df.quantity == "risk") & (df.source == "empirical")]
     assert set(risk.method) == {"closed_form", "gd"}
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 15: the Gram-eigenbasis route, conjugate gradient, the QR closed form
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("n", "d"), [(6, 20), (25, 10), (12, 12)])
+def test_gd_eigen_route_matches_data_space_iterates(n, d):
+    from finetune_bounds.linear import simulate as sim
+
+    x, y, src = _problem(3, n, d, seed=n + d, noise=0.2)
+    res = gradient_descent(x, y, src, max_iter=7, tol=1e-300)
+    w = np.broadcast_to(src, (3, d)).copy()
+    for i in range(3):  # the X-space iteration by hand, with the step GD chose
+        for _ in range(7):
+            w[i] -= res.step[i] * x[i].T @ (x[i] @ w[i] - y[i]) / n
+    np.testing.assert_allclose(res.weights, w, rtol=1e-10, atol=1e-12)
+    assert (res.iterations == 7).all()
+    # the data-space route itself (forced with an infinite margin) gives the same iterates
+    margin = sim._EIG_MARGIN
+    try:
+        sim._EIG_MARGIN = np.inf
+        ref = gradient_descent(x, y, src, max_iter=7, tol=1e-300)
+    finally:
+        sim._EIG_MARGIN = margin
+    np.testing.assert_allclose(res.weights, ref.weights, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res.grad_norm, ref.grad_norm, rtol=1e-8)
+
+
+@pytest.mark.parametrize(("n", "d", "rank"), [(30, 30, None), (8, 40, None), (50, 12, None),
+                                              (12, 15, 6)])
+def test_cg_reaches_the_closed_form(n, d, rank):
+    x, y, src = _problem(3, n, d, seed=7, noise=0.3, rank=rank)
+    res = gradient_descent(x, y, src, tol=1e-12, max_iter=5000, method="cg")
+    assert res.all_converged and res.method == "cg" and np.isnan(res.step).all()
+    cf = closed_form_batch(x, y, src)
+    np.testing.assert_allclose(res.weights, cf, rtol=1e-8, atol=1e-8 * np.abs(cf).max())
+    with pytest.raises(InvalidInputError, match="step"):
+        gradient_descent(x, y, src, step=0.1, method="cg")
+    with pytest.raises(InvalidInputError, match="method"):
+        gradient_descent(x, y, src, method="adam")  # type: ignore[arg-type]
+
+
+def test_gd_near_n_equals_d_reports_non_convergence_and_cg_converges():
+    x, y, src = _problem(2, 60, 60, seed=2)
+    gd = gradient_descent(x, y, src, tol=1e-10, max_iter=2000)
+    assert not gd.converged.any() and gd.status is SolverStatus.MAX_ITERATIONS
+    assert "NOT converged: 2 of 2" in gd.message and "method='cg'" in gd.message
+    cg = gradient_descent(x, y, src, tol=1e-10, max_iter=2000, method="cg")
+    assert cg.all_converged and cg.message.startswith("converged")
+    assert int(cg.iterations.max()) < 2000
+
+
+def test_closed_form_batch_qr_and_svd_routes_agree():
+    rng = np.random.default_rng(5)
+    for n, d in ((5, 20), (20, 20), (40, 10)):
+        x = rng.standard_normal((3, n, d))
+        y = rng.standard_normal((3, n))
+        src = rng.standard_normal(d)
+        ref = np.stack([src + np.linalg.pinv(x[i]) @ (y[i] - x[i] @ src) for i in range(3)])
+        np.testing.assert_allclose(closed_form_batch(x, y, src), ref, rtol=1e-9, atol=1e-10)
+    # a rank-deficient seed beside a full-rank one: the pseudo-inverse with numpy's cut-off
+    x = rng.standard_normal((2, 10, 15))
+    x[1] = rng.standard_normal((10, 4)) @ rng.standard_normal((4, 15))
+    y = rng.standard_normal((2, 10))
+    ref = np.stack([np.linalg.pinv(x[i]) @ y[i] for i in range(2)])
+    np.testing.assert_allclose(closed_form_batch(x, y, np.zeros(15)), ref, rtol=1e-9,
+                               atol=1e-10)
+    # a user rtol above a singular value ratio truncates, as the SVD did
+    x = np.diag([1.0, 1e-4])[None]
+    out = closed_form_batch(x, np.ones((1, 2)), np.zeros(2), rtol=1e-3)
+    np.testing.assert_allclose(out, [[1.0, 0.0]])
+
+
+def test_entry_points_keep_their_signatures():
+    import inspect
+
+    assert "method" in inspect.signature(gradient_descent).parameters
+    assert list(inspect.signature(closed_form_batch).parameters) == ["X", "y", "init", "rtol"]

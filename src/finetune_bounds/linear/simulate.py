@@ -47,6 +47,7 @@ from .._validation import (
 )
 from ..errors import ConvergenceError, InvalidInputError, NotReachableError
 from ..problems import LinearTask, check_linear_task
+from ..threads import small_blas
 from ._tasks import SPECTRA, example_task, spectrum_task  # re-exported (built in ._tasks)
 
 __all__ = [
@@ -92,7 +93,7 @@ class GDResult(HasStatus):
     rel_grad_norm : ndarray, shape (S,)
         ‖∇L(w)‖ / ‖∇L(w_0)‖ (0 when the start is already stationary).
     step : ndarray, shape (S,)
-        Step size used per seed.
+        Step size used per seed (NaN for ``method="cg"``, whose steps vary).
     lambda_max, lambda_min : ndarray, shape (S,)
         Largest and smallest *positive* eigenvalue of XᵀX/n (rank tolerance as numpy's
         ``matrix_rank``); λ_min > 0 always (λ_max = λ_min = 0 only for X = 0).
@@ -101,6 +102,8 @@ class GDResult(HasStatus):
         GD never leaves w_0 + rowspace(X), where ∇L(w) = (XᵀX/n)(w − w_∞).
     tol, max_iter :
         The stopping rule used.
+    method : str
+        ``"gd"`` or ``"cg"`` (see :func:`gradient_descent`).
     info : SolverInfo
         The batch as a whole: status ``converged`` when every seed reached ``tol`` (a seed
         whose start is already stationary counts), ``not_finite`` when some iterate became
@@ -121,6 +124,7 @@ class GDResult(HasStatus):
     tol: float
     max_iter: int
     info: SolverInfo
+    method: str = "gd"
 
 
     @property
@@ -128,24 +132,183 @@ class GDResult(HasStatus):
         """True when every seed reached the tolerance."""
         return bool(np.all(self.converged))
 
+    @property
+    def message(self) -> str:
+        """One line on how the run ended: how many seeds converged and, when some did not,
+        why (budget and condition number) and what to use for the limit instead."""
+        conv = np.atleast_1d(self.converged)
+        seeds, ok = conv.size, int(np.count_nonzero(conv))
+        if ok == seeds:
+            return f"converged: {seeds} of {seeds} seed(s) reached tol={self.tol:g}"
+        if self.info.status is SolverStatus.NOT_FINITE:
+            return (f"not finite: {seeds - ok} of {seeds} seed(s) diverged or overflowed "
+                    "(non-finite iterate)")
+        bad = ~conv
+        lmax = np.atleast_1d(self.lambda_max)[bad]
+        lmin = np.atleast_1d(self.lambda_min)[bad]
+        cond = float(np.max(lmax / np.maximum(lmin, 1e-300)))
+        return (f"NOT converged: {seeds - ok} of {seeds} seed(s) did not reach tol={self.tol:g} "
+                f"within max_iter={self.max_iter} steps (worst relative gradient norm "
+                f"{float(np.max(np.atleast_1d(self.rel_grad_norm)[bad])):.3g}, condition number "
+                f"up to {cond:.3g}); for the limit use method='cg' or closed_form_batch")
 
-def _gram_extremes(x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """λ_max and smallest positive eigenvalue of XᵀX/n for each seed, from the smaller Gram.
+
+def _gram_eigh(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Eigenvalues (ascending, (S, m)) and eigenvectors ((S, m, m)) of the smaller Gram matrix
+    XXᵀ/n (n < d) or XᵀX/n (n ≥ d), m = min(n, d): its nonzero eigenvalues are those of XᵀX/n."""
+    _, n, d = x.shape
+    g = x @ np.swapaxes(x, -1, -2) if n < d else np.swapaxes(x, -1, -2) @ x
+    ev, vecs = np.linalg.eigh(g / n)
+    return ev, vecs
+
+
+def _extremes(ev: FloatArray, shape: tuple[int, ...]) -> tuple[FloatArray, FloatArray]:
+    """λ_max and smallest positive eigenvalue of XᵀX/n for each seed, from the smaller Gram's
+    eigenvalues ``ev`` (ascending).
 
     "Positive" uses the shared rank cut-off (:func:`~finetune_bounds._numerics.rank_mask`) on
     the singular values √(n·λ) of X, so it agrees with the rank of the closed form."""
-    _, n, d = x.shape
-    g = x @ np.swapaxes(x, -1, -2) if n <= d else np.swapaxes(x, -1, -2) @ x
-    ev = np.linalg.eigvalsh(g / n)  # ascending, (S, m)
     lmax = np.clip(ev[:, -1], 0.0, None)
     sv = np.sqrt(np.clip(ev[:, ::-1], 0.0, None))  # singular values of X/√n, descending
-    keep = rank_mask(sv, x.shape)[:, ::-1]
+    keep = rank_mask(sv, shape)[:, ::-1]
     pos = np.where(keep, ev, np.inf)
     lmin = np.min(pos, axis=1)
     lmin = np.where(np.isfinite(lmin), lmin, 0.0)
     return lmax, lmin
 
 
+#: Iterate in the Gram eigenbasis when λ_min ≥ _EIG_MARGIN·m·eps·λ_max (the eigenvalues' rounding
+#: then moves the gradient norm by < 10⁻⁴ relative); otherwise with X itself.
+_EIG_MARGIN = 1e4
+
+
+def _grad(xs: FloatArray, ws: FloatArray, ys: FloatArray) -> FloatArray:
+    """∇L(w) = Xᵀ(Xw − y)/n per seed."""
+    n = xs.shape[1]
+    r = np.matmul(xs, ws[:, :, None])[:, :, 0] - ys
+    return np.asarray(np.matmul(r[:, None, :], xs)[:, 0, :] / n)
+
+
+def _loop(
+    state: dict[str, FloatArray], advance: Callable[[dict[str, FloatArray]], FloatArray],
+    thr: FloatArray, max_iter: int,
+) -> tuple[dict[str, FloatArray], FloatArray, IntArray, BoolArray]:
+    """Run ``advance`` (one update of every active seed, returning ‖∇L‖ after it) until each
+    seed reaches its threshold, stops being finite, or ``max_iter`` updates; every array of
+    ``state`` has a leading seed axis and is subset as seeds finish. Returns the final state,
+    gradient norms, updates made and whether the threshold was reached."""
+    a_ = thr.shape[0]
+    final = {k: np.array(v, copy=True) for k, v in state.items()}
+    gn_out = np.zeros(a_)
+    iters = np.zeros(a_, dtype=np.int64)
+    conv = np.zeros(a_, dtype=bool)
+    active = np.arange(a_)
+    k = 0
+    while active.size:
+        gn = advance(state)
+        k += 1
+        done = (gn <= thr) | ~np.isfinite(gn)  # a non-finite run stops (status not_finite)
+        if k >= max_iter:
+            done = np.ones_like(done)
+        if np.any(done):
+            ids = active[done]
+            for key, v in state.items():
+                final[key][ids] = v[done]
+            gn_out[ids] = gn[done]
+            iters[ids] = k
+            conv[ids] = gn[done] <= thr[done]
+            keep = ~done
+            active = active[keep]
+            state = {key: v[keep] for key, v in state.items()}
+            thr = thr[keep]
+    return final, gn_out, iters, conv
+
+
+def _cg_step(st: dict[str, FloatArray], hp: FloatArray, pos: str) -> FloatArray:
+    """One conjugate-gradient step on ½wᵀHw − bᵀw given H·p: moves ``st[pos]`` along p."""
+    p, g, gg = st["p"], st["g"], st["gg"]
+    php = np.sum(p * hp, axis=1)
+    alpha = np.where(php > 0, gg / np.where(php > 0, php, 1.0), 0.0)
+    st[pos] += alpha[:, None] * p
+    g += alpha[:, None] * hp
+    gg_new = np.sum(g * g, axis=1)
+    beta = np.where(gg > 0, gg_new / np.where(gg > 0, gg, 1.0), 0.0)
+    p *= beta[:, None]
+    p -= g
+    st["gg"] = gg_new
+    return np.asarray(np.sqrt(gg_new))
+
+
+def _run_data(
+    xs: FloatArray, ys: FloatArray, w: FloatArray, g: FloatArray, eta: FloatArray,
+    thr: FloatArray, max_iter: int, method: str,
+) -> tuple[FloatArray, FloatArray, IntArray, BoolArray]:
+    """GD or CG with X itself (n·d per step): the route of rank-deficient Gram matrices."""
+    n = xs.shape[1]
+    state = {"x": xs, "y": ys, "w": w.copy(), "g": g.copy(), "e": eta}
+    if method == "gd":
+
+        def advance(st: dict[str, FloatArray]) -> FloatArray:
+            st["w"] -= st["e"][:, None] * st["g"]
+            st["g"] = _grad(st["x"], st["w"], st["y"])
+            return np.asarray(np.linalg.norm(st["g"], axis=1))
+    else:
+        state["p"] = -g
+        state["gg"] = np.sum(g * g, axis=1)
+
+        def advance(st: dict[str, FloatArray]) -> FloatArray:
+            xp = np.matmul(st["x"], st["p"][:, :, None])
+            hp = np.matmul(np.swapaxes(st["x"], -1, -2), xp)[:, :, 0] / n
+            return _cg_step(st, hp, "w")
+
+    final, gn, k, conv = _loop(state, advance, thr, max_iter)
+    return final["w"], gn, k, conv
+
+
+def _run_eigen(
+    xs: FloatArray, ys: FloatArray, w: FloatArray, g: FloatArray, ev: FloatArray,
+    vecs: FloatArray, eta: FloatArray, thr: FloatArray, max_iter: int, method: str,
+) -> tuple[FloatArray, FloatArray, IntArray, BoolArray]:
+    """GD or CG in the eigenbasis of the smaller Gram matrix (O(min(n, d)) per step).
+
+    With H = XᵀX/n = V diag(λ) Vᵀ on the row space (every λ > 0 here), GD from w_0 stays in
+    w_0 + span V and its gradient has coordinates ĝ = Vᵀ∇L: ĝ_{k+1} = (1 − ηλ)ĝ_k and the
+    displacement δ = Vᵀ(w_k − w_0) moves by −ηĝ_k — the same iterates as with X. For n ≥ d, V
+    is the Gram's eigenvectors; for n < d, V_i = Xᵀu_i/√(nλ_i) with u_i those of XXᵀ/n."""
+    n, d = xs.shape[1:]
+    lam = ev
+    if n < d:  # ĝ_i = u_iᵀX∇L/√(nλ_i) = √(λ_i/n)·u_iᵀ(Xw_0 − y)
+        r0 = np.matmul(xs, w[:, :, None])[:, :, 0] - ys
+        gh = np.sqrt(lam / n) * np.matmul(np.swapaxes(vecs, -1, -2), r0[:, :, None])[:, :, 0]
+    else:
+        gh = np.matmul(np.swapaxes(vecs, -1, -2), g[:, :, None])[:, :, 0]
+    state = {"g": gh, "dh": np.zeros_like(gh), "lam": lam}
+    if method == "gd":
+        state["e"] = eta
+        state["rho"] = 1.0 - eta[:, None] * lam
+
+        def advance(st: dict[str, FloatArray]) -> FloatArray:
+            st["dh"] -= st["e"][:, None] * st["g"]
+            st["g"] *= st["rho"]
+            return np.asarray(np.sqrt(np.sum(st["g"] * st["g"], axis=1)))
+    else:
+        state["p"] = -gh
+        state["gg"] = np.sum(gh * gh, axis=1)
+
+        def advance(st: dict[str, FloatArray]) -> FloatArray:
+            return _cg_step(st, st["lam"] * st["p"], "dh")
+
+    final, gn, k, conv = _loop(state, advance, thr, max_iter)
+    dh = final["dh"]
+    if n < d:  # w = w_0 + Σ V_i δ_i = w_0 + Xᵀ U (δ / √(nλ))
+        a = np.matmul(vecs, (dh / np.sqrt(n * lam))[:, :, None])
+        w_out = w + np.matmul(np.swapaxes(xs, -1, -2), a)[:, :, 0]
+    else:
+        w_out = w + np.matmul(vecs, dh[:, :, None])[:, :, 0]
+    return w_out, gn, k, conv
+
+
+@small_blas
 def gradient_descent(
     X: ArrayLike,
     y: ArrayLike,
@@ -155,6 +318,7 @@ def gradient_descent(
     tol: float = 1e-10,
     max_iter: int = 100_000,
     strict: bool = False,
+    method: Literal["gd", "cg"] = "gd",
 ) -> GDResult:
     """Full-batch gradient descent on L(w) = ½‖Xw − y‖²/n, started at ``init`` (spec §2.1).
 
@@ -185,6 +349,15 @@ def gradient_descent(
         λ_max/λ_min of the Gram matrix, large when n ≈ rank Σ).
     strict : bool
         Raise :class:`~finetune_bounds.errors.ConvergenceError` if some seed did not converge.
+    method : {"gd", "cg"}
+        ``"gd"`` (default): gradient descent itself — use it when the experiment is about GD
+        (its iterates, its iteration count, early stopping). ``"cg"``: conjugate gradient on
+        the same quadratic from the same start; it also stays in ``init`` + rowspace(X) and
+        reaches the same limit θ_S + X⁺(y − Xθ_S) in about √(λ_max/λ_min) times fewer steps
+        (near n ≈ d, where GD needs tens of thousands of steps, CG needs a few hundred) — use
+        it when you want GD's *limit* (the theory's predictor) by iteration; ``step`` must
+        then be None and the ``step`` field is NaN. :func:`closed_form_batch` gives the same
+        limit directly and is cheaper still.
 
     Returns
     -------
@@ -196,6 +369,13 @@ def gradient_descent(
         Shapes that do not match, non-finite values, tol ≤ 0, or an unstable step.
     ConvergenceError
         Only with ``strict=True``.
+
+    Notes
+    -----
+    Seeds whose Gram matrix is well conditioned (λ_min ≥ 10⁴·min(n, d)·eps·λ_max) iterate in
+    the eigenbasis of the smaller Gram matrix (XXᵀ/n when n < d, XᵀX/n otherwise), computed
+    once: the same iterates as with X (up to rounding), O(min(n, d)) per step instead of
+    O(n·d). The others (rank-deficient or nearly so) iterate with X itself.
 
     Examples
     --------
@@ -228,6 +408,8 @@ def gradient_descent(
         raise InvalidInputError(f"init must have shape ({d},) or ({s_}, {d}), got {w0.shape}")
     tol = _check_tol(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter", allow_zero=True, limit="steps")
+    if not isinstance(method, str) or method not in ("gd", "cg"):
+        raise InvalidInputError(f"method must be 'gd' or 'cg', got {method!r}")
     # GD is scale-equivariant: with X' = X/c, y' = y/c and step' = c²·step the iterates are the
     # same, so iterate on data scaled to max |X| = 1 (no overflow/underflow of XᵀX at extreme
     # scales) and report gradients, eigenvalues and steps in the caller's units.
@@ -238,8 +420,13 @@ def gradient_descent(
     ya = ya / c
     c2 = c * c
 
-    lmax, lmin = _gram_extremes(xa)
-    if step is None:
+    ev, vecs = _gram_eigh(xa)
+    lmax, lmin = _extremes(ev, xa.shape)
+    if method == "cg":
+        if step is not None:
+            raise InvalidInputError("step applies to method='gd' only (cg chooses its own steps)")
+        eta = np.full(s_, np.nan)
+    elif step is None:
         eta = np.where(lmax > 0, 1.0 / np.where(lmax > 0, lmax, 1.0), 1.0)
     else:
         eta_user = _check_step(step, s_)
@@ -255,46 +442,34 @@ def gradient_descent(
                     f"{2.0 / lm:.4g} (λ_max of XᵀX/n = {lm:.4g})"
                 )
 
-    def grad(xs: FloatArray, ws: FloatArray, ys: FloatArray) -> FloatArray:
-        r = np.matmul(xs, ws[:, :, None])[:, :, 0] - ys
-        return np.asarray(np.matmul(r[:, None, :], xs)[:, 0, :] / n)
-
     w = np.array(w0, dtype=np.float64, copy=True)
-    g = grad(xa, w, ya)
+    g = _grad(xa, w, ya)
     g0 = np.linalg.norm(g, axis=1)
     gnorm = g0.copy()
     iters = np.zeros(s_, dtype=np.int64)
     conv = g0 == 0.0
     thr = tol * g0
-    active = np.flatnonzero(~conv)
-    k = 0
-    if active.size and max_iter > 0:
-        xs, ys, ws, es, ths = xa[active], ya[active], w[active], eta[active], thr[active]
-        gs = g[active]
-        while True:
-            ws -= es[:, None] * gs
-            k += 1
-            gs = grad(xs, ws, ys)
-            gn = np.linalg.norm(gs, axis=1)
-            done = (gn <= ths) | ~np.isfinite(gn)  # a non-finite run stops (status not_finite)
-            if k >= max_iter:
-                done = np.ones_like(done)
-            if np.any(done):
-                idx = active[done]
-                w[idx] = ws[done]
-                gnorm[idx] = gn[done]
-                iters[idx] = k
-                # a non-finite (diverged/overflowed) run never counts as converged
-                conv[idx] = (gn[done] <= ths[done]) & np.isfinite(gn[done]) & np.all(
-                    np.isfinite(ws[done]), axis=1)
-                keep = ~done
-                active = active[keep]
-                if not active.size:
-                    break
-                xs, ys, ws, es = xs[keep], ys[keep], ws[keep], es[keep]
-                ths, gs = ths[keep], gs[keep]
-    elif active.size:  # max_iter == 0
-        iters[active] = 0
+    active = ~conv
+    # seeds whose Gram matrix is well conditioned iterate in its eigenbasis (O(min(n, d)) per
+    # step, the same iterates); the others (rank-deficient or nearly so) iterate with X
+    m = min(n, d)
+    eig_ok = active & (ev[:, 0] >= _EIG_MARGIN * m * np.finfo(np.float64).eps * ev[:, -1]) & (
+        ev[:, -1] > 0)
+    x_ok = active & ~eig_ok
+    if max_iter > 0:
+        for sel, space in ((eig_ok, "eigen"), (x_ok, "data")):
+            idx = np.flatnonzero(sel)
+            if not idx.size:
+                continue
+            if space == "eigen":
+                wi, gi, ki, ci = _run_eigen(xa[idx], ya[idx], w[idx], g[idx], ev[idx],
+                                            vecs[idx], eta[idx], thr[idx], max_iter, method)
+            else:
+                wi, gi, ki, ci = _run_data(xa[idx], ya[idx], w[idx], g[idx], eta[idx],
+                                           thr[idx], max_iter, method)
+            w[idx], gnorm[idx], iters[idx] = wi, gi, ki
+            # a non-finite (diverged/overflowed) run never counts as converged
+            conv[idx] = ci & np.isfinite(gi) & np.all(np.isfinite(wi), axis=1)
     with np.errstate(invalid="ignore"):
         rel = np.where(g0 > 0, gnorm / np.where(g0 > 0, g0, 1.0), 0.0)
         dist = np.where(lmin > 0, gnorm / np.where(lmin > 0, lmin, 1.0), 0.0)
@@ -348,6 +523,7 @@ def gradient_descent(
         tol=tol,
         max_iter=max_iter,
         info=info,
+        method=method,
     )
 
 
@@ -372,11 +548,36 @@ def _check_step(step: Any, seeds: int) -> FloatArray:
     return np.array(np.broadcast_to(eta, (seeds,)), dtype=np.float64)
 
 
+@small_blas
 def closed_form_batch(
     X: ArrayLike, y: ArrayLike, init: ArrayLike, *, rtol: float | None = None
 ) -> FloatArray:
     """θ_S + X⁺(y − Xθ_S) for a batch of designs (S, n, d): the limit of :func:`gradient_descent`
-    (spec §2.1), from one batched SVD with numpy's rank tolerance (spec §6)."""
+    (spec §2.1), with numpy's rank tolerance (spec §6).
+
+    Parameters
+    ----------
+    X : array_like, shape (S, n, d)
+    y : array_like, shape (S, n)
+    init : array_like, shape (d,) or (S, d)
+        θ_S, broadcast over seeds.
+    rtol : float, optional
+        Rank tolerance of the pseudo-inverse: singular values ≤ ``rtol``·s_max count as zero
+        (default max(n, d)·eps, numpy's ``matrix_rank``).
+
+    Returns
+    -------
+    ndarray, shape (S, d)
+
+    Notes
+    -----
+    A seed whose design is clearly of full rank min(n, d) — the 1-norm condition estimate of
+    its triangular factor (LAPACK ``trcon``) times min(n, d) is below 10⁻³/``rtol``, so no
+    singular value is anywhere near the cut-off — is solved by one Householder QR (of Xᵀ for
+    n < d: the minimum-norm solution Q R⁻ᵀ r; of X for n ≥ d: R⁻¹Qᵀr), the cost of a per-seed
+    ``lstsq`` or less. Every other seed (rank-deficient or nearly so) goes through the SVD with
+    the rank cut-off, as before. Both give X⁺r up to rounding (≈ cond(X)·eps relative).
+    """
     xa = as_float_array(X, "X", ndim=3)
     s_, n, d = xa.shape
     ya = as_float_array(y, "y", ndim=2)
@@ -387,24 +588,119 @@ def closed_form_batch(
         raise InvalidInputError(f"init must have shape ({d},) or ({s_}, {d}), got {w0.shape}")
     w0 = np.broadcast_to(w0, (s_, d))
     rtol = open_fraction(rtol, "rtol", allow_none=True)
-    u, s, vt = np.linalg.svd(xa, full_matrices=False)
-    return _pinv_apply(u, s, vt, ya - np.matmul(xa, w0[:, :, None])[:, :, 0], xa.shape, rtol) + w0
+    resid = ya - np.matmul(xa, w0[:, :, None])[:, :, 0]
+    facs = _qr_factors(xa, rtol)
+    out = np.empty((s_, d))
+    for i, f in enumerate(facs):
+        if f is not None:
+            out[i] = f.apply(resid[i][:, None])[:, 0]
+    bad = np.array([f is None for f in facs], dtype=bool)
+    if np.any(bad):
+        u, s, vt = np.linalg.svd(xa[bad], full_matrices=False)
+        out[bad] = _pinv_apply(u, s, vt, resid[bad], xa.shape, rtol)
+    return out + w0
+
+
+#: A QR solve is used when min(n, d)·cond₁(R) ≤ _QR_MARGIN / rtol (far from the rank cut-off).
+_QR_MARGIN = 1e-3
+
+
+@dataclass(frozen=True)
+class _QR:
+    """Householder QR of one design: of Xᵀ when n < d (``wide``), of X otherwise."""
+
+    qr: FloatArray
+    tau: FloatArray
+    wide: bool
+
+    def _r(self) -> FloatArray:
+        k = self.tau.shape[0]
+        return self.qr[:k]
+
+    def apply(self, b: FloatArray) -> FloatArray:
+        """X⁺b for b of shape (n, m): the minimum-norm least-squares solutions, (d, m)."""
+        k = self.tau.shape[0]
+        m = b.shape[1]
+        rows = self.qr.shape[0]
+        if self.wide:  # X = RᵀQᵀ: X⁺b = Q R⁻ᵀ b
+            z, _ = _lapack().dtrtrs(self._r(), b, lower=0, trans=1)
+            c = np.zeros((rows, m), order="F")
+            c[:k] = z
+            return np.asarray(self._q(c, trans="N"))
+        c = self._q(np.asfortranarray(b), trans="T")  # X = QR: X⁺b = R⁻¹Qᵀb
+        z, _ = _lapack().dtrtrs(self._r(), c[:k], lower=0, trans=0)
+        return np.asarray(z)
+
+    def _q(self, c: FloatArray, trans: str) -> FloatArray:
+        lwork = max(1, 64 * c.shape[1])
+        cq, _, info = _lapack().dormqr("L", trans, self.qr, self.tau, c, lwork, overwrite_c=1)
+        if info != 0:  # pragma: no cover - LAPACK argument error
+            raise RuntimeError(f"dormqr failed (info = {info})")
+        return np.asarray(cq)
+
+    def pinv_rows(self) -> FloatArray:
+        """Rows whose Σ-quadratic forms sum to tr(X⁺ᵀΣX⁺): X⁺ᵀ (n × d) when n < d, R⁻ᵀ
+        (d × d) when n ≥ d (X⁺X⁺ᵀ = R⁻¹R⁻ᵀ)."""
+        k = self.tau.shape[0]
+        rinv_t, _ = _lapack().dtrtrs(self._r(), np.eye(k, order="F"), lower=0, trans=1)
+        if not self.wide:
+            return np.asarray(rinv_t)
+        c = np.zeros((self.qr.shape[0], k), order="F")
+        c[:k] = rinv_t
+        return np.asarray(self._q(c, trans="N")).T  # (Q R⁻ᵀ)ᵀ = X⁺ᵀ
+
+
+def _lapack() -> Any:
+    from scipy.linalg import lapack
+
+    return lapack
+
+
+def _qr_factors(xa: FloatArray, rtol: float | None) -> list[_QR | None]:
+    """Per seed, the QR factors when the design is clearly of full rank, else None (use the SVD).
+
+    The rank cut-off keeps singular values > rtol·s_max (default rtol = max(n, d)·eps). The
+    singular values of R are those of X, and cond₂(R) ≤ k·cond₁(R); LAPACK's ``trcon`` estimate
+    of cond₁ is within a small factor of the truth in practice, so requiring
+    k·cond₁ ≤ 10⁻³/rtol leaves three orders of magnitude between an accepted design and the
+    cut-off. X = 0 or an exactly singular R gives rcond = 0: SVD.
+    """
+    s_, n, d = xa.shape
+    k = min(n, d)
+    rt = max(n, d) * np.finfo(np.float64).eps if rtol is None else float(rtol)
+    limit = _QR_MARGIN / (rt * max(k, 1))
+    lp = _lapack()
+    wide = n < d
+    out: list[_QR | None] = []
+    for i in range(s_):
+        a = xa[i].T if wide else xa[i]
+        qr, tau, _, info = lp.dgeqrf(a)
+        ok = info == 0 and k > 0
+        if ok:
+            rcond, info2 = lp.dtrcon(qr[:k], norm="1", uplo="U", diag="N")
+            ok = info2 == 0 and rcond > 0 and 1.0 / rcond <= limit
+        out.append(_QR(qr, tau, wide) if ok else None)
+    return out
 
 
 def _pinv_apply(
     u: FloatArray, s: FloatArray, vt: FloatArray, r: FloatArray, shape: tuple[int, ...],
     rtol: float | None,
 ) -> FloatArray:
-    """X⁺r for a batch, given the SVD of X."""
+    """X⁺r for a batch, given the SVD of X (r of shape (S, n) or (S, n, m))."""
     keep = rank_mask(s, shape, rtol)
     inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
-    coef = np.einsum("bnk,bn->bk", u, r) * inv
-    return np.asarray(np.einsum("bkd,bk->bd", vt, coef))
+    vec = r.ndim == 2
+    rm = r[:, :, None] if vec else r
+    coef = (np.swapaxes(u, -1, -2) @ rm) * inv[:, :, None]
+    out = np.swapaxes(vt, -1, -2) @ coef
+    return np.asarray(out[:, :, 0] if vec else out)
 
 
 # ---------------------------------------------------------------------------------------------
 # One batch of seeds at one n (spec §2.2 evaluated on trained predictors)
 # ---------------------------------------------------------------------------------------------
+@small_blas
 def simulate_batch(
     task: LinearTask,
     X: ArrayLike,
@@ -456,23 +752,40 @@ def simulate_batch(
     cov = task.covariance
     th_s, th_t = task.source, task.target
     y = np.matmul(xa, th_t) + xi
-    u, s, vt = np.linalg.svd(xa, full_matrices=False)
-    keep = rank_mask(s, xa.shape, rtol)
+    delta = task.delta
     src = np.broadcast_to(th_s, (s_, d))
     resid = y - np.matmul(xa, th_s)
-    w_cf = src + _pinv_apply(u, s, vt, resid, xa.shape, rtol)
-    w_scratch = _pinv_apply(u, s, vt, y, xa.shape, rtol)
-    vk = vt * keep[:, :, None]
-    delta = task.delta
-    perp = delta[None, :] - np.einsum("bkd,bk->bd", vk, np.einsum("bkd,d->bk", vk, delta))
-    inv_s2 = np.where(keep, 1.0 / np.where(keep, s, 1.0) ** 2, 0.0)
-    var_tr = np.sum(inv_s2 * cov.quadratic_form(vt), axis=1)
+    # X⁺ applied to [y − Xθ_S, y, XΔ] at once: the fit, the fit from scratch, and PΔ (P = X⁺X)
+    rhs = np.stack([resid, y, np.matmul(xa, delta)], axis=-1)  # (S, n, 3)
+    k = min(n, d)
+    sol = np.empty((s_, d, 3))
+    rows = np.empty((s_, k, d))  # Σ-quadratic forms of these rows sum to tr(X⁺ᵀΣX⁺)
+    rank = np.full(s_, float(k))
+    facs = _qr_factors(xa, rtol)
+    for i, f in enumerate(facs):
+        if f is not None:
+            sol[i] = f.apply(rhs[i])
+            rows[i] = f.pinv_rows()
+    bad = np.array([f is None for f in facs], dtype=bool)
+    if np.any(bad):  # rank-deficient or nearly so: the SVD with the rank cut-off
+        u, s, vt = np.linalg.svd(xa[bad], full_matrices=False)
+        keep = rank_mask(s, xa.shape, rtol)
+        inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+        sol[bad] = _pinv_apply(u, s, vt, rhs[bad], xa.shape, rtol)
+        vk = vt * keep[:, :, None]
+        sol[bad, :, 2] = np.matmul(np.swapaxes(vk, -1, -2), vk @ delta[:, None])[:, :, 0]
+        rows[bad] = vt * inv[:, :, None]
+        rank[bad] = np.sum(keep, axis=1)
+    w_cf = src + sol[:, :, 0]
+    w_scratch = sol[:, :, 1]
+    perp = delta[None, :] - sol[:, :, 2]
+    var_tr = np.sum(cov.quadratic_form(rows), axis=1)
     out: dict[str, FloatArray] = {
         "risk": cov.quadratic_form(w_cf - th_t),
         "bias": cov.quadratic_form(perp),
         "variance": task.noise_variance * var_tr,
         "from_scratch": cov.quadratic_form(w_scratch - th_t),
-        "rank": np.sum(keep, axis=1).astype(np.float64),
+        "rank": rank,
     }
     if gd:
         res = gradient_descent(xa, y, th_s, step=step, tol=tol, max_iter=max_iter)
@@ -527,6 +840,7 @@ def _draw(
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+@small_blas
 def simulate_curve(
     task: LinearTask,
     ns: Sequence[int] | ArrayLike,
