@@ -124,6 +124,63 @@ def test_training_converges_and_stops_per_slice() -> None:
         train(net, x, y, lr=1 / lam, tol=1e-12, max_steps=3, strict=True)
 
 
+def _reference_train(
+    w0: np.ndarray, a: np.ndarray, x: np.ndarray, y: np.ndarray, eta: np.ndarray, tol: float,
+    max_steps: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The textbook loop ``train`` replaced (issue 15): temporaries every step, every slice."""
+    w = w0.copy()
+    scale = a / math.sqrt(w.shape[1])
+    active = np.ones(w.shape[0], dtype=bool)
+    steps = np.zeros(w.shape[0], dtype=int)
+    hist = []
+    r0 = norms = np.zeros(w.shape[0])
+    for it in range(max_steps + 1):
+        pre = np.matmul(x, w.transpose(0, 2, 1))
+        err = np.maximum(pre, 0.0) @ scale - y
+        now = np.linalg.norm(err, axis=1)
+        norms = np.where(active, now, norms)
+        if it == 0:
+            r0 = now.copy()
+        hist.append(norms.copy())
+        active &= now > tol * r0
+        if not active.any() or it == max_steps:
+            break
+        coef = (pre > 0) * err[:, :, None]
+        grad = np.matmul(coef.transpose(0, 2, 1), x) * scale[None, :, None]
+        w -= (eta * active)[:, None, None] * grad
+        steps += active
+    return w, steps, norms, np.asarray(hist)
+
+
+@pytest.mark.parametrize("shared_x", [False, True])
+def test_training_loop_matches_the_textbook_loop(shared_x: bool) -> None:
+    # three slices with different step sizes: they converge at different steps (≈ 80 and
+    # 400–560), so the compaction of the live slices is exercised; 400+ steps accumulate drift
+    b, n, d, m = 3, 12, 5, 40
+    x = unit_rows(n, d, 7) if shared_x else np.stack([unit_rows(n, d, s) for s in range(b)])
+    xb = np.broadcast_to(x, (b, n, d)) if shared_x else x
+    y = np.stack([xb[i] @ np.linspace(-1, 1, d) for i in range(b)])
+    net = closed_form_pretrain(antisymmetric_init(m, d, rngs(b, 3)), np.ones(d) / 2)
+    lam = np.array([np.linalg.eigvalsh(ntk_gram(xi))[-1] for xi in xb])
+    eta = np.array([1.0, 0.6, 0.3]) / lam
+    res = train(net, x, y, lr=eta, tol=1e-3, max_steps=2000)
+    w, steps, norms, hist = _reference_train(net.weights, net.readout, xb, y, eta, 1e-3, 2000)
+    assert res.converged.all() and len(set(res.steps.tolist())) == 3 and res.steps.max() > 400
+    np.testing.assert_array_equal(res.steps, steps)
+    scale = np.max(np.abs(w))
+    assert np.max(np.abs(res.network.weights - w)) <= 1e-12 * scale
+    # residuals: f(X) − y cancels to 1e-7 of ‖y‖, so compare on the scale of the first one
+    np.testing.assert_allclose(res.residual_norm, norms, rtol=1e-9, atol=1e-12 * hist.max())
+    np.testing.assert_allclose(res.history, hist, rtol=1e-9, atol=1e-12 * hist.max())
+    # a fixed budget (tol = 0): every slice live for all steps
+    res = train(net, x, y, lr=eta, tol=0.0, max_steps=300)
+    w, steps, _, hist = _reference_train(net.weights, net.readout, xb, y, eta, 0.0, 300)
+    np.testing.assert_array_equal(res.steps, steps)
+    assert np.max(np.abs(res.network.weights - w)) <= 1e-12 * np.max(np.abs(w))
+    np.testing.assert_allclose(res.history, hist, rtol=1e-9, atol=1e-12 * hist.max())
+
+
 def test_training_bad_input() -> None:
     net = antisymmetric_init(10, 3, rngs(1))
     x = unit_rows(4, 3, 0)

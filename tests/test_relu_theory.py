@@ -105,6 +105,27 @@ def test_cosine_clipping_rounding_outside_unit_interval() -> None:
     assert h[0, 1] == pytest.approx(0.5, rel=1e-8)
 
 
+def test_arccos_kernel_in_place_equals_the_expression_bit_for_bit() -> None:
+    from finetune_bounds.relu import theory
+
+    rng = np.random.default_rng(0)
+    for shape in [(30, 40), (0, 3), (7,), (300, 250)]:  # the last spans several blocks
+        cos = rng.uniform(-1.1, 1.1, shape)  # some outside [−1, 1]
+        c = np.clip(cos, -1.0, 1.0)
+        ref = c * (np.pi - np.arccos(c)) / (2.0 * np.pi)  # the expression it replaced
+        kept = cos.copy()
+        out = theory._arccos_kernel(cos)
+        np.testing.assert_array_equal(out, ref)
+        assert out.dtype == np.float64 and out.shape == shape
+        np.testing.assert_array_equal(cos, kept)  # the input is untouched
+    np.testing.assert_array_equal(theory._arccos_kernel(cos.T), ref.T)  # non-contiguous
+    c32 = np.clip(cos.astype(np.float32), -1.0, 1.0)
+    out32 = theory._arccos_kernel(cos.astype(np.float32))
+    assert out32.dtype == np.float32
+    np.testing.assert_array_equal(out32, c32 * (np.pi - np.arccos(c32)) / (2.0 * np.pi))
+    assert theory._KERNEL_BLOCK < cos.size
+
+
 # ---------------------------------------------------------------------------------------------
 # complexity, worst case, bound
 # ---------------------------------------------------------------------------------------------
