@@ -743,10 +743,11 @@ def _lambda_min(h: FloatArray) -> float:
 def _cholesky(
     h: FloatArray, ridge: float, rcond: float, lam_max: float | None = None
 ) -> tuple[FloatArray, float]:
-    lam_min = _lambda_min(h)
-    top = lam_max if lam_max is not None else float(
-        sla.eigh(h, eigvals_only=True, subset_by_index=[h.shape[0] - 1] * 2, driver="evr")[0]
-    )
+    if lam_max is None:  # both ends from one tridiagonalisation (two subset calls cost 2×)
+        ends = sla.eigh(h, eigvals_only=True, driver="evr")
+        lam_min, top = float(ends[0]), float(ends[-1])
+    else:
+        lam_min, top = _lambda_min(h), lam_max
     if lam_min + ridge <= rcond * top:
         raise InvalidInputError(
             f"the NTK Gram matrix of {h.shape[0]} inputs is numerically singular "
