@@ -584,3 +584,52 @@ def test_public_api_and_compatibility_reexports():
     np.testing.assert_array_equal(theory._stderr(a), np.std(a, axis=0, ddof=1) / 2.0)
     assert float(theory._stderr(np.array([1.0, 3.0]))) == pytest.approx(1.0)
     assert np.all(np.isinf(theory._stderr(a[:1])))
+
+
+# -- the scalar c_L root of the closed form (issue 15: the closed form at its floor) -----------
+def test_scalar_root_matches_vectorised_solver() -> None:
+    """``_c_root_one`` (the closed form's one-element root, in Python floats) runs the same
+    safeguarded Newton iteration as the vectorised ``_c_root``: same status, c to rounding
+    (≤ 1e-12 relative: ``math`` and numpy's exp/log may differ in the last bit, and the root's
+    condition number grows like L), the same fallback results for L ∈ {1, ∞} and degenerate or
+    extreme inputs (those go through ``_c_root`` itself)."""
+    from finetune_bounds.deep_linear._coefficient import _c_root, _c_root_one
+
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        s2 = 10.0 ** rng.uniform(-300, 300) if i % 10 == 0 else 10.0 ** rng.uniform(-5, 5)
+        frac = float(rng.choice([0.0, 1.0, rng.uniform(), 1e-17]))
+        a2 = s2 * frac
+        q2 = max(s2 - a2, 0.0) if i % 3 else s2 * (1 - frac) * rng.uniform(0.9, 1.1)
+        b2 = 10.0 ** rng.uniform(-300, 300) if i % 10 == 1 else s2 * 10.0 ** rng.uniform(-6, 6)
+        depth = float(rng.choice([1, 2, 3, 4, 7, 50, 1000, math.inf]))
+        max_iter = int(rng.choice([1, 3, 200]))
+        with np.errstate(all="ignore"):
+            ref = _c_root(np.array([s2]), np.array([a2]), np.array([b2]), depth,
+                          q2=np.array([q2]), max_iter=max_iter)
+        one = _c_root_one(s2, a2, b2, q2, depth, max_iter)
+        assert one.statuses.tolist() == ref.statuses.tolist()
+        assert one.info.status == ref.info.status
+        assert abs(one.iterations - ref.iterations) <= 2
+        c, c_ref = float(one.c[0]), float(ref.c[0])
+        if math.isfinite(c_ref):
+            assert abs(c - c_ref) <= 1e-12 * c_ref, (s2, a2, b2, q2, depth)
+        else:
+            assert not math.isfinite(c)
+        assert sorted(one.info.extra) == sorted(ref.info.extra)
+
+
+def test_closed_form_predictor_matches_batched_kernel() -> None:
+    """The one-design closed form (scalar root, no-copy full-rank path) and the batched kernel
+    give the same predictor to rounding, full-rank and rank-deficient designs alike."""
+    from finetune_bounds.deep_linear._batch import _batch_predictors
+
+    for seed, (n, d) in enumerate([(6, 30), (40, 12), (10, 10)]):
+        x, y, src, _ = _problem(seed, d=d, n=n)
+        if seed == 2:
+            x[-1] = x[0]  # rank-deficient (a repeated row)
+            y[-1] = y[0]
+        for depth in (1, 2, 3, 10, math.inf):
+            w = dl.predictor(x, y, src, depth)
+            wb = _batch_predictors(src[None], x[None], y[None], [float(depth)])[0, 0]
+            assert np.max(np.abs(w - wb)) <= 1e-12 * np.max(np.abs(wb))

@@ -93,7 +93,11 @@ def _require_finite(what: str, *values: Any) -> None:
     """Raise :class:`SolverError` when a result computed from finite input is NaN/inf
     (overflow of an intermediate): a non-finite number is never returned silently."""
     for v in values:
-        if not np.all(np.isfinite(np.asarray(v, dtype=np.float64))):
+        if isinstance(v, float):  # a Python float: no array round trip
+            finite = math.isfinite(v)
+        else:
+            finite = bool(np.isfinite(np.asarray(v, dtype=np.float64)).all())
+        if not finite:
             raise SolverError(
                 f"{what} is not finite (float64 overflow of an intermediate for inputs this "
                 f"extreme); rescale the inputs"

@@ -19,6 +19,7 @@ from .._validation import FloatArray, boolean, nonneg_float, positive_int
 from ..errors import InvalidInputError, NotReachableError
 from ..limits import check_elements
 from ..problems import LinearTask
+from ..threads import small_blas
 from ._batch import _check_batch_degenerate, _check_batch_row_source, _roots_info
 from ._coefficient import _c_root, _Root
 from ._common import (
@@ -160,6 +161,7 @@ def _check_ns(ns: Sequence[int] | ArrayLike) -> np.ndarray[Any, np.dtype[np.int_
     return np.array([positive_int(v, "n", limit="n") for v in arr.tolist()], dtype=int)
 
 
+@small_blas
 def risk_curve(
     task: LinearTask,
     ns: Sequence[int] | ArrayLike,
@@ -190,6 +192,11 @@ def risk_curve(
         Empty or invalid ``ns``, label noise in the task, degenerate draws.
     ConvergenceError
         ``strict=True`` and a root solve did not converge.
+
+    Notes
+    -----
+    Runs with the library's ``small`` BLAS thread setting (one thread by default; batched
+    small linear algebra is slower with more, see :mod:`finetune_bounds.threads`).
     """
     _check_task(task)
     if task.noise_variance > 0:
@@ -273,6 +280,7 @@ def _unreachable_reason(
     )
 
 
+@small_blas
 def sample_complexity(
     task: LinearTask,
     eps: float,
@@ -307,6 +315,11 @@ def sample_complexity(
         ``strict=True`` and no n ≤ n_max reaches ε.
     ConvergenceError
         ``strict=True`` and a root solve did not converge.
+
+    Notes
+    -----
+    Runs with the library's ``small`` BLAS thread setting (one thread by default; batched
+    small linear algebra is slower with more, see :mod:`finetune_bounds.threads`).
     """
     _check_task(task)
     eps = nonneg_float(eps, "eps")

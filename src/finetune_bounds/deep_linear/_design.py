@@ -84,6 +84,7 @@ class _Design:
     q2: float  # ‖P_Xθ_S‖², computed directly
     yhat: FloatArray  # XX⁺y
     sv: FloatArray  # kept singular values
+    row_source: FloatArray  # (r,) coordinates of P_Xθ_S: vt θ_S
 
 
 def _prepare(x: ArrayLike, y: ArrayLike, source: ArrayLike, rtol: float | None) -> _Design:
@@ -98,23 +99,25 @@ def _prepare(x: ArrayLike, y: ArrayLike, source: ArrayLike, rtol: float | None) 
             u, s, vt = np.linalg.svd(xa, full_matrices=False)
     except np.linalg.LinAlgError as exc:
         raise SolverError(f"the SVD of X failed: {exc}") from None
-    if not np.all(np.isfinite(s)):
+    if not np.isfinite(s).all():
         raise InvalidInputError("X is too large: its singular values overflow float64")
     keep = rank_mask(s, xa.shape, rtol)
-    u, s, vt = u[:, keep], s[keep], vt[keep]
+    if not keep.all():  # rank-deficient: drop the null directions (full rank: no copies)
+        u, s, vt = u[:, keep], s[keep], vt[keep]
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        coef = (u.T @ ya) / s
+        uty = u.T @ ya
+        coef = uty / s
         fitted = vt.T @ coef
-        perp = th - vt.T @ (vt @ th)
         ps = vt @ th
+        perp = th - vt.T @ ps
         des = _Design(
             xa, ya, th, vt, coef, fitted, perp,
             float(th @ th), float(perp @ perp), float(coef @ coef), float(ps @ ps),
-            u @ (u.T @ ya), s,
+            u @ uty, s, ps,
         )
-    if not all(math.isfinite(v) for v in (des.s2, des.a2, des.b2, des.q2)) or not np.all(
-        np.isfinite(fitted)
-    ):
+    if not all(math.isfinite(v) for v in (des.s2, des.a2, des.b2, des.q2)) or not np.isfinite(
+        fitted
+    ).all():
         raise InvalidInputError(
             "the fine-tuning problem overflows float64: ‖θ_S‖², ‖X⁺y‖² (or X⁺y) is not "
             "finite for this scale of X, y and source; rescale the inputs"
@@ -143,6 +146,11 @@ def _check_nondegenerate(des: _Design, depth: float) -> None:
         )
 
 
+def _norm(v: FloatArray) -> float:
+    """‖v‖ for a real 1-D array, as ``np.linalg.norm`` computes it (sqrt of v·v)."""
+    return math.sqrt(float(v @ v))
+
+
 def _finish(
     des: _Design,
     w: FloatArray,
@@ -153,16 +161,15 @@ def _finish(
     coefficient: float | None = None,
 ) -> PredictorResult:
     """Pack a route's vector with the interpolation residual and the common diagnostics."""
-    if coefficient is None and des.a2 > 0:
+    # norms as sqrt(v·v): what np.linalg.norm computes for a real vector, without its overhead
+    if des.a2 > 0:
         pw = w - des.vt.T @ (des.vt @ w)
-        coefficient = float(pw @ des.perp_source) / des.a2
-    if coefficient is not None and des.a2 > 0:
-        pw = w - des.vt.T @ (des.vt @ w)
-        wn = max(float(np.linalg.norm(w)), 1e-300)
-        diag["parallel_defect"] = float(np.linalg.norm(pw - coefficient * des.perp_source)) / wn
-    ynorm = float(np.linalg.norm(des.yhat))
-    resid = float(np.linalg.norm(des.x @ w - des.yhat)) / ynorm if ynorm > 0 else 0.0
-    ps = des.vt @ des.source
-    diag.setdefault("saddle_risk", bool(depth > 1 and float(des.coef @ ps) < 0))
+        if coefficient is None:
+            coefficient = float(pw @ des.perp_source) / des.a2
+        wn = max(_norm(w), 1e-300)
+        diag["parallel_defect"] = _norm(pw - coefficient * des.perp_source) / wn
+    ynorm = _norm(des.yhat)
+    resid = _norm(des.x @ w - des.yhat) / ynorm if ynorm > 0 else 0.0
+    diag.setdefault("saddle_risk", bool(depth > 1 and float(des.coef @ des.row_source) < 0))
     w = readonly(np.array(w, dtype=np.float64))
     return PredictorResult(w, depth, method, coefficient, resid, info, diag)

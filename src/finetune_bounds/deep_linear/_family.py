@@ -51,6 +51,7 @@ from .._validation import FloatArray
 from ..errors import ConfigError
 from ..families import Boolean, Constraint, Family, Interval, Options, Words, axis_values
 from ..records import record
+from ..threads import small_blas
 from . import simulate as sim
 from .theory import (
     _batch_predictors,
@@ -294,6 +295,7 @@ def _frozen_floor(lam: FloatArray, src: FloatArray, tgt: FloatArray, L: float, k
     return float(np.mean(np.maximum(tt - 2 * g * st + g * g * ss, 0.0)))
 
 
+@small_blas
 def theory(params: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     """Closed-form rows for one cell (Monte Carlo over designs and teachers; §3.3–3.5).
 
@@ -373,6 +375,7 @@ def _rel(a: FloatArray, b: FloatArray) -> float:
     return float(np.linalg.norm(a - b)) / (nb if nb > 0 else 1.0)
 
 
+@small_blas
 def simulate(
     params: Mapping[str, Any], rngs: Sequence[np.random.Generator]
 ) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from .._validation import FloatArray, as_float_array, as_vector, boolean, nonneg
 from ..errors import InvalidInputError
 from ..limits import check_elements
 from ..problems import LinearTask
+from ..threads import small_blas
 from ._batch import _batch_risks
 from ._common import (
     _check_frozen,
@@ -203,6 +204,7 @@ def _draw_designs(
     return xe, y
 
 
+@small_blas
 def expected_risk(
     task: LinearTask,
     n: int,
@@ -228,6 +230,11 @@ def expected_risk(
         n < 1, draws < 2, depth < 1, or a degenerate draw (θ_T = 0, θ_S = 0).
     ConvergenceError
         ``strict=True`` and some draw's root solve did not converge.
+
+    Notes
+    -----
+    Runs with the library's ``small`` BLAS thread setting (one thread by default; batched
+    small linear algebra is slower with more, see :mod:`finetune_bounds.threads`).
     """
     _check_task(task)
     n = positive_int(n, "n", limit="n")

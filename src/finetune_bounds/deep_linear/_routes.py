@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from .._numerics import check_converged
 from .._validation import FloatArray, boolean, check_choice, nonneg_float, positive_int
 from ..errors import InvalidInputError
-from ._coefficient import _MAX_ITER, _c_root
+from ._coefficient import _MAX_ITER, _c_root_one
 from ._common import _depth_label, _require_finite, check_depth
 from ._design import PredictorResult, _check_nondegenerate, _Design, _finish, _prepare
 from ._route_cvxpy import _cvxpy
@@ -34,10 +34,9 @@ def _closed_form(des: _Design, depth: float, max_iter: int = _MAX_ITER) -> Predi
     if depth == 1.0:
         w = des.fitted + des.perp_source
         return _finish(des, w, depth, "closed_form", _exact(), {"iterations": 0}, 1.0)
-    root = _c_root(
-        np.array([des.s2]), np.array([min(des.a2, des.s2)]), np.array([des.b2]), depth,
-        q2=np.array([des.q2]), max_iter=max_iter,
-    )
+    # one element: the scalar copy of the vectorised root solver (same iteration, ≈ 10× less
+    # overhead; it defers to :func:`_c_root` for L = ∞ and any out-of-range float)
+    root = _c_root_one(des.s2, min(des.a2, des.s2), des.b2, des.q2, depth, max_iter)
     c = float(root.c[0])
     w = des.fitted + c * des.perp_source
     diag = {"root_residual": float(root.residual[0]), "iterations": root.iterations,
@@ -123,6 +122,13 @@ def solve_predictor(
         whatever ``strict`` is, since there is no solution to return.
     ConvergenceError
         ``strict=True`` and the route did not converge.
+
+    Notes
+    -----
+    Cost of the closed form: one thin SVD of X (its floor) plus O(nd) products and a scalar
+    c_L root (a few µs); measured 1.0–1.7× the bare SVD for d ≥ 200 (n = d/10) and ≈ 100 µs of
+    validation and packing on top of it for smaller designs
+    (``benchmarks/bench_deep_linear.py``).
 
     Examples
     --------

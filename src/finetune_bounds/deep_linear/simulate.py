@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._numerics import HasStatus, SolverInfo, SolverStatus, check_converged
 from .._validation import FloatArray, as_float_array, nonneg_float, positive_int
 from ..errors import ConvergenceError, InvalidInputError
+from ..threads import small_blas
 from ._common import check_depth
 from ._status import _aggregate, _status_array
 
@@ -231,6 +232,7 @@ def _check_data(x: ArrayLike, y: ArrayLike, bsz: int, d: int) -> tuple[FloatArra
     return np.asarray(xa), np.asarray(ya)
 
 
+@small_blas
 def train(
     weights: Weights,
     x: ArrayLike,
@@ -291,6 +293,11 @@ def train(
         Inconsistent shapes; frozen_layers ≥ L.
     ConvergenceError
         GD diverged (non-finite weights: step too large), or ``strict`` and not converged.
+
+    Notes
+    -----
+    Runs with the library's ``small`` BLAS thread setting (one thread by default; batched
+    small linear algebra is slower with more, see :mod:`finetune_bounds.threads`).
     """
     ws = [np.array(w) for w in _check_weights(weights)]
     L = len(ws)
@@ -351,46 +358,80 @@ def _gd_loop(
     active = np.ones(bsz, dtype=bool)
     resid = np.full(bsz, np.inf)
     xt = np.ascontiguousarray(np.swapaxes(xa, 1, 2))  # batched matvecs as matmul (BLAS), not einsum
+    ya3 = ya[:, :, None]
+    ones = np.ones((bsz, 1, 1))
+    # The loop works on (B, ·, 1) columns and (B, 1, ·) rows so that no step re-slices or
+    # re-allocates what it can reuse (the per-step Python/numpy overhead is most of a step on
+    # small designs); the arithmetic is the same operations in the same order as the plain
+    # form (same iterates, bit for bit): q_j = W_L⋯W_{j+1}, g = Xᵀ(Xw − y)/n,
+    # grad W_j = q_j ⊗ r_{j−1}, r_j = W_j⋯W_1 g. ‖g‖ is sqrt(Σ g²), as np.linalg.norm.
+    trained = range(k + 1, L + 1)
+    bufs = [np.empty_like(w) for w in ws]
+    eta_col = np.asarray(eta, dtype=np.float64)
+    step = eta_col[:, None, None] * 1.0  # (eta · active) while every member is active
+    all_active = True
     for t in range(max_steps + 1):
-        # suffix row vectors q_j = W_L⋯W_{j+1} (q_L = 1), end-to-end w = q_0
-        qs: list[FloatArray] = [np.empty(0)] * (L + 1)
-        qs[L] = np.ones((bsz, 1))
+        # suffix row vectors q_j (as (B, 1, h_j) rows), end-to-end w = q_0
+        qs: list[FloatArray] = [ones] * (L + 1)
         for j in range(L, 0, -1):
-            qs[j - 1] = (qs[j][:, None, :] @ ws[j - 1])[:, 0, :]
-        w = qs[0]
-        r = (xa @ w[:, :, None])[:, :, 0] - ya
-        g = (xt @ r[:, :, None])[:, :, 0] / n
+            qs[j - 1] = qs[j] @ ws[j - 1]
+        w_row = qs[0]  # (B, 1, d)
+        r = xa @ w_row.mT
+        r -= ya3
+        g_col = xt @ r
+        g_col /= n  # (B, d, 1)
         if k == 0:
-            stat = np.linalg.norm(g, axis=1) / ref
+            stat = np.sqrt(np.add.reduce(g_col[:, :, 0] * g_col[:, :, 0], axis=1)) / ref
         else:
-            wn = np.linalg.norm(w, axis=1)
+            w = w_row[:, 0, :]
+            g = g_col[:, :, 0]
+            wn = np.sqrt(np.add.reduce(w * w, axis=1))
             stat = np.abs(np.sum(g * w, axis=1)) / np.where(wn > 0, wn, 1.0) / ref
-        if not np.all(np.isfinite(stat)):
+        if not np.isfinite(stat).all():
             raise ConvergenceError(
                 "layered GD diverged (non-finite weights); use a smaller lr / lr_scale"
             )
-        newly = active & (stat <= tol)
-        steps[newly] = t
-        resid = np.where(active, stat, resid)
-        active &= ~newly
-        if not np.any(active) or t == max_steps:
+        newly = stat <= tol
+        if all_active:
+            resid = stat
+        else:
+            newly &= active
+            resid = np.where(active, stat, resid)
+        if newly.any():
+            steps[newly] = t
+            active &= ~newly
+            all_active = False
+            if not active.any():
+                break
+        if t == max_steps:
             break
         # prefix column vectors r_j = W_j⋯W_1 g (pre-update weights); grad W_j = q_j ⊗ r_{j−1}
-        rs = [g]
+        rs = [g_col]
         for j in range(1, L):
-            rs.append((ws[j - 1] @ rs[-1][:, :, None])[:, :, 0])
+            rs.append(ws[j - 1] @ rs[-1])
         if adaptive:
             # curvature step, capped so that no layer moves by more than 10 % of its norm in
             # one step (from a small init the gradient is large relative to the weights)
             curv = _layer_curvature(tuple(ws), trainable)
-            eta = lr_scale / (lam_max * np.where(curv > 0, curv, 1.0))
-            for j in range(k + 1, L + 1):
-                gn = np.linalg.norm(qs[j], axis=1) * np.linalg.norm(rs[j - 1], axis=1)
+            eta_col = lr_scale / (lam_max * np.where(curv > 0, curv, 1.0))
+            for j in trained:
+                gn = (np.linalg.norm(qs[j][:, 0, :], axis=1)
+                      * np.linalg.norm(rs[j - 1][:, :, 0], axis=1))
                 wn = np.linalg.norm(ws[j - 1], axis=(1, 2))
-                eta = np.minimum(eta, np.where(gn > 0, 0.1 * wn / np.where(gn > 0, gn, 1), eta))
-        step = (eta * active)[:, None, None]
-        for j in range(k + 1, L + 1):
-            ws[j - 1] = ws[j - 1] - step * (qs[j][:, :, None] * rs[j - 1][:, None, :])
+                eta_col = np.minimum(
+                    eta_col, np.where(gn > 0, 0.1 * wn / np.where(gn > 0, gn, 1), eta_col)
+                )
+            step = (eta_col * active)[:, None, None]
+        elif not all_active:
+            step = (eta_col * active)[:, None, None]
+        for j in trained:
+            # W_j − η (q_j ⊗ r_{j−1}): the outer product of a (B, h, 1) column and a (B, 1, h')
+            # row into a reused buffer, then scaled by η (η·(q⊗r) = (q⊗r)·η exactly)
+            buf = bufs[j - 1]
+            np.multiply(qs[j].mT, rs[j - 1].mT, out=buf)
+            buf *= step
+            ws[j - 1] -= buf
+    eta = eta_col
     result_ws = tuple(ws)
     converged = ~active
     statuses, info = _gd_status(converged, steps, resid, tol)
@@ -447,6 +488,7 @@ class PretrainResult(HasStatus):
 
 
 
+@small_blas
 def pretrain(
     source: ArrayLike,
     depth: int,
@@ -481,6 +523,11 @@ def pretrain(
         θ_S = 0, invalid depth/width/scales.
     ConvergenceError
         GD diverged (non-finite weights), or ``strict`` and not converged.
+
+    Notes
+    -----
+    Runs with the library's ``small`` BLAS thread setting (one thread by default; batched
+    small linear algebra is slower with more, see :mod:`finetune_bounds.threads`).
     """
     th = _batch_source(source)
     L = _finite_depth(depth)
