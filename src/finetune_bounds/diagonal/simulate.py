@@ -70,6 +70,11 @@ solution long before the loss reaches 1e-12 × its start (loss ratio 7e-9 after 
 Exact invariant drift of GD: one step multiplies λ^±_i and c_i by (1 − η²g_i²) (both pathways
 and both invariants by the same factor), so the drift grows monotonically during a run and its
 final value is its maximum over time. It is O(lr·ρ) (for lr·ρ ≪ 1), like the deviation.
+
+BLAS threads: :func:`gradient_descent`, :func:`simulate_finetuning` and
+:func:`simulate_scratch` (many small matrix–vector products per step and seed) run under
+:func:`finetune_bounds.threads.small_blas` — one BLAS thread by default, ``threads.configure``
+or ``FINETUNE_BOUNDS_THREADS`` to change it; their results do not depend on it.
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ from .._validation import (
 from .._validation import boolean as flag
 from .._validation import seed_list as seeds_checked
 from ..errors import ConvergenceError, InvalidInputError
+from ..threads import small_blas
 from ._checks import finite_result
 from ._penalty import check_scales, check_task
 
@@ -497,6 +503,7 @@ def _spectral_sq(xs: list[FloatArray]) -> FloatArray:
         return np.array([np.linalg.norm(x, 2) ** 2 for x in xs], dtype=np.float64)
 
 
+@small_blas
 def gradient_descent(
     network: DiagonalNetwork,
     X: ArrayLike,
@@ -1123,6 +1130,7 @@ def _run(
     )
 
 
+@small_blas
 def simulate_finetuning(
     alpha: float,
     *,
@@ -1221,6 +1229,7 @@ def simulate_finetuning(
     return _run("finetune", start, a, n, d, seed_t, draws, params, gd_kw, keep)
 
 
+@small_blas
 def simulate_scratch(
     alpha: float,
     *,

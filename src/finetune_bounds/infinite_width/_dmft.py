@@ -28,7 +28,8 @@ so a step that increases E is rejected and retried with half the step. Steps are
 Euler: the linear decays toward the anchors are integrated exactly and the data term takes an
 Euler step (so stiff anchors, e.g. JR-E with a large δ₂, cost nothing). The step is set from an
 estimate of the largest data curvature, λ_max(K(X, X)) + γ ‖Δ‖ √λ_max(K_x(X, X)), refreshed
-every 200 steps.
+every 200 steps. :func:`particle_dmft` runs under :func:`finetune_bounds.threads.small_blas`
+(one BLAS thread by default: its products are small, M × r by r × P).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import InvalidInputError, SolverError
+from ..threads import small_blas
 from ._checks import ensure_finite
 from ._kernels import ACTIVATIONS, input_kernel
 
@@ -312,6 +314,7 @@ def _flow_run(
     return _Flow(u, z, status, float(residual), t, steps, rejected, energy, dt)
 
 
+@small_blas
 def particle_dmft(
     x_train: ArrayLike,
     y_train: ArrayLike,

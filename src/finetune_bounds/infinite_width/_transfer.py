@@ -35,6 +35,9 @@ Pitfalls (spec §6): with decay to zero and small γ the source stage collapses 
 limit); collinear neurons with a reset readout sit on a saddle the flow never leaves (``jr_*``
 with ``anchor="zero"`` and linear φ can stay at the FT solution); kernels from M particles are
 O(M^{-1/2}) noisy, so the readout is always solved with its ridge λ₂ > 0.
+
+:func:`transfer_dmft`, :func:`transfer_network` and :func:`transfer_curve` run under
+:func:`finetune_bounds.threads.small_blas` (one BLAS thread by default).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import InvalidInputError
+from ..threads import small_blas
 from ._checks import choices, ensure_finite
 from ._checks import seeds as _seed_list
 from ._checks import sizes as _size_list
@@ -289,6 +293,7 @@ def _check_task(task: TransferTask, protocols: Sequence[str]) -> tuple[str, ...]
     return tuple(p for p in PROTOCOLS if p in prots)
 
 
+@small_blas
 def transfer_dmft(
     task: TransferTask,
     setting: TransferSetting | None = None,
@@ -346,6 +351,7 @@ def transfer_dmft(
                       max_steps)[0]
 
 
+@small_blas
 def transfer_network(
     task: TransferTask,
     setting: TransferSetting | None = None,
@@ -637,6 +643,7 @@ class TransferCurve:
         return rows
 
 
+@small_blas
 def transfer_curve(
     task: TransferTask,
     setting: TransferSetting | None = None,

@@ -25,6 +25,11 @@ This update is η·N times minus the gradient of
 
 which the automatic step size uses as a descent safeguard (a step that increases E is rejected
 and retried with half the step), exactly as ``particle_dmft`` does.
+
+BLAS threads: :func:`train`, :func:`readout_ridge`, :func:`width_sweep` (and
+:func:`transfer_network`) run their small batched products and solves under
+:func:`finetune_bounds.threads.small_blas` — one BLAS thread by default, ``threads.configure``
+or ``FINETUNE_BOUNDS_THREADS`` to change it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from .._validation import (
     readonly,
 )
 from ..errors import InvalidInputError
+from ..threads import small_blas
 from ._checks import seeds as _seed_list
 from ._checks import sizes as _size_list
 from ._dmft import _KINK_SLACK, default_stall
@@ -300,6 +306,7 @@ def _anchor(a: ArrayLike | None, shape: tuple[int, ...], name: str) -> FloatArra
     return arr
 
 
+@small_blas
 def train(
     net: Network,
     x: ArrayLike,
@@ -570,6 +577,7 @@ def train(
     )
 
 
+@small_blas
 def readout_ridge(
     net: Network,
     x_train: ArrayLike,
@@ -664,6 +672,7 @@ class WidthSweep:
     converged: np.ndarray
 
 
+@small_blas
 def width_sweep(
     x: ArrayLike,
     y: ArrayLike,
