@@ -124,3 +124,4 @@ def test_process_workers_follow_the_workers_setting(monkeypatch: pytest.MonkeyPa
         (_, (env, counts)), = list(ex.imap_unordered(worker_env, [0]))
     assert env == dict.fromkeys(threads.BLAS_VARS, "2")
     assert counts and all(c <= 2 for c in counts)
+

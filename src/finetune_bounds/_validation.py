@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InvalidInputError
+from .errors import FinetuneBoundsError, InvalidInputError, SolverError
 
 FloatArray = NDArray[np.float64]
 
@@ -31,6 +31,7 @@ __all__ = [
     "optional_mapping",
     "positive_int",
     "readonly",
+    "require_finite",
     "seed_list",
 ]
 
@@ -199,3 +200,28 @@ def seed_list(seeds: Any) -> tuple[int, ...]:
     if not out:
         raise InvalidInputError("seeds must not be empty")
     return out
+
+
+def require_finite(
+    what: str, values: Mapping[str, Any] | Sequence[Any], *, message: str | None = None,
+    error: type[FinetuneBoundsError] = SolverError,
+) -> None:
+    """Raise ``error`` (default :class:`~finetune_bounds.errors.SolverError`) when a result
+    computed from finite input holds a NaN or inf: a non-finite number is never returned
+    silently.
+
+    ``values`` maps names to scalars/arrays (the message names the first non-finite one) or is
+    a sequence of them; ``message`` replaces the default explanation (float64 overflow of an
+    intermediate for inputs this extreme — rescale the inputs). Python floats are checked
+    without an array round trip.
+    """
+    items = values.items() if isinstance(values, Mapping) else ((None, v) for v in values)
+    for name, v in items:
+        if isinstance(v, float):
+            finite = math.isfinite(v)
+        else:
+            finite = bool(np.isfinite(np.asarray(v, dtype=np.float64)).all())
+        if not finite:
+            label = what if name is None else f"{what}: {name}"
+            why = message or "float64 overflow of an intermediate for inputs this extreme"
+            raise error(f"{label} is not finite ({why}); rescale the inputs")

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import FloatArray, as_generator, positive_int
-from ..errors import InvalidInputError, SolverError
+from .._validation import FloatArray, as_generator, positive_int, require_finite
+from ..errors import InvalidInputError
 from ..problems import check_linear_task
 
 __all__ = ["check_depth"]
@@ -91,14 +91,5 @@ def _ro(a: FloatArray) -> FloatArray:
 
 def _require_finite(what: str, *values: Any) -> None:
     """Raise :class:`SolverError` when a result computed from finite input is NaN/inf
-    (overflow of an intermediate): a non-finite number is never returned silently."""
-    for v in values:
-        if isinstance(v, float):  # a Python float: no array round trip
-            finite = math.isfinite(v)
-        else:
-            finite = bool(np.isfinite(np.asarray(v, dtype=np.float64)).all())
-        if not finite:
-            raise SolverError(
-                f"{what} is not finite (float64 overflow of an intermediate for inputs this "
-                f"extreme); rescale the inputs"
-            )
+    (overflow of an intermediate): :func:`~finetune_bounds._validation.require_finite`."""
+    require_finite(what, values)

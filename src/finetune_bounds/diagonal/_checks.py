@@ -8,19 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ..errors import SolverError
+from .._validation import require_finite
 
 __all__ = ["finite_result"]
 
 
 def finite_result(what: str, **values: Any) -> None:
-    """Raise :class:`SolverError` naming ``what`` and the first non-finite value."""
-    for name, v in values.items():
-        arr = np.asarray(v, dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise SolverError(
-                f"{what} produced a non-finite {name} (overflow from extreme input scales);"
-                " rescale the inputs"
-            )
+    """Raise :class:`SolverError` naming ``what`` and the first non-finite value
+    (:func:`~finetune_bounds._validation.require_finite`)."""
+    require_finite(what, values, message="overflow from extreme input scales")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, positive_int, seed_list
+from .._validation import check_choice, positive_int, require_finite, seed_list
 from ..errors import InvalidInputError, SolverError
 
 __all__ = ["choices", "ensure_finite", "seeds", "sizes"]
@@ -46,10 +46,8 @@ def ensure_finite(
     """Raise when any array holds NaN or inf although the input was finite:
     :class:`InvalidInputError` (inputs too large to represent the result), or
     :class:`SolverError` with ``solver=True`` (an iteration diverged)."""
-    for a in arrays:
-        if not np.all(np.isfinite(np.asarray(a, dtype=np.float64))):
-            cls = SolverError if solver else InvalidInputError
-            raise cls(f"{what}: the result is not finite ({cause}); rescale the inputs")
+    require_finite(f"{what}: the result", arrays, message=cause,
+                   error=SolverError if solver else InvalidInputError)
 
 
 def seeds(value: Any) -> list[int]:
