@@ -101,7 +101,9 @@ def fmt_ratio(r: float) -> str:
         return f"{r:,.0f}×"
     if r >= 10:
         return f"{r:.1f}×"
-    return f"{r:.2f}×"
+    if r >= 0.1:
+        return f"{r:.2f}×"
+    return f"{r:.2g}×"
 
 
 @dataclass

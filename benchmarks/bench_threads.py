@@ -8,11 +8,15 @@ machine before changing ``FINETUNE_BOUNDS_THREADS``:
 
 Each case times the same operation with 1 thread and with all cores (threadpoolctl limits inside
 the run, interleaved rounds); the ratio is (1 thread) / (all cores): above 1 means more threads
-help, below 1 that they hurt.
+help, below 1 that they hurt. Every case runs twice: on a quiet machine, and with one other
+process spinning on a core — the situation of a sweep's or the test suite's parallel workers
+(``--quiet-only`` skips the second pass). Default run: about 20 s.
 """
 
 from __future__ import annotations
 
+import argparse
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable
@@ -57,14 +61,38 @@ def _cases(bench: Bench) -> list[tuple[str, Callable[[], Any]]]:
     ]
 
 
+def _spin() -> None:  # pragma: no cover - runs in a child process
+    while True:
+        pass
+
+
 def main(bench: Bench) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = max(1, int(cores or 1))
     print(f"1 thread vs {cores} (all cores); ratio = time(1 thread) / time({cores} threads)")
-    for case, fn in _cases(bench):
+    cases = _cases(bench)
+    for case, fn in cases:
         bench.compare(case, {f"{cores} threads": _with(cores, fn), "1 thread": _with(1, fn)},
                       baseline=f"{cores} threads")
+    if bench.args.quiet_only:
+        return
+    busy = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+    busy.start()
+    try:
+        print("\nagain, with one other process spinning on a core:")
+        for case, fn in cases:
+            bench.compare(f"{case}, one core busy",
+                          {f"{cores} threads": _with(cores, fn), "1 thread": _with(1, fn)},
+                          baseline=f"{cores} threads")
+    finally:
+        busy.terminate()
+        busy.join()
+
+
+def _flags(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--quiet-only", action="store_true",
+                    help="skip the second pass (with one other process spinning on a core)")
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main, "bench_threads", __doc__.splitlines()[0]))
+    raise SystemExit(run(main, "bench_threads", __doc__.splitlines()[0], extra=_flags))

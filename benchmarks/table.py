@@ -27,7 +27,9 @@ def _ratio(r: float) -> str:
         return f"{r:,.0f}×"
     if r >= 10:
         return f"{r:.1f}×"
-    return f"{r:.2f}×"
+    if r >= 0.1:
+        return f"{r:.2f}×"
+    return f"{r:.2g}×"
 
 
 def _time(s: float) -> str:
