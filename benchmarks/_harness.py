@@ -157,8 +157,8 @@ class Bench:
         del results
         rounds = repeat if repeat is not None else self.repeat
         per_round = sum(warm.values())
-        if per_round * rounds > budget:
-            rounds = max(2, min(rounds, int(budget // max(per_round, 1e-9))))
+        if per_round * rounds > budget:  # fewer rounds, but at least 2 unless asked for 1
+            rounds = max(min(rounds, 2), min(rounds, int(budget // max(per_round, 1e-9))))
         times: dict[str, list[float]] = {name: [] for name in names}
         for r in range(rounds):
             order = names[r % len(names):] + names[: r % len(names)]
