@@ -16,28 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _harness import fmt_ratio, fmt_time
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "performance.md"
 BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
-
-
-def _ratio(r: float) -> str:
-    if r >= 100:
-        return f"{r:,.0f}×"
-    if r >= 10:
-        return f"{r:.1f}×"
-    if r >= 0.1:
-        return f"{r:.2f}×"
-    return f"{r:.2g}×"
-
-
-def _time(s: float) -> str:
-    if s >= 1:
-        return f"{s:.3g} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
 
 
 def render(records: list[dict[str, Any]]) -> str:
@@ -59,8 +43,9 @@ def render(records: list[dict[str, Any]]) -> str:
                 f"≤ {row['goal']:g}× {'✓' if row['meets'] else '✗ missed'}")
             out.append(
                 f"| {row['case']} | {row['route']} | {row['baseline']} "
-                f"({_time(row['median_s'] / row['ratio'])}) | {_time(row['median_s'])} | "
-                f"{_ratio(row['ratio'])} ({_ratio(row['ratio_min'])}–{_ratio(row['ratio_max'])})"
+                f"({fmt_time(row['median_s'] / row['ratio'])}) | {fmt_time(row['median_s'])} | "
+                f"{fmt_ratio(row['ratio'])} "
+                f"({fmt_ratio(row['ratio_min'])}–{fmt_ratio(row['ratio_max'])})"
                 f" | {goal} |"
             )
         out.append("")

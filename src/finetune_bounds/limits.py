@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from .errors import InvalidInputError, ResourceLimitError
@@ -68,20 +68,34 @@ _WHAT = {
 }
 
 
-def _parse_env(text: str) -> dict[str, float] | None:
+def env_pairs(text: str, env_var: str, names: Collection[str]) -> dict[str, str] | None:
+    """``"a=1, b=2"`` → ``{"a": "1", "b": "2"}`` (values stripped), ``None`` for ``"off"``.
+
+    The syntax of :data:`ENV_VAR` and of ``FINETUNE_BOUNDS_THREADS``; an unknown name or a
+    part without ``=`` is an :class:`InvalidInputError` naming ``env_var``.
+    """
     text = text.strip()
     if text.lower() in {"off", "none", "false", "no"}:
         return None
-    out: dict[str, float] = {}
+    out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         key = key.strip()
-        if not sep or key not in DEFAULTS:
+        if not sep or key not in names:
             raise InvalidInputError(
-                f"{ENV_VAR}={text!r} is not understood: expected 'off' or comma-separated "
-                f"name=value pairs with names in {sorted(DEFAULTS)}"
+                f"{env_var}={text!r} is not understood: expected 'off' or comma-separated "
+                f"name=value pairs with names in {sorted(names)}"
             )
-        value = value.strip()
+        out[key] = value.strip()
+    return out
+
+
+def _parse_env(text: str) -> dict[str, float] | None:
+    pairs = env_pairs(text, ENV_VAR, DEFAULTS)
+    if pairs is None:
+        return None
+    out: dict[str, float] = {}
+    for key, value in pairs.items():
         if value.lower() in {"inf", "off", "none"}:
             out[key] = math.inf
             continue

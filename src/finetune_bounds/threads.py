@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from .errors import InvalidInputError
+from .limits import env_pairs
 
 __all__ = [
     "DEFAULTS",
@@ -98,20 +99,10 @@ def _parse_count(key: str, value: Any, where: str) -> int | None:
 
 
 def _parse_env(text: str) -> dict[str, int | None]:
-    text = text.strip()
-    if text.lower() in _OFF:
+    pairs = env_pairs(text, ENV_VAR, DEFAULTS)
+    if pairs is None:
         return dict.fromkeys(DEFAULTS)
-    out: dict[str, int | None] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in DEFAULTS:
-            raise InvalidInputError(
-                f"{ENV_VAR}={text!r} is not understood: expected 'off' or comma-separated "
-                f"name=value pairs with names in {sorted(DEFAULTS)}"
-            )
-        out[key] = _parse_count(key, value, ENV_VAR)
-    return out
+    return {key: _parse_count(key, value, ENV_VAR) for key, value in pairs.items()}
 
 
 def current() -> dict[str, int | None]:
