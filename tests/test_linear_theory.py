@@ -737,3 +737,25 @@ def test_monte_carlo_stops_near_the_requested_standard_error() -> None:
         assert abs(mc.risk - exact) < 4 * mc.stderr, (tol, mc.risk, exact)
     # a loose tolerance needs only the pilot's order of draws (the old rule drew ≥ 200)
     assert expected_risk(task, 10, "monte_carlo", rel_tol=0.2, rng=4).diagnostics["draws"] < 50
+
+
+def test_solve_kappa_for_one_n_is_the_vectorised_iteration() -> None:
+    """The scalar path (one n) and the vectorised loop (several n) take the same steps."""
+    from finetune_bounds.linear import solve_kappa
+
+    rng = np.random.default_rng(15)
+    for _ in range(60):
+        d = int(rng.integers(2, 300))
+        lam = np.sort(rng.lognormal(0.0, rng.uniform(0.1, 6.0), d))[::-1]
+        if rng.random() < 0.3:
+            lam[rng.integers(1, d):] = 0.0
+        r = int(np.count_nonzero(lam))
+        if r < 2:
+            continue
+        n = float(rng.uniform(0.01, r - 0.01))
+        one = solve_kappa(lam, n)
+        two = solve_kappa(lam, [n, n])
+        assert one.info.status == two.info.status
+        assert one.iterations == two.iterations
+        np.testing.assert_allclose(one.kappa, two.kappa[0], rtol=4e-16, atol=0)
+        np.testing.assert_allclose(one.gamma, two.gamma[0], rtol=4e-16, atol=0)
