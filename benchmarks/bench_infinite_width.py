@@ -41,7 +41,9 @@ Measured 2026-11-30 on 2 cores (shared with other jobs: user time 33 s), one BLA
 default run 65 s wall (``time``), ``--smoke`` 3 s. The old default (D = 20, M = 4000, 1000 test
 inputs) ran 56 s with one timing per route; the default now uses M = 2000 and 400 test inputs,
 ``--full`` the old ``--full`` sizes. Default-run ratios: DMFT 9.2 and GD nets 6.1 matmuls per
-source step (floor 2); KRR 2.2× its Gram products; every 40 × 40 diagram ≤ 0.15 s (goal 5 s).
+source step (floor 2) before the buffered loops of issue 15; after them (same run, loaded
+machine) DMFT 10.9 → 3.8 and GD nets 6.25 → 4.7 (whole curve charged to the source steps);
+KRR 2.2× its Gram products; every 40 × 40 diagram ≤ 0.15 s (goal 5 s).
 ``--record`` writes them for ``docs/performance.md``.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,76 @@ def test_not_converged_status_and_strict() -> None:
     assert r.time <= 1e-3 + 1e-15
     with pytest.raises(ConvergenceError):
         particle_dmft(x, y, strict=True, **kw)  # type: ignore[arg-type]
+
+
+def _old_flow_reference(u, z, ax, kxx, y, gam, lam, dlt, u_anc, act, n_steps):
+    """The pre-rewrite particle loop (issue 15), reduced: fixed step count, no stall rule."""
+    from finetune_bounds.infinite_width._dmft import _KINK_SLACK, _REFRESH, _act, _flush
+
+    m = z.shape[0]
+    inv = 1.0 / (gam * m)
+    kx_max = float(np.linalg.eigvalsh(kxx)[-1])
+
+    def evaluate(u, z):
+        phi, dphi = _act(u @ ax.T, act)
+        delta = y - (z @ phi) * inv
+        du_u = u - u_anc
+        energy = (0.5 * gam * gam * float(delta @ delta) + 0.5 * lam * float(z @ z) / m
+                  + 0.5 * dlt * float(np.einsum("ij,ij->", du_u, du_u)) / m)
+        gd = z[:, None] * dphi
+        return (delta, energy, gam * ((gd * delta) @ ax) - dlt * du_u,
+                gam * (phi @ delta) - lam * z, phi, gd)
+
+    def est(phi, gd, delta):
+        kmat = (phi.T @ phi + (gd.T @ gd) * kxx) / m
+        return 1.0 / (float(np.linalg.eigvalsh(kmat)[-1])
+                      + gam * float(np.linalg.norm(delta)) * math.sqrt(kx_max))
+
+    delta, energy, du, dz, phi, gd = evaluate(u, z)
+    dt_est, shrink, steps, rejected = est(phi, gd, delta), 1.0, 0, 0
+    slack = _KINK_SLACK if act == "relu" else 1e-10
+    step_mark = 0
+    while steps + rejected < n_steps:
+        if steps % _REFRESH == 0 and steps and steps != step_mark:
+            dt_est, step_mark = est(phi, gd, delta), steps
+        dt = shrink * dt_est
+        e_d, e_l = math.exp(-dlt * dt), math.exp(-lam * dt)
+        c_d = -math.expm1(-dlt * dt) / dlt if dlt > 0 else dt
+        c_l = -math.expm1(-lam * dt) / lam if lam > 0 else dt
+        du_u = u - u_anc
+        u_new = u_anc + e_d * du_u + c_d * (du + dlt * du_u)
+        z_new = e_l * z + c_l * (dz + lam * z)
+        if act == "relu":
+            _flush(u_new)
+            _flush(z_new)
+        new = evaluate(u_new, z_new)
+        if new[1] > energy + slack * abs(energy) + 1e-300:
+            rejected += 1
+            shrink *= 0.5
+            continue
+        u, z = u_new, z_new
+        delta, energy, du, dz, phi, gd = new
+        shrink = min(1.0, 1.1 * shrink)
+        steps += 1
+    return u, z, steps, rejected
+
+
+@pytest.mark.parametrize("act", ["linear", "relu"])
+def test_flow_matches_pre_rewrite_loop(act):
+    """The buffered flow (issue 15) makes the same steps and rejections as the old loop and
+    ends at the same particles up to rounding (a few hundred steps)."""
+    from finetune_bounds.infinite_width._dmft import _flow, _span
+
+    gen = np.random.default_rng(3)
+    x = gen.standard_normal((10, 6))
+    y = x[:, 0] + 0.3 * np.sin(x[:, 1])
+    kx, a = _span(x)
+    u = gen.standard_normal((300, a.shape[1]))
+    z = gen.standard_normal(300)
+    gam, lam, dlt, n = 1.3, 1.0, 1.0, 450
+    u_ref, z_ref, steps, rej = _old_flow_reference(u, z, a, kx, y, gam, lam, dlt, u, act, n)
+    fl = _flow(u, z, a, kx, y, gamma=gam, lam=lam, dlt=dlt, u_anc=u, z_anc=np.zeros(300),
+               activation=act, tol=1e-14, max_time=1e9, max_steps=n, stall_tol=0.0)
+    assert (fl.steps, fl.rejected) == (steps, rej)
+    assert np.max(np.abs(fl.u - u_ref)) <= 1e-12 * np.max(np.abs(u_ref))
+    assert np.max(np.abs(fl.z - z_ref)) <= 1e-12 * np.max(np.abs(z_ref))

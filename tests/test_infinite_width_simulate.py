@@ -264,3 +264,52 @@ def test_bad_input_raises() -> None:
             ridge_hidden=0.1,
             anchor="source",
         )
+
+
+def test_train_matches_pre_rewrite_loop():
+    """The buffered ``train`` (issue 15) takes the same steps as the old loop (reduced: linear
+    φ, exponential Euler, no rejections, fixed step count) and ends at the same weights."""
+    import math as _m
+
+    from finetune_bounds.infinite_width.simulate import init_network as _init
+    from finetune_bounds.infinite_width.simulate import train as _train
+
+    gen = np.random.default_rng(5)
+    x = gen.standard_normal((10, 6))
+    y = x[:, 0] + 0.3 * np.sin(x[:, 1])
+    net = _init(50, 6, seeds=3, gamma=1.2, activation="linear")
+    gam, lam, dlt, n_steps = 1.2, 1.0, 1.0, 300
+    res = _train(net, x, y, ridge_readout=lam, ridge_hidden=dlt, anchor_hidden=net.W,
+                 tol=1e-14, max_steps=n_steps)
+    xs = x / _m.sqrt(6)
+    kx = xs @ xs.T
+    kx_max = float(np.linalg.eigvalsh(kx)[-1])
+    w, z, w_anc, inv = np.array(net.W), np.array(net.z), net.W, 1.0 / (gam * 50)
+
+    def evaluate(w, z):
+        h = np.einsum("snd,pd->snp", w, xs)
+        delta = y - np.einsum("sn,snp->sp", z, h) * inv
+        dz = gam * np.einsum("snp,sp->sn", h, delta) - lam * z
+        dw = gam * z[:, :, None] * (delta @ xs)[:, None, :] - dlt * (w - w_anc)
+        return delta, dw, dz, h
+
+    delta, dw, dz, h = evaluate(w, z)
+    kmat = np.einsum("snp,snq->spq", h, h) + np.einsum("sn,sn->s", z, z)[:, None, None] * kx
+    curv = np.linalg.eigvalsh(kmat / 50)[:, -1] + gam * np.linalg.norm(delta, axis=1) * _m.sqrt(
+        kx_max)
+    dt = 1.0 / curv
+    for _ in range(n_steps):  # 300 < 200·2: one refresh, at step 200
+        e_d, c_d = np.exp(-dlt * dt), -np.expm1(-dlt * dt) / dlt
+        e_l, c_l = np.exp(-lam * dt), -np.expm1(-lam * dt) / lam
+        w = w_anc + e_d[:, None, None] * (w - w_anc) + c_d[:, None, None] * (
+            dw + dlt * (w - w_anc))
+        z = e_l[:, None] * z + c_l[:, None] * (dz + lam * z)
+        delta, dw, dz, h = evaluate(w, z)
+        if _ == 199:
+            kmat = np.einsum("snp,snq->spq", h, h) + np.einsum("sn,sn->s", z, z)[:, None,
+                                                                                None] * kx
+            dt = 1.0 / (np.linalg.eigvalsh(kmat / 50)[:, -1]
+                        + gam * np.linalg.norm(delta, axis=1) * _m.sqrt(kx_max))
+    assert np.all(res.steps == n_steps) and np.all(res.rejected == 0)
+    assert np.max(np.abs(res.network.W - w)) <= 1e-12 * np.max(np.abs(w))
+    assert np.max(np.abs(res.network.z - z)) <= 1e-12 * np.max(np.abs(z))

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.linalg.blas import dger as _ger
 from scipy.optimize import brentq
 
 from .. import limits
@@ -226,91 +227,178 @@ def _flow_run(
     After a rejected step the step is halved; each accepted step lets it grow back by 10 %.
     """
     gam = gamma
-    m = z.shape[0]
+    m, r = u.shape
     p = ax.shape[0]
     inv = 1.0 / (gam * m)
     kx_max = float(np.linalg.eigvalsh(kxx)[-1]) if p else 0.0
+    relu = activation == "relu"
+    linear = not relu
+    axt = np.ascontiguousarray(ax.T)  # (r, P)
+    ya = np.asarray(y, dtype=np.float64)
+    z_anc = np.asarray(z_anc, dtype=np.float64)
 
-    def evaluate(
-        u: FloatArray, z: FloatArray
-    ) -> tuple[FloatArray, float, FloatArray, FloatArray, FloatArray, FloatArray]:
-        phi, dphi = _act(u @ ax.T, activation)
-        delta = y - (z @ phi) * inv
-        du_u = u - u_anc
-        dz_z = z - z_anc
+    # Preallocated state, two copies (current, trial) swapped on acceptance. Per state: the
+    # coordinates u, the displacement d = u − u_anc, the pre-activations h = u A_Xᵀ and (ReLU)
+    # φ(h), φ'(h); z and z − z_anc; the residual Δ and the energy.
+    def alloc() -> dict[str, Any]:
+        st: dict[str, Any] = {"u": np.empty((m, r)), "d": np.empty((m, r)), "h": np.empty((m, p))}
+        if relu:
+            st["phi"], st["dphi"] = np.empty((m, p)), np.empty((m, p))
+            st["mask"] = np.empty((m, p), dtype=bool)
+        return st
+
+    cur, nxt = alloc(), alloc()
+    du = np.empty((m, r))  # the gradient du/dt at the current state
+    tmp = np.empty((m, p)) if relu else None
+
+    def forward(st: dict[str, Any], zz: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+        """h, φ, Δ and the energy of the state ``st`` (u and d already set), readout ``zz``."""
+        np.matmul(st["u"], axt, out=st["h"])
+        if relu:
+            phi = st["phi"]
+            np.greater(st["h"], 0.0, out=st["mask"])
+            np.copyto(st["dphi"], st["mask"])
+            np.multiply(st["h"], st["dphi"], out=phi)
+        else:
+            phi = st["h"]
+        delta = ya - (zz @ phi) * inv
+        dz_z = zz - z_anc
+        dd = st["d"].reshape(-1)
         energy = (
             0.5 * gam * gam * float(delta @ delta)
             + 0.5 * lam * float(dz_z @ dz_z) / m
-            + 0.5 * dlt * float(np.einsum("ij,ij->", du_u, du_u)) / m
+            + 0.5 * dlt * float(dd @ dd) / m
         )
-        gd = z[:, None] * dphi
-        du = gam * ((gd * delta) @ ax) - dlt * du_u
-        dz = gam * (phi @ delta) - lam * dz_z
-        return delta, energy, du, dz, phi, gd
+        return phi, delta, energy
 
-    def step_estimate(phi: FloatArray, gd: FloatArray, delta: FloatArray) -> float:
-        kmat = (phi.T @ phi + (gd.T @ gd) * kxx) / m
+    def data_term(st: dict[str, Any], zz: FloatArray, delta: FloatArray) -> FloatArray | None:
+        """γ (g Δ) A_X as the vector γ ΔᵀA_X for linear φ (the term is z ⊗ it: rank one),
+        else (into ``du``) the full (M, r) array; None when linear."""
+        if linear:
+            return None
+        assert tmp is not None
+        np.multiply(st["dphi"], delta, out=tmp)
+        np.multiply(tmp, zz[:, None], out=tmp)
+        np.matmul(tmp, ax, out=du)
+        np.multiply(du, gam, out=du)
+        return du
+
+    def gradient(st: dict[str, Any], zz: FloatArray, phi: FloatArray,
+                 delta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """du/dt (into ``du``) and dz/dt at the state; returns (γ Δᵀ A_X or empty, dz/dt)."""
+        dz = gam * (phi @ delta) - lam * (zz - z_anc)
+        if linear:
+            g_row = gam * (delta @ ax)
+            np.multiply(st["d"], -dlt, out=du)
+            for_rank_one(du, g_row, zz, 1.0)
+            return g_row, dz
+        data_term(st, zz, delta)  # du = γ (gΔ) A_X
+        np.subtract(du, dlt * st["d"], out=du)
+        return np.empty(0), dz
+
+    def for_rank_one(a: FloatArray, row: FloatArray, col: FloatArray, alpha: float) -> None:
+        """a += alpha · col ⊗ row in place (BLAS ger on the Fortran view; no temporary)."""
+        if a.size:
+            _ger(alpha, row, col, a=a.T, overwrite_a=True)
+
+    def step_estimate(phi: FloatArray, zz: FloatArray, st: dict[str, Any],
+                      delta: FloatArray) -> float:
+        if linear:  # g = z: G = ⟨z²⟩ 11ᵀ
+            gg = np.full((p, p), float(zz @ zz))
+        else:
+            gd = zz[:, None] * st["dphi"]
+            gg = gd.T @ gd
+        kmat = (phi.T @ phi + gg * kxx) / m
         curv = float(np.linalg.eigvalsh(kmat)[-1]) if p else 0.0
         curv += gam * float(np.linalg.norm(delta)) * math.sqrt(max(kx_max, 0.0))
         return 1.0 / max(curv, 1e-300)
+
+    np.copyto(cur["u"], u)
+    np.subtract(u, u_anc, out=cur["d"])
+    z = np.array(z, dtype=np.float64)
+    phi, delta, energy = forward(cur, z)
+    g_row, dz = gradient(cur, z, phi, delta)
+
+    def rel_residual() -> tuple[float, bool]:
+        """Relative gradient norm and whether the gradient is finite."""
+        dv = du.reshape(-1)
+        g2 = float(dv @ dv) + float(dz @ dz)
+        finite = math.isfinite(g2) or bool(np.all(np.isfinite(du)) and np.all(np.isfinite(dz)))
+        uv = cur["u"].reshape(-1)
+        scale = math.sqrt((float(uv @ uv) + float(z @ z)) / m)
+        return math.sqrt(g2 / m) / max(scale, 1.0), finite
 
     status = SolverStatus.MAX_ITERATIONS
     t = 0.0
     steps = 0
     rejected = 0
     shrink = 1.0
-    delta, energy, du, dz, phi, gd = evaluate(u, z)
-    dt_est = step_estimate(phi, gd, delta)
+    dt_est = step_estimate(phi, z, cur, delta)
     dt = dt_est
     residual = math.inf
+    res_new, grad_finite = rel_residual()
+    if math.isfinite(energy) and grad_finite:
+        residual = res_new
     e_mark, step_mark = energy, 0
     # ReLU: a particle crossing its kink within a step raises E by O(dt²) that no step size
     # removes; accept such rises up to 1e-7 relative (the stall rule ends any net creep)
     slack = _KINK_SLACK if activation == "relu" else 1e-10
     while True:
-        if not (math.isfinite(energy) and np.all(np.isfinite(du)) and np.all(np.isfinite(dz))):
+        if not (math.isfinite(energy) and grad_finite):
             status = SolverStatus.NOT_FINITE
             break
-        grad = math.sqrt((float(np.einsum("ij,ij->", du, du)) + float(dz @ dz)) / m)
-        scale = math.sqrt((float(np.einsum("ij,ij->", u, u)) + float(z @ z)) / m)
-        residual = grad / max(scale, 1.0)
         if residual < tol:
             status = SolverStatus.CONVERGED
             break
         if t >= max_time or steps + rejected >= max_steps:
             break
         if steps % _REFRESH == 0 and steps and steps != step_mark:
-            dt_est = step_estimate(phi, gd, delta)
+            dt_est = step_estimate(phi, z, cur, delta)
             if stall_tol > 0 and e_mark - energy < stall_tol * abs(energy):
                 status = SolverStatus.STALLED
                 break
             e_mark, step_mark = energy, steps
         dt = min(shrink * dt_est, max_time - t)
         # exponential Euler: the decays toward the anchors are integrated exactly, so a stiff
-        # anchor (large δ or λ) does not limit the step; the data term takes an Euler step
+        # anchor (large δ or λ) does not limit the step; the data term takes an Euler step:
+        # d ← e^{−δ dt} d + c_δ γ (gΔ) A_X,  c_δ = (1 − e^{−δ dt})/δ  (= dt at δ = 0)
         e_d, e_l = math.exp(-dlt * dt), math.exp(-lam * dt)
         c_d = -math.expm1(-dlt * dt) / dlt if dlt > 0 else dt
         c_l = -math.expm1(-lam * dt) / lam if lam > 0 else dt
-        du_u = u - u_anc
         dz_z = z - z_anc
-        u_new = u_anc + e_d * du_u + c_d * (du + dlt * du_u)
         z_new = z_anc + e_l * dz_z + c_l * (dz + lam * dz_z)
-        if activation == "relu":
-            _flush(u_new)
+        d_new = nxt["d"]
+        if linear:
+            np.multiply(cur["d"], e_d, out=d_new)
+            for_rank_one(d_new, g_row, z, c_d)
+        else:  # du + δ d is the data term γ (gΔ) A_X
+            np.multiply(cur["d"], dlt, out=d_new)
+            d_new += du
+            d_new *= c_d
+            d_new += e_d * cur["d"]
+        np.add(u_anc, d_new, out=nxt["u"])
+        if relu:
+            _flush(nxt["u"])
             _flush(z_new)
-        new = evaluate(u_new, z_new)
-        if new[1] > energy + slack * abs(energy) + 1e-300:
+            np.subtract(nxt["u"], u_anc, out=d_new)
+        phi_new, delta_new, e_new = forward(nxt, z_new)
+        if e_new > energy + slack * abs(energy) + 1e-300:
             rejected += 1
             shrink *= 0.5
             if shrink < 1e-12:
                 status = SolverStatus.SOLVER_FAILED
                 break
             continue
-        u, z = u_new, z_new
-        delta, energy, du, dz, phi, gd = new
+        cur, nxt = nxt, cur
+        z, phi, delta, energy = z_new, phi_new, delta_new, e_new
+        g_row, dz = gradient(cur, z, phi, delta)
+        res_new, grad_finite = rel_residual()
+        if math.isfinite(energy) and grad_finite:  # else reported with the last finite value
+            residual = res_new
         shrink = min(1.0, 1.1 * shrink)
         t = t + dt if t + dt < max_time * (1 - 1e-15) else max_time
         steps += 1
+    u = cur["u"]
     return _Flow(u, z, status, float(residual), t, steps, rejected, energy, dt)
 
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.linalg.blas import dger as _ger
 
 from .. import limits
 from .._validation import (
@@ -431,52 +432,100 @@ def train(
     kx = xs @ xs.T
     kx_max = max(float(np.linalg.eigvalsh(kx)[-1]), 0.0)
     inv = 1.0 / (gam * n)
-    w = np.array(net.W)
-    z = np.array(net.z)
+    relu = act == "relu"
+    xst = np.ascontiguousarray(xs.T)  # (D, P)
+    nd = n * dim
 
-    def evaluate(
-        w: FloatArray, z: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    # Preallocated state, two copies (current, trial) swapped on acceptance: W, its
+    # displacement W − W_anc, the pre-activations h and (ReLU) φ(h), φ'(h); z, Δ, E are small.
+    def alloc() -> dict[str, FloatArray]:
+        st = {"w": np.empty((s_n, n, dim)), "d": np.empty((s_n, n, dim)),
+              "h": np.empty((s_n, n, p))}
+        if relu:
+            st["phi"], st["dphi"] = np.empty((s_n, n, p)), np.empty((s_n, n, p))
+        return st
+
+    cur, nxt = alloc(), alloc()
+    dw = np.zeros((s_n, n, dim))  # dW/dt at the current state
+    data = np.empty((s_n, n, dim)) if relu and not frozen else dw  # γ Σ_μ Δ_μ g x_μ/√D
+    g_rows = np.zeros((s_n, dim))  # linear φ: the data term is z ⊗ γ Δᵀ X/√D per seed
+    tmp = np.empty((s_n, n, p)) if relu and not frozen else None
+
+    def dots(a: FloatArray) -> FloatArray:
+        """Per-seed ⟨a, a⟩ (one BLAS dot per seed, no temporary)."""
+        flat = a.reshape(s_n, 1, -1)
+        return np.asarray(np.matmul(flat, flat.reshape(s_n, -1, 1))[:, 0, 0])
+
+    def rank_one(a: FloatArray, alpha: FloatArray, rows: FloatArray, zz: FloatArray) -> None:
+        """a[s] += alpha[s] · z[s] ⊗ rows[s] in place (BLAS ger per seed)."""
+        for k in range(s_n):
+            if alpha[k] != 0.0:
+                _ger(float(alpha[k]), rows[k], zz[k], a=a[k].T, overwrite_a=True)
+
+    def forward(st: dict[str, FloatArray], zz: FloatArray) -> tuple[FloatArray, FloatArray,
+                                                                      FloatArray]:
+        """φ, Δ and the energy of the state (W and W − W_anc set) with readout ``zz``."""
         # one BLAS call over all seeds and neurons: (S·N, D) @ (D, P)
-        h = (w.reshape(-1, dim) @ xs.T).reshape(s_n, n, p)
-        if act == "linear":
-            phi, gd = h, z[:, :, None]  # g = z (broadcast over inputs)
+        np.matmul(st["w"].reshape(-1, dim), xst, out=st["h"].reshape(-1, p))
+        if relu:
+            np.greater(st["h"], 0.0, out=st["dphi"], casting="unsafe")
+            np.multiply(st["h"], st["dphi"], out=st["phi"])
+            phi = st["phi"]
         else:
-            phi, dphi = _act(h, act)
-            gd = z[:, :, None] * dphi
-        delta = ya - np.matmul(z[:, None, :], phi)[:, 0, :] * inv
-        dz_z = z - z_anc
-        dz = gam * np.matmul(phi, delta[:, :, None])[:, :, 0] - lam * dz_z
+            phi = st["h"]
+        delta = ya - np.matmul(zz[:, None, :], phi)[:, 0, :] * inv
+        dz_z = zz - z_anc
         energy = 0.5 * gam * gam * np.einsum("sp,sp->s", delta, delta)
         energy += 0.5 * lam * np.einsum("sn,sn->s", dz_z, dz_z) / n
-        if frozen:
-            dw = np.zeros_like(w)
-        else:
-            dw_w = w - w_anc
-            if act == "linear":  # g = z: the back-propagated term is rank one per seed
-                back = z[:, :, None] * (delta @ xs)[:, None, :]
-            else:
-                back = ((gd * delta[:, None, :]).reshape(-1, p) @ xs).reshape(s_n, n, dim)
-            dw = gam * back - dlt * dw_w
-            energy += 0.5 * dlt * np.einsum("snd,snd->s", dw_w, dw_w) / n
-        return delta, energy, dw, dz, phi, gd
+        if not frozen:
+            energy += 0.5 * dlt * dots(st["d"]) / n
+        return phi, delta, energy
 
-    def step_estimate(phi: FloatArray, gd: FloatArray, delta: FloatArray) -> FloatArray:
+    def gradient(st: dict[str, FloatArray], zz: FloatArray, phi: FloatArray,
+                 delta: FloatArray) -> FloatArray:
+        """dW/dt into ``dw`` (and its data term into ``g_rows`` / ``data``); returns dz/dt."""
+        dz = gam * np.matmul(phi, delta[:, :, None])[:, :, 0] - lam * (zz - z_anc)
+        if frozen:
+            return dz
+        if relu:
+            assert tmp is not None
+            np.multiply(st["dphi"], delta[:, None, :], out=tmp)
+            np.multiply(tmp, zz[:, :, None], out=tmp)
+            np.matmul(tmp.reshape(-1, p), xs, out=data.reshape(-1, dim))
+            np.multiply(data, gam, out=data)
+            np.multiply(st["d"], dlt, out=dw)
+            np.subtract(data, dw, out=dw)
+        else:  # g = z: the back-propagated term is rank one per seed
+            np.matmul(delta, xs, out=g_rows)
+            np.multiply(st["d"], -dlt, out=dw)
+            rank_one(dw, np.full(s_n, gam), g_rows, zz)
+        return dz
+
+    def step_estimate(phi: FloatArray, zz: FloatArray, st: dict[str, FloatArray],
+                      delta: FloatArray) -> FloatArray:
         kmat = np.matmul(phi.transpose(0, 2, 1), phi)
         if not frozen:
-            gb = np.broadcast_to(gd, phi.shape)
-            kmat = kmat + np.matmul(gb.transpose(0, 2, 1), gb) * kx
+            if relu:
+                gd = zz[:, :, None] * st["dphi"]
+                gg = np.matmul(gd.transpose(0, 2, 1), gd)
+            else:  # g = z: GᵀG = ‖z‖² 11ᵀ
+                gg = np.broadcast_to(np.einsum("sn,sn->s", zz, zz)[:, None, None], kmat.shape)
+            kmat = kmat + gg * kx
         curv = np.linalg.eigvalsh(kmat / n)[:, -1]
         curv = curv + gam * np.linalg.norm(delta, axis=1) * math.sqrt(kx_max)
         return np.asarray(1.0 / np.maximum(curv, 1e-300))
 
-    def rel_grad(dw: FloatArray, dz: FloatArray, w: FloatArray, z: FloatArray) -> FloatArray:
-        g2 = np.einsum("snd,snd->s", dw, dw) + np.einsum("sn,sn->s", dz, dz)
-        p2 = np.einsum("snd,snd->s", w, w) + np.einsum("sn,sn->s", z, z)
+    def rel_grad(dz: FloatArray, zz: FloatArray, st: dict[str, FloatArray]) -> FloatArray:
+        g2 = dots(dw) + np.einsum("sn,sn->s", dz, dz)
+        p2 = dots(st["w"]) + np.einsum("sn,sn->s", zz, zz)
         return np.asarray(np.sqrt(g2 / n) / np.maximum(np.sqrt(p2 / n), 1.0))
 
-    delta, energy, dw, dz, phi, gd = evaluate(w, z)
-    dt_est = step_estimate(phi, gd, delta) if step is None else np.full(s_n, step)
+    np.copyto(cur["w"], net.W)
+    np.subtract(cur["w"], w_anc, out=cur["d"])
+    z = np.array(net.z)
+    phi, delta, energy = forward(cur, z)
+    dz = gradient(cur, z, phi, delta)
+    dt_est = step_estimate(phi, z, cur, delta) if step is None else np.full(s_n, step)
     shrink = np.ones(s_n)
     t = np.zeros(s_n)
     steps = np.zeros(s_n, dtype=np.int64)
@@ -487,7 +536,7 @@ def train(
     stalled = np.zeros(s_n, dtype=bool)
     slack = _KINK_SLACK if act == "relu" else 1e-10  # kink crossings (see particle_dmft)
     e_mark = energy.copy()
-    residual = rel_grad(dw, dz, w, z)
+    residual = rel_grad(dz, z, cur)
     it = 0
     while True:
         done = active & (residual < tolerance)
@@ -497,7 +546,7 @@ def train(
             break
         if it and it % _REFRESH == 0:
             if step is None:
-                dt_est = step_estimate(phi, gd, delta)
+                dt_est = step_estimate(phi, z, cur, delta)
             if stall > 0:
                 st = active & (e_mark - energy < stall * np.abs(energy))
                 stalled |= st
@@ -508,26 +557,38 @@ def train(
         dt = shrink * dt_est
         last = dt >= t_max - t
         dt = np.where(active, np.where(last, t_max - t, dt), 0.0)
+        d_old, d_new = cur["d"].reshape(s_n, nd), nxt["d"].reshape(s_n, nd)
         if step is None:
             # exponential Euler (as the particle solver): decays toward the anchors exactly,
-            # the data term by an Euler step, so stiff anchors do not limit the step
+            # the data term by an Euler step, so stiff anchors do not limit the step:
+            # W − W_anc ← e^{−δ dt} (W − W_anc) + c_δ · data,  c_δ = (1 − e^{−δ dt})/δ
             e_d, e_l = np.exp(-dlt * dt), np.exp(-lam * dt)
             c_d = -np.expm1(-dlt * dt) / dlt if dlt > 0 else dt
             c_l = -np.expm1(-lam * dt) / lam if lam > 0 else dt
-            dw_w, dz_z = w - w_anc, z - z_anc
-            if frozen:
-                w_new = w
-            else:
-                w_new = w_anc + e_d[:, None, None] * dw_w + c_d[:, None, None] * (dw + dlt * dw_w)
+            dz_z = z - z_anc
             z_new = z_anc + e_l[:, None] * dz_z + c_l[:, None] * (dz + lam * dz_z)
+            if not frozen:
+                np.multiply(d_old, e_d[:, None], out=d_new)
+                if relu:
+                    d_new += c_d[:, None] * data.reshape(s_n, nd)
+                else:
+                    rank_one(nxt["d"], c_d * gam, g_rows, z)
         else:  # plain gradient descent with the fixed step η (spec §1)
-            w_new = w + dt[:, None, None] * dw
             z_new = z + dt[:, None] * dz
+            if not frozen:
+                np.multiply(dw.reshape(s_n, nd), dt[:, None], out=d_new)
+                d_new += d_old
+        if frozen:
+            np.copyto(nxt["w"], cur["w"])
+            np.copyto(nxt["d"], cur["d"])
+        else:
+            np.add(w_anc, nxt["d"], out=nxt["w"])
         if act == "relu":
-            _flush(w_new)
+            _flush(nxt["w"])
             _flush(z_new)
-        new = evaluate(w_new, z_new)
-        e_new = new[1]
+            if not frozen:
+                np.subtract(nxt["w"], w_anc, out=nxt["d"])
+        _, delta_new, e_new = forward(nxt, z_new)
         finite = np.isfinite(e_new)
         if step is None:
             ok = active & finite & (e_new <= energy + slack * np.abs(energy) + 1e-300)
@@ -543,23 +604,22 @@ def train(
         it += 1
         if not ok.any():
             continue
-        if ok.all():
-            w, z = w_new, z_new
-            delta, energy, dw, dz, phi, gd = new
-        else:
-            o3, o2 = ok[:, None, None], ok[:, None]
-            w = np.where(o3, w_new, w)
-            z = np.where(o2, z_new, z)
-            delta = np.where(o2, new[0], delta)
-            energy = np.where(ok, e_new, energy)
-            dw = np.where(o3, new[2], dw)
-            dz = np.where(o2, new[3], dz)
-            phi = np.where(o3, new[4], phi)
-            gd = np.where(o3, new[5], gd)
+        if not ok.all():  # keep the current state of the other seeds (copied per seed)
+            keep = np.flatnonzero(~ok)
+            for name, arr in nxt.items():
+                arr[keep] = cur[name][keep]
+            z_new[keep] = z[keep]
+            delta_new[keep] = delta[keep]
+            e_new = np.where(ok, e_new, energy)
+        cur, nxt = nxt, cur
+        z, delta, energy = z_new, delta_new, e_new
+        phi = cur["phi"] if relu else cur["h"]
+        dz = gradient(cur, z, phi, delta)
         t = np.where(ok, np.where(last, t_max, t + dt), t)
         shrink = np.where(ok, np.minimum(1.0, 1.1 * shrink), shrink)
         steps += ok
-        residual = np.where(ok, rel_grad(dw, dz, w, z), residual)
+        residual = np.where(ok, rel_grad(dz, z, cur), residual)
+    w = cur["w"]
 
     residual = np.where(failed, np.inf, residual)
     loss = 0.5 * np.einsum("sp,sp->s", delta, delta)
