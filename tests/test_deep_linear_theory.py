@@ -633,3 +633,36 @@ def test_closed_form_predictor_matches_batched_kernel() -> None:
             w = dl.predictor(x, y, src, depth)
             wb = _batch_predictors(src[None], x[None], y[None], [float(depth)])[0, 0]
             assert np.max(np.abs(w - wb)) <= 1e-12 * np.max(np.abs(wb))
+
+
+def test_closed_form_fast_paths_equal_the_validating_paths() -> None:
+    """The closed form's fast paths (float64 arrays copied without the shared validators, the
+    root as Python floats) give the same numbers as the general paths: lists (through
+    ``as_float_array``; bit for bit), a Fortran-ordered X (to rounding), the array-returning
+    ``_c_root_one`` (L ∈ {3, ∞}: the scalar iteration and the vectorised fallback)."""
+    from finetune_bounds.deep_linear._coefficient import _c_root_one, _c_root_scalar
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 40))
+    src = rng.standard_normal(40)
+    y = x @ (src + 0.3 * rng.standard_normal(40))
+    for depth in (1, 3, math.inf):
+        ref = dl.solve_predictor(x.tolist(), y.tolist(), src.tolist(), depth)
+        res = dl.solve_predictor(x, y, src, depth)
+        assert np.array_equal(res.predictor, ref.predictor)
+        assert res.coefficient == ref.coefficient and res.residual == ref.residual
+        assert dict(res.diagnostics) == dict(ref.diagnostics)
+        assert not res.predictor.flags.writeable
+        # memory order is kept, as the validator keeps it (X·w then rounds differently)
+        fort = dl.solve_predictor(np.asfortranarray(x), y, src, depth)
+        np.testing.assert_allclose(fort.predictor, ref.predictor, rtol=1e-12, atol=1e-14)
+    for args in ((2.0, 0.5, 3.0, 1.5, 3.0), (2.0, 0.5, 3.0, 1.5, math.inf)):
+        one, arr = _c_root_scalar(*args), _c_root_one(*args)
+        assert (one.c, one.c_inf, one.residual) == (float(arr.c[0]), float(arr.c_inf[0]),
+                                                    float(arr.residual[0]))
+        assert one.iterations == arr.iterations and one.info == arr.info
+    # the limit check of root_max_iter still applies on every call (remembered per setting)
+    with pytest.raises(InvalidInputError, match="root_max_iter"):
+        dl.solve_predictor(x, y, src, 3, root_max_iter=0)
+    with pytest.raises(InvalidInputError, match="root_max_iter"):
+        dl.solve_predictor(x, y, src, 3, root_max_iter=[3])

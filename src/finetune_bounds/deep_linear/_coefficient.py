@@ -282,15 +282,40 @@ def _c_root_one(
     1-element arrays as :func:`_c_root` does.
     """
     try:
-        return _c_root_one_impl(s2, a2, b2, q2, depth, max_iter)
+        one = _c_root_one_impl(s2, a2, b2, q2, depth, max_iter)
     except (_ScalarFallback, OverflowError, ValueError, ZeroDivisionError):
         return _c_root(np.array([s2]), np.array([a2]), np.array([b2]), depth,
                        q2=np.array([q2]), max_iter=max_iter)
+    return _Root(np.array([one.c]), np.array([one.c_inf]), np.array([one.residual]),
+                 one.iterations, _status_array((1,), one.info.status), one.info)
+
+
+class _RootOne(NamedTuple):
+    """:class:`_Root` of one element, as Python floats (no arrays: the closed form's path)."""
+
+    c: float
+    c_inf: float
+    residual: float
+    iterations: int
+    info: SolverInfo
+
+
+def _c_root_scalar(
+    s2: float, a2: float, b2: float, q2: float, depth: float, max_iter: int = _MAX_ITER
+) -> _RootOne:
+    """:func:`_c_root_one` as Python floats: the same numbers without the 1-element arrays."""
+    try:
+        return _c_root_one_impl(s2, a2, b2, q2, depth, max_iter)
+    except (_ScalarFallback, OverflowError, ValueError, ZeroDivisionError):
+        r = _c_root(np.array([s2]), np.array([a2]), np.array([b2]), depth,
+                    q2=np.array([q2]), max_iter=max_iter)
+        return _RootOne(float(r.c[0]), float(r.c_inf[0]), float(r.residual[0]), r.iterations,
+                        r.info)
 
 
 def _c_root_one_impl(
     s2: float, a2: float, b2: float, q2: float, depth: float, max_iter: int
-) -> _Root:
+) -> _RootOne:
     fin = math.isfinite
     if not (depth > 1.0 and fin(depth) and 0.0 < s2 < math.inf and 0.0 < b2 < math.inf
             and 0.0 <= a2 < math.inf and 0.0 <= q2 < math.inf):
@@ -358,12 +383,11 @@ def _c_root_one_impl(
         raise _ScalarFallback
     if unseen_end and not residual <= _ROOT_RTOL:
         status = SolverStatus.BRACKET_LOST
-    statuses = _status_array((1,), status)
     info = SolverInfo(
         status, it, float(crit), float(_STEP_TOL),
         {"root_residual": residual, "max_iter": max_iter, "counts": {status.value: 1}},
     )
-    return _Root(np.array([c]), np.array([c_inf]), np.array([residual]), it, statuses, info)
+    return _RootOne(c, c_inf, residual, it, info)
 
 
 def _broadcast_shape(*args: ArrayLike) -> tuple[int, ...]:

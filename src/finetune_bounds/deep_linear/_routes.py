@@ -8,15 +8,18 @@ gradient-flow ODE (:mod:`._route_ode`), and applies ``strict`` to the route's
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .. import limits
 from .._numerics import check_converged
 from .._validation import FloatArray, boolean, check_choice, nonneg_float, positive_int
 from ..errors import InvalidInputError
-from ._coefficient import _MAX_ITER, _c_root_one
+from ._coefficient import _MAX_ITER, _c_root_scalar
 from ._common import _depth_label, _require_finite, check_depth
 from ._design import PredictorResult, _check_nondegenerate, _Design, _finish, _prepare
 from ._route_cvxpy import _cvxpy
@@ -35,13 +38,33 @@ def _closed_form(des: _Design, depth: float, max_iter: int = _MAX_ITER) -> Predi
         w = des.fitted + des.perp_source
         return _finish(des, w, depth, "closed_form", _exact(), {"iterations": 0}, 1.0)
     # one element: the scalar copy of the vectorised root solver (same iteration, ≈ 10× less
-    # overhead; it defers to :func:`_c_root` for L = ∞ and any out-of-range float)
-    root = _c_root_one(des.s2, min(des.a2, des.s2), des.b2, des.q2, depth, max_iter)
-    c = float(root.c[0])
+    # overhead; it defers to :func:`_c_root` for L = ∞ and any out-of-range float), as floats
+    root = _c_root_scalar(des.s2, min(des.a2, des.s2), des.b2, des.q2, depth, max_iter)
+    c = root.c
     w = des.fitted + c * des.perp_source
-    diag = {"root_residual": float(root.residual[0]), "iterations": root.iterations,
-            "c_infinite": float(root.c_inf[0])}
+    diag = {"root_residual": root.residual, "iterations": root.iterations,
+            "c_infinite": root.c_inf}
     return _finish(des, w, depth, "closed_form", root.info, diag, c)
+
+
+#: root_max_iter values that passed :func:`positive_int` with the ``steps`` limit, keyed by
+#: (type, value, the limits' environment variable): the limit check reads and parses that
+#: variable on every call (≈ 5 µs, a tenth of the closed form's floor at d = 100)
+_MAX_ITER_OK: dict[tuple[type, Any, str | None], int] = {}
+
+
+def _root_max_iter(value: Any) -> int:
+    """``positive_int(value, "root_max_iter", limit="steps")``, remembered per limits setting."""
+    try:
+        key = (type(value), value, os.environ.get(limits.ENV_VAR))
+        hit = _MAX_ITER_OK.get(key)
+    except TypeError:  # unhashable: validate (and reject) it
+        return positive_int(value, "root_max_iter", limit="steps")
+    if hit is None:
+        hit = positive_int(value, "root_max_iter", limit="steps")
+        if len(_MAX_ITER_OK) < 64:
+            _MAX_ITER_OK[key] = hit
+    return hit
 
 
 def _failure_label(res: PredictorResult, method: str, depth: float) -> str:
@@ -126,8 +149,10 @@ def solve_predictor(
     Notes
     -----
     Cost of the closed form: one thin SVD of X (its floor) plus O(nd) products and a scalar
-    c_L root (a few µs); measured 1.0–1.7× the bare SVD for d ≥ 200 (n = d/10) and ≈ 100 µs of
-    validation and packing on top of it for smaller designs
+    c_L root; measured 1.0–1.7× the bare SVD for d ≥ 200 (n = d/10; 1.3–1.6× at d = 200) and
+    ≈ 2.7× at d = 100, n = 10 (≈ 70–90 µs on top of a 50–55 µs SVD: the c_L root ≈ 14 µs,
+    the residual and diagnostics ≈ 18 µs, input copies and checks ≈ 15 µs, the row-space
+    products ≈ 14 µs, settings ≈ 8 µs; 2026-11-30, loaded 2-core machine)
     (``benchmarks/bench_deep_linear.py``).
 
     Examples
@@ -142,7 +167,7 @@ def solve_predictor(
     L = check_depth(depth)
     check_choice(method, "method", METHODS)
     # every setting is validated whatever the route (a bad one is never silently ignored)
-    max_iter = positive_int(root_max_iter, "root_max_iter", limit="steps")
+    max_iter = _root_max_iter(root_max_iter)
     kkt_tol = nonneg_float(kkt_tol, "kkt_tol", positive=True)
     ode_tol = nonneg_float(ode_tol, "ode_tol", positive=True)
     if t_max is not None:
@@ -160,8 +185,11 @@ def solve_predictor(
             res = _cvxpy(des, L, solver, kkt_tol)
         else:
             res = _ode(des, L, ode_tol, t_max)
-    _require_finite(f"the fine-tuned predictor ({method}, depth {_depth_label(L)})",
-                    res.predictor, res.residual)
+        # (a finite sum implies finite entries; otherwise the entry-wise check and its message)
+        finite = math.isfinite(res.residual) and math.isfinite(float(res.predictor.sum()))
+    if not finite:
+        _require_finite(f"the fine-tuned predictor ({method}, depth {_depth_label(L)})",
+                        res.predictor, res.residual)
     if strict and not res.converged:
         check_converged(res.info, _failure_label(res, method, L), strict=True)
     return res

@@ -455,8 +455,12 @@ class DiagonalGDResult(HasStatus):
 
 def _batch_inputs(
     network: DiagonalNetwork, X: ArrayLike, y: ArrayLike
-) -> tuple[list[FloatArray], FloatArray, tuple[FloatArray, ...], bool]:
-    """Validate and broadcast (network, X, y) to a common seed axis S."""
+) -> tuple[FloatArray, bool, FloatArray, tuple[FloatArray, ...], bool]:
+    """Validate and broadcast (network, X, y) to a common seed axis S.
+
+    Returns the designs as one (S, n, d) array (a read-only broadcast view of X when the design
+    is shared), whether it is shared, y as (S, n), the four parameter arrays as (S, d) copies
+    and whether the input was batched."""
     if not isinstance(network, DiagonalNetwork):
         raise InvalidInputError(f"network must be a DiagonalNetwork, got {type(network).__name__}")
     xa = as_float_array(X, "X")
@@ -480,27 +484,32 @@ def _batch_inputs(
         )
     batched = bool(sizes)
     s_ = sizes.pop() if sizes else 1
-    xs = [xa[i] for i in range(s_)] if xa.ndim == 3 else [xa] * s_
+    shared = xa.ndim == 2
+    x3 = np.broadcast_to(xa, (s_, n, d)) if shared else xa
     ys = np.array(np.broadcast_to(ya, (s_, n)), dtype=np.float64)
     params = tuple(
         np.array(np.broadcast_to(a, (s_, d)), dtype=np.float64)
         for a in (network.w_plus, network.w_minus, network.v_plus, network.v_minus)
     )
-    return xs, ys, params, batched
+    return x3, shared, ys, params, batched
 
 
 def _rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Row-wise dot products, one BLAS call per row (so a seed's numbers never depend on the
-    other rows of the batch: batched runs equal separate runs bit for bit)."""
-    return np.array([np.dot(a[k], b[k]) for k in range(a.shape[0])], dtype=np.float64)
+    """Row-wise dot products a[k]·b[k]. One stacked ``matmul`` that calls BLAS ``dot`` once per
+    row (numpy's matmul loop), so a seed's numbers never depend on the other rows of the batch:
+    batched runs equal separate runs bit for bit."""
+    out = np.empty((a.shape[0], 1, 1))
+    np.matmul(a[:, None, :], b[:, :, None], out=out)
+    return out[:, 0, 0]
 
 
-def _spectral_sq(xs: list[FloatArray]) -> FloatArray:
+def _spectral_sq(x3: FloatArray, shared: bool) -> FloatArray:
     """‖X_s‖₂² per seed (one SVD when the design is shared)."""
     with np.errstate(over="ignore"):
-        if all(x is xs[0] for x in xs):
-            return np.full(len(xs), np.linalg.norm(xs[0], 2) ** 2 if xs[0].size else 0.0)
-        return np.array([np.linalg.norm(x, 2) ** 2 for x in xs], dtype=np.float64)
+        if shared:
+            x = x3[0]
+            return np.full(x3.shape[0], np.linalg.norm(x, 2) ** 2 if x.size else 0.0)
+        return np.array([np.linalg.norm(x, 2) ** 2 for x in x3], dtype=np.float64)
 
 
 @small_blas
@@ -569,7 +578,7 @@ def gradient_descent(
     >>> bool(res.converged) and float(res.loss) <= 1e-12 * float(res.initial_loss)
     True
     """
-    xs, ys, (wp, wm, vp, vm), batched = _batch_inputs(network, X, y)
+    x3, shared, ys, (wp, wm, vp, vm), batched = _batch_inputs(network, X, y)
     lr = nonneg_float(lr, "lr", positive=True)
     rho = nonneg_float(rapidity, "rapidity", positive=True)
     tol = nonneg_float(tol, "tol", positive=True)
@@ -581,7 +590,7 @@ def gradient_descent(
     c0 = wp * wm + vp * vm
     lam0 = (wp * wp - vp * vp, wm * wm - vm * vm)
     with np.errstate(all="ignore"):
-        run = _Run(xs, ys, wp, wm, vp, vm, _spectral_sq(xs) / n, lr, 1.0 / rho)
+        run = _Run(x3, shared, ys, wp, wm, vp, vm, _spectral_sq(x3, shared) / n, lr, 1.0 / rho)
         loss0 = run.loss.copy()
         thr = np.maximum(tol * loss0, atol)
         sig = wp * wp + vp * vp + wm * wm + vm * vm
@@ -590,7 +599,7 @@ def gradient_descent(
             and np.all(np.isfinite(run.xn2)) and np.all(np.isfinite(gsig))):
         raise InvalidInputError(
             "the initial loss, gradient or curvature of gradient descent overflows float64:"
-            f" X (max |X| = {max(float(np.max(np.abs(x))) for x in xs):.3g}), y (max |y| ="
+            f" X (max |X| = {float(np.max(np.abs(x3))):.3g}), y (max |y| ="
             f" {float(np.max(np.abs(ys))):.3g}) or the network are too large; rescale them"
         )
     critical = (gsig == 0.0) & (loss0 > thr)
@@ -693,137 +702,180 @@ class _Run:
     Per step and seed: one Xβ (the trial residual) and one Xᵀr (the gradient at an accepted
     point), plus O(d) in-place arithmetic; every ``_POWER_EVERY`` steps one more pair for the
     power iteration. Parameters are double-buffered so that a rejected step keeps the old ones.
+
+    Layout (for few numpy calls per step): the parameters are one (S, 2, 2, d) array ``p`` with
+    p[:, 0] = (w⁺, v⁺) and p[:, 1] = (w⁻, v⁻), so the four updates w⁺ − ηg v⁺, v⁺ − ηg w⁺,
+    w⁻ + ηg v⁻, v⁻ + ηg w⁻ are p − (±ηg)·p[:, :, ::-1] in two calls (a sign flip is exact: the
+    same numbers as four separate updates); the designs are one (S, n, d) array (a broadcast
+    view when shared) and every product is one stacked ``matmul``, which calls BLAS once per
+    seed (batched runs equal separate runs bit for bit).
     """
 
     def __init__(
-        self, xs: list[FloatArray], ys: FloatArray, wp: FloatArray, wm: FloatArray,
+        self, x3: FloatArray, shared: bool, ys: FloatArray, wp: FloatArray, wm: FloatArray,
         vp: FloatArray, vm: FloatArray, xn2: FloatArray, lr: float, inv_rho: float,
     ) -> None:
-        self.xs, self.ys = list(xs), ys
+        self.x3, self.shared, self.ys = x3, shared, ys
+        s_, d = wp.shape
         self.inv_n = 1.0 / ys.shape[1]
         self.lr, self.inv_rho = lr, inv_rho
-        self.wp, self.wm, self.vp, self.vm = wp.copy(), wm.copy(), vp.copy(), vm.copy()
+        self.p = np.empty((s_, 2, 2, d))
+        for (i, j), a in zip(((0, 0), (1, 0), (0, 1), (1, 1)), (wp, wm, vp, vm), strict=True):
+            self.p[:, i, j] = a
         self.xn2 = xn2
         beta = wp * vp - wm * vm
         self.r = np.empty_like(ys)
-        for k, x in enumerate(self.xs):
-            np.matmul(x, beta[k], out=self.r[k])
+        np.matmul(x3, beta[:, :, None], out=self.r[:, :, None])
         self.r -= ys
         self.loss = 0.5 * self.inv_n * _rowdot(self.r, self.r)
         self.g = np.empty_like(wp)
         self._gradient()
-        self.m = np.ones(len(xs))
+        self.m = np.ones(s_)
         # power iteration for λ_max(X diag(Σ) Xᵀ) (warm vector u, Σ at the last estimate)
         self.u = np.where(np.any(self.r != 0, axis=1, keepdims=True), self.r, 1.0)
         self.u /= np.sqrt(_rowdot(self.u, self.u))[:, None]
-        self.mu = np.zeros(len(xs))
+        self.mu = np.zeros(s_)
         self.sig_e = np.empty_like(wp)
+        # derived from the last estimate: safety·μ/n, Σ_e with its zeros replaced by 1 (and
+        # where they are, or None)
+        self.c1 = np.zeros(s_)
+        self.sig_safe = np.ones_like(wp)
+        self.sig_zero: BoolArray | None = None
+
+    @property
+    def params(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """(w⁺, w⁻, v⁺, v⁻), views of ``p``."""
+        p = self.p
+        return p[:, 0, 0], p[:, 1, 0], p[:, 0, 1], p[:, 1, 1]
 
     def _gradient(self) -> None:
-        for k, x in enumerate(self.xs):
-            np.matmul(self.r[k], x, out=self.g[k])
+        np.matmul(self.r[:, None, :], self.x3, out=self.g[:, None, :])
         self.g *= self.inv_n
 
     def _power(self, sig: FloatArray, iterations: int) -> None:
         z = np.empty_like(sig)
         un = np.empty_like(self.u)
         for _ in range(iterations):
-            for k, x in enumerate(self.xs):
-                np.matmul(self.u[k], x, out=z[k])
+            np.matmul(self.u[:, None, :], self.x3, out=z[:, None, :])
             z *= sig
-            for k, x in enumerate(self.xs):
-                np.matmul(x, z[k], out=un[k])
+            np.matmul(self.x3, z[:, :, None], out=un[:, :, None])
             mu = np.sqrt(_rowdot(un, un))
             ok = mu > 0
-            self.u[ok] = un[ok] / mu[ok, None]
+            if ok.all():
+                np.divide(un, mu[:, None], out=self.u)
+            else:
+                self.u[ok] = un[ok] / mu[ok, None]
             self.mu = mu
         np.copyto(self.sig_e, sig)
+        self.c1 = _POWER_SAFETY * self.mu * self.inv_n
+        pos = self.sig_e > 0
+        self.sig_safe = np.where(pos, self.sig_e, 1.0)
+        self.sig_zero = None if pos.all() else ~pos
 
     def _keep(self, keep: BoolArray) -> None:
-        self.xs = [x for x, k in zip(self.xs, keep, strict=True) if k]
-        for name in ("ys", "wp", "wm", "vp", "vm", "xn2", "r", "loss", "g", "m", "u", "mu",
-                     "sig_e"):
+        s_ = int(np.count_nonzero(keep))
+        self.x3 = (np.broadcast_to(self.x3[0], (s_, *self.x3.shape[1:])) if self.shared
+                   else self.x3[keep])
+        for name in ("ys", "p", "xn2", "r", "loss", "g", "m", "u", "mu", "sig_e", "c1",
+                     "sig_safe"):
             setattr(self, name, getattr(self, name)[keep])
+        if self.sig_zero is not None:
+            self.sig_zero = self.sig_zero[keep]
 
     def iterate(self, active: IntArray, thr_all: FloatArray, max_steps: int,
                 out: _Outcome) -> None:
-        """Run the active seeds until each meets its threshold or the budget (in place)."""
-        self._keep(np.isin(np.arange(len(self.xs)), active))
+        """Run the active seeds until each meets its threshold or the budget (in place).
+
+        Every active seed attempts every step, so its accepted steps are ``it`` − its rejected
+        ones. The loop body is a fixed sequence of numpy calls on preallocated buffers and
+        views (made once per set of active seeds, one set per double buffer)."""
+        if active.size < self.r.shape[0]:
+            self._keep(np.isin(np.arange(self.r.shape[0]), active))
         thr = thr_all[active]
-        n_ok = np.zeros(active.size, dtype=np.int64)
         n_bad = np.zeros(active.size, dtype=np.int64)
+        half_inv_n, inv_n = 0.5 * self.inv_n, self.inv_n
+        lr, inv_rho = self.lr, self.inv_rho
         it = 0
         while True:
-            wp, wm, vp, vm, r = self.wp, self.wm, self.vp, self.vm, self.r
-            nwp, nwm, nvp, nvm = (np.empty_like(wp) for _ in range(4))
-            nr = np.empty_like(r)
-            sig, t1, t2 = (np.empty_like(wp) for _ in range(3))
+            x3, ys, g = self.x3, self.ys, self.g
+            s_, d = g.shape
+            # double buffers: (parameters, residual) of the current point and of the trial
+            bufs = [(self.p, self.r), (np.empty_like(self.p), np.empty_like(self.r))]
+            views = [(p, r, p.reshape(s_, 4, d), p[:, :, ::-1], p[:, :, 0], p[:, :, 1],
+                      r[:, :, None], r[:, None, :]) for p, r in bufs]
+            sig, t1, nb = (np.empty_like(g) for _ in range(3))
+            sq = np.empty((s_, 4, d))
+            eg, prod = np.empty((s_, 2, d)), np.empty((s_, 2, d))
+            eg0, eg1, eg4 = eg[:, 0], eg[:, 1], eg[:, :, None, :]
+            prod0, prod1, nb3, g3 = prod[:, 0], prod[:, 1], nb[:, :, None], g[:, None, :]
+            nl = np.empty((s_, 1, 1))
+            nl0 = nl[:, 0, 0]
+            m_one = bool(np.all(self.m >= 1.0))  # the multiplier is 1 for every seed
+            cur = 0
             while True:
-                # Σ = (w⁺)² + (v⁺)² + (w⁻)² + (v⁻)²
-                np.square(wp, out=sig)
-                sig += np.square(vp, out=t2)
-                sig += np.square(wm, out=t2)
-                sig += np.square(vm, out=t2)
+                p, r, p4, _, _, _, _, _ = views[cur]
+                q, nr, _, _, q0, q1, nr_col, nr_row = views[1 - cur]
+                # Σ = (w⁺)² + (v⁺)² + (w⁻)² + (v⁻)² (summed in this order)
+                np.square(p4, out=sq)
+                np.add.reduce(sq, axis=1, out=sig)
                 if it % _POWER_EVERY == 0:  # same schedule for every seed (batch = separate)
                     self._power(sig, _POWER_START if it == 0 else 1)
                 # K = GN curvature (estimate scaled by the growth of Σ since, capped by the
                 # bound ‖X‖²·max Σ) + residual term max|g|/ρ
-                growth = np.divide(sig, self.sig_e, out=t1, where=self.sig_e > 0)
-                growth[self.sig_e <= 0] = 1.0
-                k_gn = np.minimum(
-                    _POWER_SAFETY * self.mu * self.inv_n * growth.max(axis=1),
-                    self.xn2 * sig.max(axis=1),
-                )
-                curv = k_gn + np.abs(self.g).max(axis=1) * self.inv_rho
-                eta = self.lr * self.m / np.where(curv > 0, curv, 1.0)
-                eg = np.multiply(self.g, eta[:, None], out=t1)
-                np.multiply(eg, vp, out=nwp)
-                np.subtract(wp, nwp, out=nwp)  # w⁺ − η g v⁺
-                np.multiply(eg, wp, out=nvp)
-                np.subtract(vp, nvp, out=nvp)  # v⁺ − η g w⁺
-                np.multiply(eg, vm, out=nwm)
-                nwm += wm  # w⁻ + η g v⁻
-                np.multiply(eg, wm, out=nvm)
-                nvm += vm  # v⁻ + η g w⁻
-                nb = np.multiply(nwp, nvp, out=t1)
-                nb -= np.multiply(nwm, nvm, out=t2)
-                for k, x in enumerate(self.xs):
-                    np.matmul(x, nb[k], out=nr[k])
-                nr -= self.ys
-                nloss = 0.5 * self.inv_n * _rowdot(nr, nr)
+                growth = np.divide(sig, self.sig_safe, out=t1)
+                if self.sig_zero is not None:
+                    growth[self.sig_zero] = 1.0
+                k_gn = np.minimum(self.c1 * np.maximum.reduce(growth, axis=1),
+                                  self.xn2 * np.maximum.reduce(sig, axis=1))
+                curv = k_gn + np.maximum.reduce(np.abs(g, out=t1), axis=1) * inv_rho
+                pos = curv > 0
+                eta = np.divide(lr if m_one else lr * self.m,
+                                curv if np.count_nonzero(pos) == s_ else np.where(pos, curv, 1.0))
+                # eg = (ηg, −ηg) (negation is exact); q = p − eg·(v⁺, w⁺ | v⁻, w⁻)
+                np.multiply(g, eta[:, None], out=eg0)
+                np.negative(eg0, out=eg1)
+                np.multiply(views[cur][3], eg4, out=q)
+                np.subtract(p, q, out=q)
+                np.multiply(q0, q1, out=prod)  # (w⁺v⁺, w⁻v⁻)
+                np.subtract(prod0, prod1, out=nb)
+                np.matmul(x3, nb3, out=nr_col)
+                nr -= ys
+                np.matmul(nr_row, nr_col, out=nl)
+                nloss = nl0 * half_inv_n
                 ok = nloss <= self.loss  # False for NaN
                 it += 1
-                if not np.all(ok):
+                if np.count_nonzero(ok) < s_:
                     bad = ~ok
-                    for new, old in ((nwp, wp), (nwm, wm), (nvp, vp), (nvm, vm), (nr, r)):
-                        new[bad] = old[bad]
+                    q[bad] = p[bad]
+                    nr[bad] = r[bad]
                     nloss[bad] = self.loss[bad]
                     n_bad += bad
                     self.m = np.where(ok, np.minimum(1.0, self.m * _RECOVER), 0.5 * self.m)
-                elif np.any(self.m < 1.0):
+                    m_one = False
+                elif not m_one:
                     self.m = np.minimum(1.0, self.m * _RECOVER)
-                n_ok += ok
-                wp, nwp, wm, nwm, vp, nvp, vm, nvm = nwp, wp, nwm, wm, nvp, vp, nvm, vm
-                r, nr = nr, r
-                self.wp, self.wm, self.vp, self.vm, self.r = wp, wm, vp, vm, r
+                    m_one = bool(np.all(self.m >= 1.0))
+                cur = 1 - cur
                 self.loss = nloss
-                done = self.loss <= thr
+                done = nloss <= thr
                 if it >= max_steps:
                     done[:] = True
-                self._gradient()
-                if np.any(done):
+                np.matmul(nr_row, x3, out=g3)  # the gradient at the new point
+                g *= inv_n
+                if np.count_nonzero(done):
                     break
+            self.p, self.r = bufs[cur]
             idx = active[done]
-            for o, a in zip(out.w, (wp, wm, vp, vm), strict=True):
+            for o, a in zip(out.w, self.params, strict=True):
                 o[idx] = a[done]
             out.loss[idx] = self.loss[done]
-            out.steps[idx] = n_ok[done]
+            out.steps[idx] = it - n_bad[done]
             out.backtracks[idx] = n_bad[done]
             out.attempts[idx] = it
             keep = ~done
             if not np.any(keep):
                 return
-            active, thr, n_ok, n_bad = active[keep], thr[keep], n_ok[keep], n_bad[keep]
+            active, thr, n_bad = active[keep], thr[keep], n_bad[keep]
             self._keep(keep)
 
 
