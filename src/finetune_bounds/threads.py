@@ -5,12 +5,13 @@ Why it matters
 OpenBLAS starts one thread per core and, on small problems, its threads spin-wait on each other.
 Measured on the 2-core machine the project is tested on (``benchmarks/bench_threads.py``, ratios
 of one thread to two): on a quiet machine one thread is 1.4–2× *faster* for a batched thin SVD
-(20 × 100 × 400), a 250 × 1000 SVD and a thin QR, while two threads are 1.3–1.8× faster for
+(20 × 100 × 400), a 250 × 1000 SVD and a thin QR, while two threads are 1.2–1.9× faster for
 ``eigh``/Cholesky of 1000 × 1000 and a 1000² matrix product; with one other process busy on a
-core — the situation of parallel sweep or test workers — one thread is 2–6× faster for every
-factorisation and no slower for products (an earlier, busier measurement saw 89× for the batched
-SVD). Two processes that each run a multithreaded pool on two cores are worse still (the test
-suite: 12–20 min instead of under 4). Run ``python benchmarks/bench_threads.py`` for your machine.
+core — the situation of parallel sweep or test workers — one thread is 2–7× faster for the SVDs,
+QR and ``eigh`` and about as fast for Cholesky and products (an earlier, busier measurement saw
+89× for the batched SVD). Two processes that each run a multithreaded pool on two cores are
+worse still (the test suite: 12–20 min instead of under 4). Run
+``python benchmarks/bench_threads.py`` for your machine.
 
 The decision
 ------------
