@@ -271,7 +271,7 @@ def test_family_config_and_report_answer_first() -> None:
 
     path = next(p for p in example_configs() if p.name == "sample_complexity.toml")
     full, quick = load_config(path), load_config(path).quick()
-    assert len(full.cell_specs()) == 6 and len(quick.cell_specs()) == 3
+    assert len(full.cell_specs()) == 6 and len(quick.cell_specs()) == 6  # both tasks (figures)
     frame = fb.run("sample_complexity", params={"d": 20, "n_max": 40},
                    axes={"eps": [0.3, 0.1]}).frame.assign(experiment="sc",
                                                           family="sample_complexity")
