@@ -1,8 +1,8 @@
 """The benchmarks stay runnable and honest (issue 15, item 2).
 
-Default suite: the shared harness's behaviour (agreement before timing, interleaved rounds,
-ratios, the record) and that docs/performance.md is the table the recorded results make.
-``-m slow``: every script in its ``--smoke`` form, as a real process.
+The shared harness's behaviour (agreement before timing, interleaved rounds, ratios, the record),
+that docs/performance.md is the table the recorded results make, and every script in its
+``--smoke`` form as a real process (≈ 1 s each: the scripts cannot rot unnoticed).
 """
 
 from __future__ import annotations
@@ -82,7 +82,6 @@ def test_every_script_is_run_by_run_all() -> None:
     assert scripts == set(run_all.SCRIPTS)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", run_all.SCRIPTS)
 def test_smoke_run(name: str) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--smoke"],
