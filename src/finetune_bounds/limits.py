@@ -173,17 +173,24 @@ def reset() -> None:
 
 
 @contextlib.contextmanager
-def override(*, off: bool = False, **overrides: Any) -> Iterator[None]:
-    """Raise limits (or switch them all ``off``) inside a ``with`` block."""
-    saved = os.environ.get(ENV_VAR)
-    _write_env(_merged(off, overrides))
+def restoring_env(var: str) -> Iterator[None]:
+    """Put the environment variable ``var`` back as it was (or unset) when the block ends."""
+    saved = os.environ.get(var)
     try:
         yield
     finally:
         if saved is None:
-            os.environ.pop(ENV_VAR, None)
+            os.environ.pop(var, None)
         else:
-            os.environ[ENV_VAR] = saved
+            os.environ[var] = saved
+
+
+@contextlib.contextmanager
+def override(*, off: bool = False, **overrides: Any) -> Iterator[None]:
+    """Raise limits (or switch them all ``off``) inside a ``with`` block."""
+    with restoring_env(ENV_VAR):
+        _write_env(_merged(off, overrides))
+        yield
 
 
 def _fmt(v: float) -> str:

@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from .errors import InvalidInputError
-from .limits import env_pairs
+from .limits import env_pairs, restoring_env
 
 __all__ = [
     "DEFAULTS",
@@ -153,15 +153,9 @@ def reset() -> None:
 @contextlib.contextmanager
 def override(**settings: Any) -> Iterator[None]:
     """:func:`configure` inside a ``with`` block (the previous settings come back after it)."""
-    saved = os.environ.get(ENV_VAR)
-    _write_env(_merged(settings))
-    try:
+    with restoring_env(ENV_VAR):
+        _write_env(_merged(settings))
         yield
-    finally:
-        if saved is None:
-            os.environ.pop(ENV_VAR, None)
-        else:
-            os.environ[ENV_VAR] = saved
 
 
 # ----------------------------------------------------------------------------- the pools
