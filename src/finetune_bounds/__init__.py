@@ -72,6 +72,7 @@ __all__ = [
     "infinite_width",
     "limits",
     "linear",
+    "nonlinear",
     "record",
     "register_family",
     "relu",
