@@ -43,8 +43,10 @@ def test_defaults_configure_override_reset(monkeypatch: pytest.MonkeyPatch) -> N
                                   "workers=-1", "small=5000"])
 def test_bad_environment_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setenv(threads.ENV_VAR, text)
-    with pytest.raises(InvalidInputError, match=threads.ENV_VAR):
+    with pytest.raises(InvalidInputError, match=threads.ENV_VAR) as info:
         threads.current()
+    if "=" in text and text.split("=")[0] in threads.DEFAULTS:  # the value as given
+        assert repr(text.split("=")[1]) in str(info.value)
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "two", [1], float("nan")])

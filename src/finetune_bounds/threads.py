@@ -86,6 +86,7 @@ _OFF = {"off", "none", "auto", "false", "no"}
 def _parse_count(key: str, value: Any, where: str) -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
         return None
+    given = value
     if isinstance(value, str):
         try:
             value = int(value.strip())
@@ -94,7 +95,7 @@ def _parse_count(key: str, value: Any, where: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 4096:
         raise InvalidInputError(
             f"{where}: threads '{key}' must be a positive integer (at most 4096) or None/'off', "
-            f"got {value!r}"
+            f"got {given!r}"
         )
     return value
 
