@@ -47,6 +47,23 @@ def test_expected_m_is_diagonal_and_the_draw_formula_is_its_diagonal() -> None:
     assert np.all(np.diagonal(mean) > 10 * np.diagonal(se))  # ... while the diagonal is not
 
 
+def test_nested_draw_terms_equal_the_pseudo_inverse_at_every_n() -> None:
+    """The nested-QR terms (one QR for every prefix, R⁻¹ by trtri, in place) against the
+    pseudo-inverse of each prefix design (an independent route), for every n below the rank."""
+    lam = 1.0 / np.arange(1, 13) ** 1.2
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((5, 11, lam.size))
+    ns = list(range(1, 12))
+    diag, trace = _draw_terms(lam, ns, g)
+    for b in range(g.shape[0]):
+        for j, n in enumerate(ns):
+            z = g[b, :n] * np.sqrt(lam)
+            np.testing.assert_allclose(diag[b, j], np.diagonal(_full_m(z, lam)), atol=1e-12)
+            zp = np.linalg.pinv(z)
+            np.testing.assert_allclose(trace[b, j], np.trace(np.diag(lam) @ zp @ zp.T),
+                                       rtol=1e-9)
+
+
 def test_isotropic_weights_are_exact() -> None:
     d, sigma2 = 40, 0.2
     cov = fb.Covariance.isotropic(d)
