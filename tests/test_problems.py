@@ -42,6 +42,29 @@ def test_from_matrix_eigenpairs() -> None:
     np.testing.assert_allclose(cov.to_eigenbasis(v) @ cov.eigenvectors.T, v, atol=1e-12)
 
 
+def test_from_matrix_blocked_pass_across_blocks() -> None:
+    """from_matrix's one blocked pass (symmetry check, diagonal test, scaled symmetrisation)
+    over more than one block: the decisions see entries in the cross blocks too."""
+    from finetune_bounds import problems
+
+    d = problems._BLOCK + 188
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((d, d))
+    s = a @ a.T / d
+    cov = fb.Covariance.from_matrix(s)
+    w = np.linalg.eigvalsh(s)[::-1]
+    np.testing.assert_allclose(cov.eigenvalues, w, rtol=1e-12, atol=1e-12 * w[0])
+    np.testing.assert_allclose(cov.matrix, s, atol=1e-12)
+    bad = s.copy()
+    bad[3, d - 5] += 1e-3  # asymmetric only in a cross block
+    with pytest.raises(fb.InvalidInputError, match="not symmetric"):
+        fb.Covariance.from_matrix(bad)
+    diag = np.diag(rng.uniform(0.5, 2.0, d))
+    assert fb.Covariance.from_matrix(diag)._is_diagonal
+    diag[2, d - 3] = diag[d - 3, 2] = 0.1  # one symmetric pair in a cross block
+    assert not fb.Covariance.from_matrix(diag)._is_diagonal
+
+
 def test_from_spectrum_sorts_and_keeps_pairs() -> None:
     lam = np.array([1.0, 4.0, 2.0])
     q = _rotation(3, 2)
