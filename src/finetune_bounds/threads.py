@@ -226,7 +226,11 @@ def _small() -> Iterator[None]:
 def small_blas(fn: _F) -> _F:
     """Decorator: run ``fn`` with the ``small`` thread setting (the library's batched routes).
 
-    Nested calls pay once; the cost of entering is ≈ 20 µs.
+    Nested calls pay once; the cost of entering is ≈ 20 µs. The limit is set and restored by
+    the calling thread (the nesting count is per thread). How a BLAS treats a limit set from a
+    non-main thread differs between libraries and versions — the OpenBLAS numpy 2.4 ships does
+    not show it to ``threadpool_info`` — so calls from several Python threads at once are not
+    guaranteed the ``small`` count; the library itself calls from one thread per process.
     """
 
     @functools.wraps(fn)
