@@ -27,11 +27,15 @@ checked at 1e-8 (measured ≈ 1e-10: Clarabel's KKT accuracy, the ODE's 1e-10 re
     options: --depth L, --record, --repeat K, --threads N (see benchmarks/_harness.py)
 
 Measured (2026-11-30, 2 cores shared with other jobs, one BLAS thread; ``time``): default run
-17 s wall (37 s at load average 6), ``--smoke`` 5–8 s. Closed form / thin SVD of X (median of
-5 rounds, k calls per timing) after issue 15's changes: d = 100: 2.1× (4.1× under load),
-d = 200: 1.85–1.95×, d = 500–2000: 0.9–1.5× — before them (best of 200 calls): 7.8×, 2.2×,
-1.7×, 1.4×. What is left at d ≤ 100 is ≈ 100 µs of input validation, result packing and the
-scalar c_L root on top of a 50–100 µs SVD. cvxpy 80–135× the closed form; layered GD to
+8–17 s wall (37 s at load average 6), ``--smoke`` 5–8 s. Closed form / thin SVD of X (median of
+5 rounds, k calls per timing) after issue 15's changes: d = 100: 1.7–1.8×, d = 200: 0.95–1.0×,
+d = 500–2000: 0.8–0.9× (the closed form calls LAPACK ``dgesdd`` directly on Xᵀ, whose
+QR-first path OpenBLAS runs 1.2–1.6× faster than ``np.linalg.svd``'s LQ-first factorisation of
+the wide X; the floor is therefore the SVD of the tall orientation, and the wide one is printed
+beside it — against it the ratios above are 1.2–1.3×, 0.8×, 0.7×). Before: 2.1–2.7×, 1.3–1.95×,
+0.9–1.5× (and before the first pass, best of 200 calls: 7.8×, 2.2×, 1.7×, 1.4×). What is left
+at d = 100 is ≈ 35 µs of input checks, row-space products, the scalar c_L root and result
+packing on top of a 45–50 µs SVD. cvxpy 80–135× the closed form; layered GD to
 ‖g‖ ≤ 1e-10 in 369 (d = 200) / 389 (d = 1000) steps, 35–50× (d = 200) and 6× (d = 1000) the
 closed form, ≈ 30 µs per step at d = 200 (43 µs before the in-place loop); the ODE 44–74×.
 """
@@ -145,13 +149,19 @@ def main(bench: Bench) -> None:
           f"(issue 15 goal ≤ 2×)")
     for d in floors:
         x, y, src = _problem(d)
-        k = _calls_per_timing(lambda x=x: np.linalg.svd(x, full_matrices=False))
+        # the floor: one thin SVD of X in its faster orientation (the tall one: the closed form
+        # factors Xᵀ when n < d, which OpenBLAS runs 1.2–1.6× faster than the wide X)
+        tall = x.T if x.shape[0] < x.shape[1] else x
+        k = _calls_per_timing(lambda t=tall: np.linalg.svd(t, full_matrices=False))
         bench.compare(
             f"closed form vs floor, d = {d}, n = {x.shape[0]} (times of {k} calls)",
-            {"thin SVD of X": _looped(lambda x=x: np.linalg.svd(x, full_matrices=False), k),
+            {"thin SVD of X (tall)": _looped(
+                lambda t=tall: np.linalg.svd(t, full_matrices=False), k),
+             "thin SVD of X (wide, numpy's default)": _looped(
+                lambda x=x: np.linalg.svd(x, full_matrices=False), k),
              "closed form": _looped(lambda x=x, y=y, src=src: dl.predictor(x, y, src, depth),
                                     k)},
-            baseline="thin SVD of X",
+            baseline="thin SVD of X (tall)",
             check=lambda res, x=x, y=y: _interpolates(res["closed form"], x, y),
             goals={"closed form": 2.0},
         )

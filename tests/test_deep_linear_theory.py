@@ -666,3 +666,39 @@ def test_closed_form_fast_paths_equal_the_validating_paths() -> None:
         dl.solve_predictor(x, y, src, 3, root_max_iter=0)
     with pytest.raises(InvalidInputError, match="root_max_iter"):
         dl.solve_predictor(x, y, src, 3, root_max_iter=[3])
+
+
+# --- the closed form's direct LAPACK SVD (issue 15) ------------------------------------------
+@pytest.mark.parametrize("shape, rank, order", [
+    ((10, 100), 10, "C"), ((7, 30), 3, "F"), ((40, 9), 9, "C"), ((12, 12), 5, "F"),
+    ((1, 6), 1, "C"), ((6, 1), 1, "C"),
+])
+def test_thin_svd_matches_numpy(shape: tuple[int, int], rank: int, order: str) -> None:
+    from finetune_bounds.deep_linear._design import _thin_svd
+
+    rng = np.random.default_rng(sum(shape) + rank)
+    n, d = shape
+    x = np.array(rng.standard_normal((n, rank)) @ rng.standard_normal((rank, d)), order=order)
+    u, s, vt = _thin_svd(x)
+    u0, s0, vt0 = np.linalg.svd(x, full_matrices=False)
+    assert u.shape == u0.shape and vt.shape == vt0.shape
+    assert u.flags.c_contiguous and vt.flags.c_contiguous
+    np.testing.assert_allclose(s, s0, rtol=0, atol=1e-13 * s0[0])
+    np.testing.assert_allclose((u * s) @ vt, x, rtol=0, atol=1e-13 * s0[0])
+    np.testing.assert_allclose(u.T @ u, np.eye(u.shape[1]), atol=1e-13)
+    np.testing.assert_allclose(vt @ vt.T, np.eye(vt.shape[0]), atol=1e-13)
+    if n >= d:  # numpy's own call (same driver, workspace and layout): bit for bit
+        assert np.array_equal(s, s0) and np.array_equal(abs(u), abs(u0))
+
+
+def test_thin_svd_failure_is_a_solver_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetune_bounds.deep_linear import _design
+
+    def failed(a: np.ndarray, **_: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        m, k = a.shape
+        return np.zeros((m, k)), np.full(k, np.nan), np.zeros((k, k)), 3
+
+    monkeypatch.setattr(_design, "_dgesdd", failed)
+    x = np.eye(2, 4)
+    with pytest.raises(SolverError, match="the SVD of X failed: SVD did not converge"):
+        dl.solve_predictor(x, x @ np.ones(4), np.ones(4), 3)

@@ -38,6 +38,8 @@ def check_depth(depth: Any, name: str = "depth") -> float:
     InvalidInputError
         For L < 1, a fractional depth, NaN, booleans or non-numbers.
     """
+    if type(depth) is int and 1 <= depth <= _MAX_FINITE_DEPTH:  # the common case, as below
+        return float(depth)
     if isinstance(depth, str):
         if depth.strip().lower() in ("inf", "infinity", "∞", "+inf"):
             return math.inf

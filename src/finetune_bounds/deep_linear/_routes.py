@@ -28,6 +28,8 @@ from ._status import _exact
 
 __all__ = ["METHODS", "predictor", "solve_predictor"]
 
+_add_reduce = np.add.reduce  # ``a.sum()`` without the method's Python-level dispatch
+
 Method = Literal["closed_form", "cvxpy", "ode"]
 METHODS: tuple[str, ...] = ("closed_form", "cvxpy", "ode")
 
@@ -36,7 +38,8 @@ def _closed_form(des: _Design, depth: float, max_iter: int = _MAX_ITER) -> Predi
     """w = X⁺y + c_L P_⊥θ_S; ``info`` is the c_L root solver's (``exact`` for L = 1)."""
     if depth == 1.0:
         w = des.fitted + des.perp_source
-        return _finish(des, w, depth, "closed_form", _exact(), {"iterations": 0}, 1.0)
+        return _finish(des, w, depth, "closed_form", _exact(), {"iterations": 0}, 1.0,
+                       owned=True)
     # one element: the scalar copy of the vectorised root solver (same iteration, ≈ 10× less
     # overhead; it defers to :func:`_c_root` for L = ∞ and any out-of-range float), as floats
     root = _c_root_scalar(des.s2, min(des.a2, des.s2), des.b2, des.q2, depth, max_iter)
@@ -44,7 +47,7 @@ def _closed_form(des: _Design, depth: float, max_iter: int = _MAX_ITER) -> Predi
     w = des.fitted + c * des.perp_source
     diag = {"root_residual": root.residual, "iterations": root.iterations,
             "c_infinite": root.c_inf}
-    return _finish(des, w, depth, "closed_form", root.info, diag, c)
+    return _finish(des, w, depth, "closed_form", root.info, diag, c, owned=True)
 
 
 #: root_max_iter values that passed :func:`positive_int` with the ``steps`` limit, keyed by
@@ -148,11 +151,12 @@ def solve_predictor(
 
     Notes
     -----
-    Cost of the closed form: one thin SVD of X (its floor) plus O(nd) products and a scalar
-    c_L root; measured 1.0–1.7× the bare SVD for d ≥ 200 (n = d/10; 1.3–1.6× at d = 200) and
-    ≈ 2.7× at d = 100, n = 10 (≈ 70–90 µs on top of a 50–55 µs SVD: the c_L root ≈ 14 µs,
-    the residual and diagnostics ≈ 18 µs, input copies and checks ≈ 15 µs, the row-space
-    products ≈ 14 µs, settings ≈ 8 µs; 2026-11-30, loaded 2-core machine)
+    Cost of the closed form: one thin SVD of X (its floor; LAPACK ``dgesdd``, the driver of
+    ``np.linalg.svd``, called directly on the tall orientation of X, which OpenBLAS factors
+    1.2–1.6× faster than the wide one) plus O(nd) products and a scalar c_L root; measured
+    0.8–1.0× a bare ``np.linalg.svd(X)`` for d ≥ 200 (n = d/10) and ≈ 1.7–1.8× at d = 100,
+    n = 10 (≈ 35 µs above a 45–50 µs SVD: input checks and the row-space products ≈ 16 µs,
+    the c_L root ≈ 8 µs, the residual and diagnostics ≈ 9 µs; 2026-11-30, 2-core machine)
     (``benchmarks/bench_deep_linear.py``).
 
     Examples
@@ -166,19 +170,25 @@ def solve_predictor(
     """
     L = check_depth(depth)
     check_choice(method, "method", METHODS)
-    # every setting is validated whatever the route (a bad one is never silently ignored)
+    # every setting is validated whatever the route (a bad one is never silently ignored); a
+    # positive finite float passes its validator unchanged, so it skips the call
     max_iter = _root_max_iter(root_max_iter)
-    kkt_tol = nonneg_float(kkt_tol, "kkt_tol", positive=True)
-    ode_tol = nonneg_float(ode_tol, "ode_tol", positive=True)
+    if not (type(kkt_tol) is float and 0.0 < kkt_tol < math.inf):
+        kkt_tol = nonneg_float(kkt_tol, "kkt_tol", positive=True)
+    if not (type(ode_tol) is float and 0.0 < ode_tol < math.inf):
+        ode_tol = nonneg_float(ode_tol, "ode_tol", positive=True)
     if t_max is not None:
         t_max = nonneg_float(t_max, "t_max", positive=True)
     if solver is not None and not isinstance(solver, str):
         raise InvalidInputError(f"solver must be a cvxpy solver name or None, got {solver!r}")
-    strict = boolean(strict, "strict")
-    des = _prepare(x, y, source, rtol)
-    _check_nondegenerate(des, L)
-    # overflow for extreme inputs shows up as a non-finite result, refused below
+    if strict is not True and strict is not False:
+        strict = boolean(strict, "strict")
+    # one errstate for the input checks and the route (≈ 2 µs each): the finiteness sums of
+    # the inputs may overflow, and overflow for extreme inputs shows up as a non-finite
+    # result, refused below
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        des = _prepare(x, y, source, rtol)
+        _check_nondegenerate(des, L)
         if method == "closed_form":
             res = _closed_form(des, L, max_iter)
         elif method == "cvxpy":
@@ -186,7 +196,7 @@ def solve_predictor(
         else:
             res = _ode(des, L, ode_tol, t_max)
         # (a finite sum implies finite entries; otherwise the entry-wise check and its message)
-        finite = math.isfinite(res.residual) and math.isfinite(float(res.predictor.sum()))
+        finite = math.isfinite(res.residual) and math.isfinite(_add_reduce(res.predictor))
     if not finite:
         _require_finite(f"the fine-tuned predictor ({method}, depth {_depth_label(L)})",
                         res.predictor, res.residual)
