@@ -10,8 +10,10 @@ median (min–max) ratios; one BLAS thread unless ``--threads``):
     (2) particle DMFT ``transfer_curve(solver="particle")`` with M particles (one source stage,
     the FT readout per target size), (3) S finite-width networks trained by GD,
     ``transfer_curve(solver="network")``, width N. Floors: one (M × D) @ (D × P₁) matmul per
-    DMFT source Euler step and one (S·N × D) @ (D × P₁) matmul per GD source step (a step needs
-    at least two such products), giving per-step ratios.
+    DMFT source Euler step and one (S·N × D) @ (D × P₁) matmul per GD source step, giving
+    per-step ratios. A general (ReLU) step needs at least two such products; for linear φ the
+    loops run on matrix-vector products only (issue 15), so the matmul is the unit, not a bound,
+    and the ratio also carries the rest of the curve (span eigendecomposition, FT readouts).
     Agreement, enforced: DMFT vs the mean of the networks within 4 standard errors of their
     difference, SE² = sd²/S + sd²·N/M (sd: the networks' spread over seeds; M particles behave
     as one network of width M), plus 20/N relative for the O(1/N) bias (2 % at N = 1000).
@@ -43,7 +45,9 @@ inputs) ran 56 s with one timing per route; the default now uses M = 2000 and 40
 ``--full`` the old ``--full`` sizes. Default-run ratios: DMFT 9.2 and GD nets 6.1 matmuls per
 source step (floor 2) before the buffered loops of issue 15; after them (same run, loaded
 machine) DMFT 10.9 → 3.8 and GD nets 6.25 → 4.7 (whole curve charged to the source steps);
-KRR 2.2× its Gram products; every 40 × 40 diagram ≤ 0.15 s (goal 5 s).
+KRR 2.2× its Gram products; every 40 × 40 diagram ≤ 0.15 s (goal 5 s). Matrix-vector
+linear-φ loops (same iterates; loaded machine, two runs): DMFT 2.35–2.46 and GD nets 2.47–2.61
+matmuls per source step (whole curve; DMFT curve 343 ms of which ≈ 170 ms is the flow).
 ``--record`` writes them for ``docs/performance.md``.
 """
 
@@ -163,7 +167,7 @@ def ft_curve(bench: Bench, dim: int, particles: int, width: int, seeds: int,
     ):
         r = rows[names[key]].median_s / rows[names[floor]].median_s
         print(f"  {names[key]}: {steps[solver]} source steps, per step {fmt_ratio(r)} one "
-              f"{shape} matmul (the whole curve charged to the source steps; a step needs ≥ 2)")
+              f"{shape} matmul (whole curve charged; linear φ: matrix-vector steps)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -313,3 +313,147 @@ def test_train_matches_pre_rewrite_loop():
     assert np.all(res.steps == n_steps) and np.all(res.rejected == 0)
     assert np.max(np.abs(res.network.W - w)) <= 1e-12 * np.max(np.abs(w))
     assert np.max(np.abs(res.network.z - z)) <= 1e-12 * np.max(np.abs(z))
+
+
+# --- the matrix-vector loop for linear φ (issue 15) against the general loop ------------------
+
+
+def _linear_train_problem(width: int = 30, seeds: int = 5):
+    gen = np.random.default_rng(5)
+    x = gen.standard_normal((10, 6))
+    y = x[:, 0] + 0.3 * np.sin(x[:, 1])
+    net = init_network(width, 6, seeds=list(range(1, seeds + 1)), gamma=1.2,
+                       activation="linear")
+    return x, y, net
+
+
+def _train_residuals(res, x, y, w_anc, lam, dlt):
+    """Relative gradient norms of the returned networks (linear φ), formed directly."""
+    w, z, gam = res.network.W, res.network.z, res.network.gamma
+    n = w.shape[1]
+    xs = x / np.sqrt(x.shape[1])
+    h = np.einsum("snd,pd->snp", w, xs)
+    delta = y - np.einsum("sn,snp->sp", z, h) / (gam * n)
+    dz = gam * np.einsum("snp,sp->sn", h, delta) - lam * z
+    dw = gam * z[:, :, None] * (delta @ xs)[:, None, :] - dlt * (w - w_anc)
+    g2 = np.einsum("snd,snd->s", dw, dw) + np.einsum("sn,sn->s", dz, dz)
+    p2 = np.einsum("snd,snd->s", w, w) + np.einsum("sn,sn->s", z, z)
+    return np.sqrt(g2 / n) / np.maximum(np.sqrt(p2 / n), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("scale", "tol", "cap", "stall", "outcome"),
+    [
+        (3.0, 1e-6, 1500, None, "converged"),  # rejections, then convergence
+        (5.0, 1e-12, 500, None, "capped"),
+        (4.0, 1e-12, 1500, 1e-3, "stalled"),
+        (1e13, 1e-8, 100, None, "failed"),  # 40 rejections in a row
+    ],
+)
+def test_train_linear_loop_matches_general_with_rejections(monkeypatch, scale, tol, cap, stall,
+                                                           outcome):
+    """With the step estimate scaled up (test hook ``_STEP_SCALE``) so that trial steps raise the
+    energy, the linear-φ loop of ``train`` rejects exactly what the general loop rejects (forced
+    by ``_LINEAR_FAST = False``), seed by seed — different seeds reject in different iterations,
+    so some iterations accept some seeds and reject others — with the same steps, flags and
+    times, and the same weights to 1e-12."""
+    from finetune_bounds.infinite_width import simulate
+
+    x, y, net = _linear_train_problem(20, 4)
+    w_anc = 0.5 * net.W
+    monkeypatch.setattr(simulate, "_STEP_SCALE", scale)
+    out = {}
+    for fast in (True, False):
+        monkeypatch.setattr(simulate, "_LINEAR_FAST", fast)
+        out[fast] = train(net, x, y, ridge_readout=1.0, ridge_hidden=1.0, anchor_hidden=w_anc,
+                          tol=tol, max_steps=cap, stall_tol=stall)
+    ra, rg = out[True], out[False]
+    assert np.all(ra.rejected > 0)
+    assert np.array_equal(ra.steps, rg.steps) and np.array_equal(ra.rejected, rg.rejected)
+    assert np.array_equal(ra.converged, rg.converged)
+    assert np.array_equal(ra.stalled, rg.stalled)
+    assert np.array_equal(np.isinf(ra.residual), np.isinf(rg.residual))  # failed seeds
+    np.testing.assert_allclose(ra.time, rg.time, rtol=1e-12)
+    w_a, w_g = ra.network.W, rg.network.W
+    assert np.max(np.abs(w_a - w_g)) <= 1e-12 * np.max(np.abs(w_g))
+    assert np.max(np.abs(ra.network.z - rg.network.z)) <= 1e-12 * np.max(np.abs(rg.network.z))
+    fin = np.isfinite(rg.residual)
+    # both exact: they differ by the iterates' rounding amplified by the cancellation in
+    # dW/dt = −δ D + z ⊗ g near convergence (≈ ε‖D‖/‖dW‖ ≤ 1e-14/tol)
+    np.testing.assert_allclose(ra.residual[fin], rg.residual[fin], rtol=1e-6)
+    flags = {"converged": ra.converged, "stalled": ra.stalled, "failed": np.isinf(ra.residual),
+             "capped": ra.steps + ra.rejected == cap}
+    assert np.all(flags[outcome])
+    if outcome != "failed":  # mixed iterations: not all seeds reject in the same iterations
+        assert len(set(ra.rejected.tolist())) > 1 and np.all(ra.steps > 0)
+
+
+def test_train_residual_bound_never_exceeds_exact():
+    """The lower bounds the linear loop uses to skip the exact gradient norm are ≤ the exact
+    relative residuals: random states, states near convergence (dW/dt ≈ 0, where the expanded
+    ‖dW‖² cancels catastrophically) and ‖D‖² perturbed as a carried recursion would be."""
+    from finetune_bounds.infinite_width.simulate import _residual_lower_bounds
+
+    gen = np.random.default_rng(12)
+    used = 0
+    for it in range(300):
+        s_n, n, dim = int(gen.integers(1, 4)), int(gen.integers(1, 60)), int(gen.integers(1, 12))
+        gam = float(10.0 ** gen.uniform(-1, 1))
+        dlt = float(gen.choice([0.0, 1e-3, 0.3, 1.0, 50.0]))
+        z = gen.standard_normal((s_n, n)) * 10.0 ** gen.uniform(-3, 2)
+        g_rows = gen.standard_normal((s_n, dim)) * 10.0 ** gen.uniform(-4, 2)
+        wa = gen.standard_normal((s_n, n, dim)) * 10.0 ** gen.uniform(-3, 2)
+        rank_one = gam * z[:, :, None] * g_rows[:, None, :]
+        if dlt > 0 and it % 2:  # near the fixed point δ D = γ z ⊗ g_rows: dW/dt tiny
+            d = rank_one / dlt * (1.0 + 10.0 ** gen.uniform(-16, -6)
+                                  * gen.standard_normal(rank_one.shape))
+        else:
+            d = gen.standard_normal((s_n, n, dim)) * 10.0 ** gen.uniform(-6, 2)
+        dz = gen.standard_normal((s_n, n)) * 10.0 ** gen.uniform(-16, 0)
+        d2 = np.einsum("snd,snd->s", d, d) * (1.0 + 1e-13 * gen.uniform(-1, 1, s_n))
+        zd = np.einsum("sn,snd->sd", z, d)
+        lo, terms = _residual_lower_bounds(
+            z, g_rows, dz, zd, d2, gam=gam, dlt=dlt,
+            wa_norm=np.sqrt(np.einsum("snd,snd->s", wa, wa)), dim=dim)
+        w = wa + d
+        dw = rank_one - dlt * d
+        g2 = np.einsum("snd,snd->s", dw, dw) + np.einsum("sn,sn->s", dz, dz)
+        p2 = np.einsum("snd,snd->s", w, w) + np.einsum("sn,sn->s", z, z)
+        exact = np.sqrt(g2 / n) / np.maximum(np.sqrt(p2 / n), 1.0)
+        assert np.all(np.isfinite(lo)) and np.all(np.isfinite(terms))
+        assert np.all(lo <= exact), (it, lo, exact)
+        used += int(np.sum(lo >= 0.5 * exact))
+    assert used > 150  # the bound is not vacuous
+
+
+def test_train_linear_carried_quantities_and_final_residuals(monkeypatch):
+    """Along real runs (test hook ``_AUDIT``; refreshes disabled, so ‖D‖² is carried by its
+    recursion over all iterations): every lower bound used is ≤ the exact residual, the carried
+    ‖D‖² equals the exact ‖W − W_anc‖² to 1e-13 relative after hundreds of steps, and the
+    reported final residuals are the exact ones at the returned weights."""
+    from finetune_bounds.infinite_width import simulate
+
+    x, y, net = _linear_train_problem(20, 3)
+    w_anc = 0.5 * net.W
+    monkeypatch.setattr(simulate, "_REFRESH", 10**9)
+    for scale, tol in ((1.0, 1e-7), (3.0, 1e-6)):  # the second with rejections
+        audit: list = []
+        monkeypatch.setattr(simulate, "_AUDIT", audit)
+        monkeypatch.setattr(simulate, "_STEP_SCALE", scale)
+        res = train(net, x, y, ridge_readout=1.0, ridge_hidden=1.0, anchor_hidden=w_anc,
+                    tol=tol, max_steps=3000)
+        assert np.all(res.converged) and np.all(res.steps >= 300)
+        used = np.concatenate([row[1] for row in audit])
+        exact_flag = np.concatenate([row[2] for row in audit])
+        exact = np.concatenate([row[3] for row in audit])
+        d2_carried = np.concatenate([row[4] for row in audit])
+        d2_exact = np.concatenate([row[5] for row in audit])
+        assert len(used) == int(res.steps.sum())
+        assert np.sum(~exact_flag) > 0.9 * len(used)
+        assert np.all(used[~exact_flag] <= exact[~exact_flag])
+        assert np.all(used[~exact_flag] >= tol)
+        assert np.all(used[exact_flag] == exact[exact_flag])
+        assert np.max(np.abs(d2_carried - d2_exact) / d2_exact) <= 1e-13
+        direct = _train_residuals(res, x, y, w_anc, 1.0, 1.0)
+        np.testing.assert_allclose(res.residual, direct, rtol=1e-6)
+        assert np.all(res.residual < tol)

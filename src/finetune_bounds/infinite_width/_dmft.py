@@ -80,6 +80,17 @@ _KINK_SLACK = 1e-4
 #: Steps between refreshes of the step-size estimate.
 _REFRESH = 200
 
+# Test-only hooks (private; production code never changes them). Tests monkeypatch them to
+# compare the linear-φ loop with the general one where rejections occur and to audit its
+# carried quantities:
+#: False forces the general loop of :func:`_flow_run` for linear φ (default: matrix-vector loop).
+_LINEAR_FAST = True
+#: Multiplies the automatic step estimate (1/curvature) in both loops; > 1 provokes rejections.
+_STEP_SCALE = 1.0
+#: When a list, the linear loop appends per accepted step (residual used, whether it was exact,
+#: the exact residual, the carried ‖d‖², the exact ‖d‖²) — extra exact passes, tests only.
+_AUDIT: list[tuple[float, bool, float, float, float]] | None = None
+
 
 @dataclass(frozen=True)
 class DMFTResult(Solved):
@@ -149,8 +160,8 @@ class DMFTResult(Solved):
 
 def _act(h: FloatArray, activation: str) -> tuple[FloatArray, FloatArray]:
     """φ(h) and φ'(h) (ReLU: φ'(0) = 0)."""
-    if activation == "linear":
-        return h, np.ones_like(h)
+    if activation == "linear":  # φ' = 1 as a read-only broadcast (no (M, n) pass)
+        return h, np.broadcast_to(np.float64(1.0), h.shape)
     d = (h > 0.0).astype(np.float64)
     return h * d, d
 
@@ -198,6 +209,200 @@ def _flow(*args: Any, **kwargs: Any) -> _Flow:
         return _flow_run(*args, **kwargs)
 
 
+def _residual_lower_bound(
+    z: FloatArray, g_row: FloatArray, dz: FloatArray, zd: FloatArray, d2: float, *,
+    dlt: float, ua_norm: float, r: int,
+) -> tuple[float, float]:
+    """A lower bound of the relative residual of :func:`_flow_linear` and its rounding scale.
+
+    ``zd`` = zᵀd and ``d2`` = ‖d‖² (d = u − u_anc, (M, r)), ``g_row`` = γ A_XᵀΔ, ``dz`` = dz/dt,
+    ``ua_norm`` = ‖u_anc‖_F. With du/dt = −δ d + z ⊗ g, ‖du‖² = δ²‖d‖² − 2δ g·zᵀd + ‖z‖²‖g‖²;
+    the bound subtracts a rounding bound of that expansion (dots of length ≤ M·r, ‖d‖² carried
+    by a recursion over up to ``_REFRESH`` steps, zᵀd's error ≤ (M + 2) ε ‖z‖ ‖d‖ per component)
+    and divides by an upper bound of the state scale. Returns (bound, expansion magnitude); the
+    bound is only used when both are finite.
+    """
+    m = z.shape[0]
+    eps = float(np.finfo(np.float64).eps)
+    z2, gg, dz2 = float(z @ z), float(g_row @ g_row), float(dz @ dz)
+    cross = float(g_row @ zd)
+    terms = dlt * dlt * d2 + 2.0 * dlt * float(np.abs(g_row) @ np.abs(zd)) + z2 * gg
+    err = 64.0 * (m * r + _REFRESH + 16) * eps * terms + 4.0 * dlt * (m + 2) * eps * (
+        math.sqrt(z2 * d2) * float(np.sum(np.abs(g_row))))
+    g2_lo = dz2 + max(dlt * dlt * d2 - 2.0 * dlt * cross + z2 * gg - err, 0.0)
+    u_hi = (ua_norm + math.sqrt(max(d2, 0.0))) * (1.0 + 1e-10)
+    scale_hi = math.sqrt((u_hi * u_hi + z2) / m) * (1.0 + 1e-10)
+    return math.sqrt(g2_lo / m) / max(scale_hi, 1.0) * (1.0 - 1e-10), terms
+
+
+def _flow_linear(
+    u: FloatArray,
+    z: FloatArray,
+    ax: FloatArray,
+    kxx: FloatArray,
+    y: FloatArray,
+    *,
+    gamma: float,
+    lam: float,
+    dlt: float,
+    u_anc: FloatArray,
+    z_anc: FloatArray,
+    tol: float,
+    max_time: float,
+    max_steps: int,
+    stall_tol: float = 0.0,
+) -> _Flow:
+    """:func:`_flow_run` for linear φ, on matrix-vector products only (issue 15).
+
+    The same steps, decisions and iterates (up to rounding) as the general loop, without the
+    (M, P) pre-activations: with g = z, f = (zᵀu) A_Xᵀ/(γM) and dz/dt = γ u (A_XᵀΔ) − λ(z − z_anc)
+    need zᵀu_anc, zᵀd, u_anc q and d q (d = u − u_anc), and the data term of du/dt is the rank
+    one z ⊗ γ A_XᵀΔ. A trial is evaluated without writing d: zᵀd_new = e_δ zᵀd + c_δ (zᵀz_cur) g
+    and ‖d_new‖² = e_δ²‖d‖² + 2 e_δ c_δ g·(z_curᵀd) + c_δ²‖z_cur‖²‖g‖²; an accepted step
+    updates d in place (one scaling and one BLAS ger, as before). ‖d‖² is carried by that
+    recursion and recomputed exactly at every step-size refresh. The gradient norm of the
+    stopping rule needs du/dt = −δ d + z ⊗ g, a pass over (M, r), only once a lower bound of the
+    residual no longer proves it above ``tol``: ‖dz‖² + (δ²‖d‖² − 2δ g·zᵀd + ‖z‖²‖g‖² − its
+    rounding bound) over an upper bound of the state norm; the final residual is always exact.
+    """
+    gam = gamma
+    m, r = u.shape
+    p = ax.shape[0]
+    inv = 1.0 / (gam * m)
+    kx_max = float(np.linalg.eigvalsh(kxx)[-1]) if p else 0.0
+    axt = np.ascontiguousarray(ax.T)  # (r, P)
+    ya = np.asarray(y, dtype=np.float64)
+    z_anc = np.asarray(z_anc, dtype=np.float64)
+    ua = np.ascontiguousarray(u_anc, dtype=np.float64)
+    d = np.subtract(u, ua)  # (M, r), C order: d.T is the Fortran view BLAS ger updates
+    z = np.array(z, dtype=np.float64)
+    ubuf = np.empty((m, r))  # u = u_anc + d, formed only for exact norms and refreshes
+    du = np.empty((m, r))  # du/dt, formed only for an exact residual
+    ua_norm = math.sqrt(float(ua.reshape(-1) @ ua.reshape(-1)))
+
+    def ger(a: FloatArray, row: FloatArray, col: FloatArray, alpha: float) -> None:
+        if a.size:
+            _ger(alpha, row, col, a=a.T, overwrite_a=True)
+
+    def sq(a: FloatArray) -> float:
+        v = a.reshape(-1)
+        return float(v @ v)
+
+    def gradient(zz: FloatArray, delta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(g = γ A_XᵀΔ, dz/dt) at the current state."""
+        qv = delta @ ax
+        dz = gam * (ua @ qv + d @ qv) - lam * (zz - z_anc)
+        return gam * qv, dz
+
+    def step_estimate(zz: FloatArray, delta: FloatArray) -> float:
+        np.add(ua, d, out=ubuf)
+        phi = ubuf @ axt
+        gg = np.full((p, p), float(zz @ zz))  # g = z: G = ⟨z²⟩ 11ᵀ
+        kmat = (phi.T @ phi + gg * kxx) / m
+        curv = float(np.linalg.eigvalsh(kmat)[-1]) if p else 0.0
+        curv += gam * float(np.linalg.norm(delta)) * math.sqrt(max(kx_max, 0.0))
+        return _STEP_SCALE / max(curv, 1e-300)
+
+    def exact_residual(zz: FloatArray, g_row: FloatArray, dz: FloatArray) -> tuple[float, bool]:
+        np.multiply(d, -dlt, out=du)
+        ger(du, g_row, zz, 1.0)
+        g2 = sq(du) + float(dz @ dz)
+        finite = math.isfinite(g2) or bool(np.all(np.isfinite(du)) and np.all(np.isfinite(dz)))
+        np.add(ua, d, out=ubuf)
+        scale = math.sqrt((sq(ubuf) + float(zz @ zz)) / m)
+        return math.sqrt(g2 / m) / max(scale, 1.0), finite
+
+    def residual_at(zz: FloatArray, g_row: FloatArray, dz: FloatArray, zd: FloatArray,
+                    d2: float) -> tuple[float, bool, bool]:
+        """(residual, finite, exact): a lower bound when it already exceeds ``tol``."""
+        lo, terms = _residual_lower_bound(zz, g_row, dz, zd, d2, dlt=dlt, ua_norm=ua_norm, r=r)
+        if math.isfinite(lo) and math.isfinite(terms) and lo >= tol:
+            return lo, True, False
+        res, finite = exact_residual(zz, g_row, dz)
+        return res, finite, True
+
+    def energy_of(delta: FloatArray, zz: FloatArray, d2: float) -> float:
+        dz_z = zz - z_anc
+        return (0.5 * gam * gam * float(delta @ delta) + 0.5 * lam * float(dz_z @ dz_z) / m
+                + 0.5 * dlt * d2 / m)
+
+    zd = z @ d
+    d2 = sq(d)
+    delta = ya - ((z @ ua + zd) @ axt) * inv
+    energy = energy_of(delta, z, d2)
+    g_row, dz = gradient(z, delta)
+
+    status = SolverStatus.MAX_ITERATIONS
+    t = 0.0
+    steps = 0
+    rejected = 0
+    shrink = 1.0
+    dt_est = step_estimate(z, delta)
+    dt = dt_est
+    residual = math.inf
+    res_new, grad_finite, exact = residual_at(z, g_row, dz, zd, d2)
+    if math.isfinite(energy) and grad_finite:
+        residual = res_new
+    e_mark, step_mark = energy, 0
+    slack = 1e-10
+    while True:
+        if not (math.isfinite(energy) and grad_finite):
+            status = SolverStatus.NOT_FINITE
+            break
+        if residual < tol:
+            status = SolverStatus.CONVERGED
+            break
+        if t >= max_time or steps + rejected >= max_steps:
+            break
+        if steps % _REFRESH == 0 and steps and steps != step_mark:
+            dt_est = step_estimate(z, delta)
+            d2 = sq(d)
+            energy = energy_of(delta, z, d2)
+            if stall_tol > 0 and e_mark - energy < stall_tol * abs(energy):
+                status = SolverStatus.STALLED
+                break
+            e_mark, step_mark = energy, steps
+        dt = min(shrink * dt_est, max_time - t)
+        e_d, e_l = math.exp(-dlt * dt), math.exp(-lam * dt)
+        c_d = -math.expm1(-dlt * dt) / dlt if dlt > 0 else dt
+        c_l = -math.expm1(-lam * dt) / lam if lam > 0 else dt
+        dz_z = z - z_anc
+        z_new = z_anc + e_l * dz_z + c_l * (dz + lam * dz_z)
+        # the trial state d_new = e_δ d + c_δ z ⊗ g, evaluated without writing it
+        zd_trial = z_new @ d
+        zz = float(z_new @ z)
+        zd_new = e_d * zd_trial + (c_d * zz) * g_row
+        delta_new = ya - ((z_new @ ua + zd_new) @ axt) * inv
+        d2_new = (e_d * e_d * d2 + 2.0 * e_d * c_d * float(g_row @ zd)
+                  + c_d * c_d * float(z @ z) * float(g_row @ g_row))
+        e_new = energy_of(delta_new, z_new, d2_new)
+        if e_new > energy + slack * abs(energy) + 1e-300:
+            rejected += 1
+            shrink *= 0.5
+            if shrink < 1e-12:
+                status = SolverStatus.SOLVER_FAILED
+                break
+            continue
+        d *= e_d
+        ger(d, g_row, z, c_d)
+        z, zd, d2, delta, energy = z_new, zd_new, d2_new, delta_new, e_new
+        g_row, dz = gradient(z, delta)
+        res_new, grad_finite, exact = residual_at(z, g_row, dz, zd, d2)
+        if _AUDIT is not None:  # test hook: the exact residual and ‖d‖² alongside
+            _AUDIT.append((res_new, exact, exact_residual(z, g_row, dz)[0], d2, sq(d)))
+        if math.isfinite(energy) and grad_finite:  # else reported with the last finite value
+            residual = res_new
+        shrink = min(1.0, 1.1 * shrink)
+        t = t + dt if t + dt < max_time * (1 - 1e-15) else max_time
+        steps += 1
+    if not exact and math.isfinite(energy):  # the reported residual is exact
+        res_new, grad_finite, exact = *exact_residual(z, g_row, dz), True
+        if grad_finite:
+            residual = res_new
+    u_out = np.add(ua, d) if steps else np.array(u, dtype=np.float64)
+    return _Flow(u_out, z, status, float(residual), t, steps, rejected, energy, dt)
+
+
 def _flow_run(
     u: FloatArray,
     z: FloatArray,
@@ -226,6 +431,10 @@ def _flow_run(
     their kinks make rejected steps and a gradient that never vanishes).
     After a rejected step the step is halved; each accepted step lets it grow back by 10 %.
     """
+    if activation == "linear" and _LINEAR_FAST:
+        return _flow_linear(u, z, ax, kxx, y, gamma=gamma, lam=lam, dlt=dlt, u_anc=u_anc,
+                            z_anc=z_anc, tol=tol, max_time=max_time, max_steps=max_steps,
+                            stall_tol=stall_tol)
     gam = gamma
     m, r = u.shape
     p = ax.shape[0]
@@ -311,7 +520,7 @@ def _flow_run(
         kmat = (phi.T @ phi + gg * kxx) / m
         curv = float(np.linalg.eigvalsh(kmat)[-1]) if p else 0.0
         curv += gam * float(np.linalg.norm(delta)) * math.sqrt(max(kx_max, 0.0))
-        return 1.0 / max(curv, 1e-300)
+        return _STEP_SCALE / max(curv, 1e-300)
 
     np.copyto(cur["u"], u)
     np.subtract(u, u_anc, out=cur["d"])

@@ -79,11 +79,23 @@ _FLUSH = 1e-150
 #: Iterations between refreshes of the automatic step-size estimate.
 _REFRESH = 200
 
+# Test-only hooks (private; production code never changes them). Tests monkeypatch them to
+# compare the linear-φ loop with the general one where rejections occur and to audit its
+# carried quantities:
+#: False forces the general loop of :func:`train` for linear φ (default: matrix-vector loop).
+_LINEAR_FAST = True
+#: Multiplies the automatic step estimate (1/curvature) in both loops; > 1 provokes rejections.
+_STEP_SCALE = 1.0
+#: When a list, the linear loop appends per iteration with accepted seeds (the seeds, residuals
+#: used, whether each was exact, the exact residuals, the carried ‖D‖², the exact ‖D‖²) — extra
+#: exact passes, tests only.
+_AUDIT: list[tuple[np.ndarray, ...]] | None = None
+
 
 def _act(h: FloatArray, activation: str) -> tuple[FloatArray, FloatArray]:
     """φ(h) and φ'(h) (ReLU: φ'(0) = 0)."""
-    if activation == "linear":
-        return h, np.ones_like(h)
+    if activation == "linear":  # φ' = 1 as a read-only broadcast (no (M, n) pass)
+        return h, np.broadcast_to(np.float64(1.0), h.shape)
     d = (h > 0.0).astype(np.float64)
     return h * d, d
 
@@ -307,6 +319,249 @@ def _anchor(a: ArrayLike | None, shape: tuple[int, ...], name: str) -> FloatArra
     return arr
 
 
+def _residual_lower_bounds(
+    zz: FloatArray, g_rows: FloatArray, dz: FloatArray, zd: FloatArray, d2: FloatArray, *,
+    gam: float, dlt: float, wa_norm: FloatArray, dim: int,
+) -> tuple[FloatArray, FloatArray]:
+    """Per seed, a lower bound of the relative residual of :func:`_train_linear` and its
+    rounding scale.
+
+    ``zd`` = zᵀD and ``d2`` = ‖D‖² per seed (D = W − W_anc, (S, N, D)), ``g_rows`` = ΔᵀX/√D,
+    ``dz`` = dz/dt, ``wa_norm`` = ‖W_anc‖ per seed. With g = γ g_rows and dW/dt = −δ D + z ⊗ g,
+    ‖dW‖² = δ²‖D‖² − 2δ g·zᵀD + ‖z‖²‖g‖²; the bound subtracts a rounding bound of that expansion
+    (dots of length ≤ N·D, ‖D‖² carried by a recursion over up to ``_REFRESH`` iterations, zᵀD's
+    error ≤ (N + 2) ε ‖z‖ ‖D‖ per component) and divides by an upper bound of the parameter
+    scale. Returns (bounds, expansion magnitudes); a bound is only used where both are finite.
+    """
+    n = zz.shape[1]
+    eps = float(np.finfo(np.float64).eps)
+    g = gam * g_rows
+    z2 = np.einsum("sn,sn->s", zz, zz)
+    gg = np.einsum("sd,sd->s", g, g)
+    terms = dlt * dlt * d2 + 2.0 * dlt * np.einsum("sd,sd->s", np.abs(g), np.abs(zd)) + z2 * gg
+    err = 64.0 * (n * dim + _REFRESH + 16) * eps * terms + 4.0 * dlt * (n + 2) * eps * (
+        np.sqrt(z2 * d2) * np.sum(np.abs(g), axis=1))
+    gw = dlt * dlt * d2 - 2.0 * dlt * np.einsum("sd,sd->s", g, zd) + z2 * gg - err
+    g2_lo = np.einsum("sn,sn->s", dz, dz) + np.maximum(gw, 0.0)
+    w_hi = (wa_norm + np.sqrt(np.maximum(d2, 0.0))) * (1.0 + 1e-10)
+    scale_hi = np.sqrt((w_hi * w_hi + z2) / n) * (1.0 + 1e-10)
+    lo = np.sqrt(g2_lo / n) / np.maximum(scale_hi, 1.0) * (1.0 - 1e-10)
+    return np.asarray(lo), np.asarray(terms)
+
+
+def _train_linear(
+    w0: FloatArray,
+    z0: FloatArray,
+    w_anc: FloatArray,
+    z_anc: FloatArray,
+    xs: FloatArray,
+    ya: FloatArray,
+    *,
+    gam: float,
+    lam: float,
+    dlt: float,
+    tol: float,
+    t_max: float,
+    cap: int,
+    stall: float,
+) -> tuple[np.ndarray, ...]:
+    """The automatic-step loop of :func:`train` for linear φ on matrix-vector products.
+
+    The same steps, decisions and iterates (up to rounding) as the general loop, without the
+    (S, N, P) pre-activations (issue 15): with g = z, the outputs f = (zᵀW) X/(√D γN) and
+    dz/dt = γ W (XᵀΔ/√D) − λ(z − z_anc) need zᵀW_anc, zᵀD, W_anc q and D q per seed
+    (D = W − W_anc); the data term of dW/dt is the rank one γ z ⊗ ΔᵀX/√D. A trial is
+    evaluated without writing D (zᵀD_new and ‖D_new‖² follow from zᵀD, ‖D‖² and the rank-one
+    term); an accepted seed updates D in place (one scaling, one BLAS ger). ‖D‖² is carried by
+    that recursion and recomputed exactly at every step-size refresh; the gradient norm of the
+    stopping rule is formed (a pass over (N, D)) only when a lower bound (‖dz‖² plus the
+    expanded ‖dW‖² less its rounding bound, over an upper bound of the parameter norm) does
+    not already exceed ``tol``, and the final residuals are exact.
+
+    Returns W, z, Δ, t, steps, rejected, converged, failed, stalled, residual.
+    """
+    s_n, n, dim = w0.shape
+    p = xs.shape[0]
+    kx = xs @ xs.T
+    kx_max = max(float(np.linalg.eigvalsh(kx)[-1]), 0.0)
+    inv = 1.0 / (gam * n)
+    xst = np.ascontiguousarray(xs.T)  # (D, P)
+    wa = np.ascontiguousarray(w_anc, dtype=np.float64)
+    d = np.subtract(w0, wa)  # (S, N, D)
+    z = np.array(z0, dtype=np.float64)
+    wbuf = np.empty((s_n, n, dim))  # W = W_anc + D, for exact norms and refreshes
+    dw = np.empty((n, dim))  # dW/dt of one seed, for an exact residual
+    wa_norm = np.sqrt(_sqs(wa))
+
+    def zt(zz: FloatArray, a: FloatArray) -> FloatArray:
+        """Per seed zᵀa, shape (S, D)."""
+        return np.asarray(np.matmul(zz[:, None, :], a)[:, 0, :])
+
+    def gradient(zz: FloatArray, delta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(ΔᵀX/√D per seed, dz/dt)."""
+        g_rows = delta @ xs
+        q = g_rows[:, :, None]
+        dz = gam * (np.matmul(wa, q) + np.matmul(d, q))[:, :, 0] - lam * (zz - z_anc)
+        return g_rows, dz
+
+    def energy_of(delta: FloatArray, zz: FloatArray, d2: FloatArray) -> FloatArray:
+        dz_z = zz - z_anc
+        e = 0.5 * gam * gam * np.einsum("sp,sp->s", delta, delta)
+        e += 0.5 * lam * np.einsum("sn,sn->s", dz_z, dz_z) / n
+        return np.asarray(e + 0.5 * dlt * d2 / n)
+
+    def step_estimate(zz: FloatArray, delta: FloatArray) -> FloatArray:
+        np.add(wa, d, out=wbuf)
+        phi = np.matmul(wbuf.reshape(-1, dim), xst).reshape(s_n, n, p)
+        kmat = np.matmul(phi.transpose(0, 2, 1), phi)
+        gg = np.broadcast_to(np.einsum("sn,sn->s", zz, zz)[:, None, None], kmat.shape)
+        kmat = kmat + gg * kx
+        curv = np.linalg.eigvalsh(kmat / n)[:, -1]
+        curv = curv + gam * np.linalg.norm(delta, axis=1) * math.sqrt(kx_max)
+        return np.asarray(_STEP_SCALE / np.maximum(curv, 1e-300))
+
+    def exact_residual(k: int, zz: FloatArray, g_rows: FloatArray, dz: FloatArray) -> float:
+        np.multiply(d[k], -dlt, out=dw)
+        _ger(gam, g_rows[k], zz[k], a=dw.T, overwrite_a=True)
+        np.add(wa[k], d[k], out=wbuf[k])
+        g2 = _sqs(dw[None])[0] + float(dz[k] @ dz[k])
+        p2 = _sqs(wbuf[k][None])[0] + float(zz[k] @ zz[k])
+        return math.sqrt(g2 / n) / max(math.sqrt(p2 / n), 1.0)
+
+    def residuals(sel: np.ndarray, zz: FloatArray, g_rows: FloatArray, dz: FloatArray,
+                  zd: FloatArray, d2: FloatArray, res: FloatArray, exact: np.ndarray) -> None:
+        """Into ``res``/``exact`` for the seeds ``sel``: a lower bound when it exceeds tol."""
+        lo, terms = _residual_lower_bounds(zz, g_rows, dz, zd, d2, gam=gam, dlt=dlt,
+                                           wa_norm=wa_norm, dim=dim)
+        for k in np.flatnonzero(sel):
+            if math.isfinite(lo[k]) and math.isfinite(terms[k]) and lo[k] >= tol:
+                res[k], exact[k] = lo[k], False
+            else:
+                res[k], exact[k] = exact_residual(int(k), zz, g_rows, dz), True
+
+    zd = zt(z, d)
+    d2 = _sqs(d)
+    delta = ya - (zt(z, wa) + zd) @ xst * inv
+    energy = energy_of(delta, z, d2)
+    g_rows, dz = gradient(z, delta)
+    dt_est = step_estimate(z, delta)
+    shrink = np.ones(s_n)
+    t = np.zeros(s_n)
+    steps = np.zeros(s_n, dtype=np.int64)
+    rejected = np.zeros(s_n, dtype=np.int64)
+    active = np.ones(s_n, dtype=bool)
+    converged = np.zeros(s_n, dtype=bool)
+    failed = np.zeros(s_n, dtype=bool)
+    stalled = np.zeros(s_n, dtype=bool)
+    slack = 1e-10
+    e_mark = energy.copy()
+    residual = np.empty(s_n)
+    exact = np.ones(s_n, dtype=bool)
+    residuals(np.ones(s_n, dtype=bool), z, g_rows, dz, zd, d2, residual, exact)
+    it = 0
+    while True:
+        done = active & (residual < tol)
+        converged |= done
+        active &= ~done & (t < t_max)
+        if it >= cap or not active.any():
+            break
+        if it and it % _REFRESH == 0:
+            dt_est = step_estimate(z, delta)
+            d2 = _sqs(d)
+            energy = energy_of(delta, z, d2)
+            if stall > 0:
+                st = active & (e_mark - energy < stall * np.abs(energy))
+                stalled |= st
+                active &= ~st
+                e_mark = energy.copy()
+                if not active.any():
+                    break
+        dt = shrink * dt_est
+        last = dt >= t_max - t
+        dt = np.where(active, np.where(last, t_max - t, dt), 0.0)
+        e_d, e_l = np.exp(-dlt * dt), np.exp(-lam * dt)
+        c_d = -np.expm1(-dlt * dt) / dlt if dlt > 0 else dt
+        c_l = -np.expm1(-lam * dt) / lam if lam > 0 else dt
+        dz_z = z - z_anc
+        z_new = z_anc + e_l[:, None] * dz_z + c_l[:, None] * (dz + lam * dz_z)
+        # the trial D_new = e_δ D + c_δ γ z ⊗ g_rows, evaluated without writing it
+        zd_trial = zt(z_new, d)
+        cg = (c_d * gam)[:, None] * g_rows
+        zd_new = e_d[:, None] * zd_trial + np.einsum("sn,sn->s", z_new, z)[:, None] * cg
+        delta_new = ya - (zt(z_new, wa) + zd_new) @ xst * inv
+        d2_new = (e_d * e_d * d2 + 2.0 * e_d * np.einsum("sd,sd->s", cg, zd)
+                  + np.einsum("sn,sn->s", z, z) * np.einsum("sd,sd->s", cg, cg))
+        e_new = energy_of(delta_new, z_new, d2_new)
+        finite = np.isfinite(e_new)
+        ok = active & finite & (e_new <= energy + slack * np.abs(energy) + 1e-300)
+        rej = active & ~ok
+        rejected += rej
+        shrink = np.where(rej, 0.5 * shrink, shrink)
+        dead = rej & (shrink < 1e-12)
+        failed |= dead
+        active &= ~dead
+        it += 1
+        if not ok.any():
+            continue
+        if ok.all():
+            d *= e_d[:, None, None]
+        else:
+            for k in np.flatnonzero(ok):
+                d[k] *= e_d[k]
+        for k in np.flatnonzero(ok):
+            if c_d[k] * gam != 0.0:
+                _ger(float(c_d[k] * gam), g_rows[k], z[k], a=d[k].T, overwrite_a=True)
+        okc = ok[:, None]
+        z = np.where(okc, z_new, z)
+        zd = np.where(okc, zd_new, zd)
+        delta = np.where(okc, delta_new, delta)
+        d2 = np.where(ok, d2_new, d2)
+        energy = np.where(ok, e_new, energy)
+        g_rows, dz = gradient(z, delta)
+        t = np.where(ok, np.where(last, t_max, t + dt), t)
+        shrink = np.where(ok, np.minimum(1.0, 1.1 * shrink), shrink)
+        steps += ok
+        residuals(ok, z, g_rows, dz, zd, d2, residual, exact)
+        if _AUDIT is not None:  # test hook: the exact residuals and ‖D‖² alongside
+            sel = np.flatnonzero(ok)
+            _AUDIT.append((sel, residual[sel].copy(), exact[sel].copy(), np.array(
+                [exact_residual(int(k), z, g_rows, dz) for k in sel]), d2[sel].copy(),
+                _sqs(d)[sel]))
+    for k in np.flatnonzero(~exact):  # the reported residuals are exact
+        residual[k] = exact_residual(int(k), z, g_rows, dz)
+    w = np.add(wa, d)
+    unmoved = steps == 0
+    w[unmoved] = w0[unmoved]
+    return w, z, delta, t, steps, rejected, converged, failed, stalled, residual
+
+
+def _sqs(a: FloatArray) -> FloatArray:
+    """Per leading index ⟨a, a⟩ (one BLAS dot each, no temporary)."""
+    flat = a.reshape(a.shape[0], 1, -1)
+    return np.asarray(np.matmul(flat, flat.reshape(a.shape[0], -1, 1))[:, 0, 0])
+
+
+def _finish(t_start: float, gam: float, act: str, w: np.ndarray, z: np.ndarray,
+            delta: np.ndarray, t: np.ndarray, steps: np.ndarray, rejected: np.ndarray,
+            converged: np.ndarray, failed: np.ndarray, stalled: np.ndarray,
+            residual: np.ndarray) -> TrainResult:
+    """The :class:`TrainResult` of a finished :func:`train` loop."""
+    residual = np.where(failed, np.inf, residual)
+    loss = 0.5 * np.einsum("sp,sp->s", delta, delta)
+    out = Network(w, z, gamma=gam, activation=act)
+    return TrainResult(
+        network=out,
+        steps=_frozen(steps),
+        time=readonly(t),
+        converged=_frozen(converged),
+        residual=readonly(residual),
+        loss=readonly(loss),
+        rejected=_frozen(rejected),
+        wall_time=_time.perf_counter() - t_start,
+        stalled=_frozen(stalled),
+    )
+
+
 @small_blas
 def train(
     net: Network,
@@ -435,6 +690,11 @@ def train(
     relu = act == "relu"
     xst = np.ascontiguousarray(xs.T)  # (D, P)
     nd = n * dim
+    # linear φ: matrix-vector products only
+    if step is None and not frozen and not relu and _LINEAR_FAST:
+        return _finish(t_start, gam, act, *_train_linear(
+            net.W, net.z, w_anc, z_anc, xs, ya, gam=gam, lam=lam, dlt=dlt, tol=tolerance,
+            t_max=t_max, cap=cap, stall=stall))
 
     # Preallocated state, two copies (current, trial) swapped on acceptance: W, its
     # displacement W − W_anc, the pre-activations h and (ReLU) φ(h), φ'(h); z, Δ, E are small.
@@ -513,7 +773,7 @@ def train(
             kmat = kmat + gg * kx
         curv = np.linalg.eigvalsh(kmat / n)[:, -1]
         curv = curv + gam * np.linalg.norm(delta, axis=1) * math.sqrt(kx_max)
-        return np.asarray(1.0 / np.maximum(curv, 1e-300))
+        return np.asarray(_STEP_SCALE / np.maximum(curv, 1e-300))
 
     def rel_grad(dz: FloatArray, zz: FloatArray, st: dict[str, FloatArray]) -> FloatArray:
         g2 = dots(dw) + np.einsum("sn,sn->s", dz, dz)
@@ -619,22 +879,8 @@ def train(
         shrink = np.where(ok, np.minimum(1.0, 1.1 * shrink), shrink)
         steps += ok
         residual = np.where(ok, rel_grad(dz, z, cur), residual)
-    w = cur["w"]
-
-    residual = np.where(failed, np.inf, residual)
-    loss = 0.5 * np.einsum("sp,sp->s", delta, delta)
-    out = Network(w, z, gamma=gam, activation=act)
-    return TrainResult(
-        network=out,
-        steps=_frozen(steps),
-        time=readonly(t),
-        converged=_frozen(converged),
-        residual=readonly(residual),
-        loss=readonly(loss),
-        rejected=_frozen(rejected),
-        wall_time=_time.perf_counter() - t_start,
-        stalled=_frozen(stalled),
-    )
+    return _finish(t_start, gam, act, cur["w"], z, delta, t, steps, rejected, converged, failed,
+                   stalled, residual)
 
 
 @small_blas
