@@ -349,6 +349,26 @@ def _residual_lower_bounds(
     return np.asarray(lo), np.asarray(terms)
 
 
+def _stall_check(active: np.ndarray, stalled: np.ndarray, e_mark: FloatArray,
+                 energy: FloatArray, stall: float) -> FloatArray:
+    """At a step-size refresh: active seeds whose energy fell by less than ``stall``·|E| since
+    the last refresh stop as stalled (``active``/``stalled`` updated in place); the new mark."""
+    if stall <= 0:
+        return e_mark
+    st = active & (e_mark - energy < stall * np.abs(energy))
+    stalled |= st
+    active &= ~st
+    return energy.copy()
+
+
+def _next_dt(shrink: FloatArray, dt_est: FloatArray, t: FloatArray, t_max: float,
+             active: np.ndarray) -> tuple[FloatArray, np.ndarray]:
+    """The step of each seed (0 when inactive; the last one ends exactly at ``t_max``)."""
+    dt = shrink * dt_est
+    last = dt >= t_max - t
+    return np.where(active, np.where(last, t_max - t, dt), 0.0), last
+
+
 def _train_linear(
     w0: FloatArray,
     z0: FloatArray,
@@ -469,16 +489,10 @@ def _train_linear(
             dt_est = step_estimate(z, delta)
             d2 = _sqs(d)
             energy = energy_of(delta, z, d2)
-            if stall > 0:
-                st = active & (e_mark - energy < stall * np.abs(energy))
-                stalled |= st
-                active &= ~st
-                e_mark = energy.copy()
-                if not active.any():
-                    break
-        dt = shrink * dt_est
-        last = dt >= t_max - t
-        dt = np.where(active, np.where(last, t_max - t, dt), 0.0)
+            e_mark = _stall_check(active, stalled, e_mark, energy, stall)
+            if not active.any():
+                break
+        dt, last = _next_dt(shrink, dt_est, t, t_max, active)
         e_d, e_l = np.exp(-dlt * dt), np.exp(-lam * dt)
         c_d = -np.expm1(-dlt * dt) / dlt if dlt > 0 else dt
         c_l = -np.expm1(-lam * dt) / lam if lam > 0 else dt
@@ -807,16 +821,10 @@ def train(
         if it and it % _REFRESH == 0:
             if step is None:
                 dt_est = step_estimate(phi, z, cur, delta)
-            if stall > 0:
-                st = active & (e_mark - energy < stall * np.abs(energy))
-                stalled |= st
-                active &= ~st
-                e_mark = energy.copy()
-                if not active.any():
-                    break
-        dt = shrink * dt_est
-        last = dt >= t_max - t
-        dt = np.where(active, np.where(last, t_max - t, dt), 0.0)
+            e_mark = _stall_check(active, stalled, e_mark, energy, stall)
+            if not active.any():
+                break
+        dt, last = _next_dt(shrink, dt_est, t, t_max, active)
         d_old, d_new = cur["d"].reshape(s_n, nd), nxt["d"].reshape(s_n, nd)
         if step is None:
             # exponential Euler (as the particle solver): decays toward the anchors exactly,
