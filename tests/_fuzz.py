@@ -7,8 +7,10 @@ parameter name so that across parameters every value is used; ``-m slow`` runs t
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -54,3 +56,10 @@ def call_with_bad_value(func: Any, kws: dict[str, Any], kw: str, i: int) -> tupl
             return True, func(**{**kws, kw: BAD_VALUES[i]})
     except FinetuneBoundsError:
         return False, None
+
+
+def public_functions(module: ModuleType, *input_classes: str) -> list[str]:
+    """The functions of ``module.__all__`` (plus the named input dataclasses), sorted: what a
+    family's fuzz baselines must cover."""
+    funcs = [n for n in module.__all__ if inspect.isfunction(getattr(module, n))]
+    return sorted([*funcs, *input_classes])

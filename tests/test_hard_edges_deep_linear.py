@@ -10,7 +10,6 @@ sizes that can blow up time or memory.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import time
 import warnings
@@ -23,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import finetune_bounds as fb
-from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params
+from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params, public_functions
 from finetune_bounds import deep_linear as dl
 from finetune_bounds import limits
 from finetune_bounds.errors import (
@@ -201,12 +200,8 @@ def _baselines() -> dict[str, tuple[Any, dict[str, Any]]]:
     }
 
 
-def _public_functions() -> list[str]:
-    return sorted(n for n in dl.__all__ if inspect.isfunction(getattr(dl, n)))
-
-
 def test_fuzz_covers_every_public_function() -> None:
-    assert sorted(_baselines()) == _public_functions()
+    assert sorted(_baselines()) == public_functions(dl)
 
 
 def test_baselines_are_finite() -> None:

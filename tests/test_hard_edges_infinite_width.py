@@ -7,7 +7,6 @@ float magnitudes give a typed error or a finite result.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import time
 import warnings
@@ -19,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params
+from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params, public_functions
 from finetune_bounds import infinite_width as iw
 from finetune_bounds import limits
 from finetune_bounds.errors import (
@@ -156,13 +155,8 @@ def _baselines() -> dict[str, tuple[Any, dict[str, Any]]]:
 _INPUT_CLASSES = ("Network", "TransferSetting", "TransferTask")
 
 
-def _public_callables() -> list[str]:
-    funcs = [n for n in iw.__all__ if inspect.isfunction(getattr(iw, n))]
-    return sorted([*funcs, *_INPUT_CLASSES])
-
-
 def test_fuzz_covers_every_public_function() -> None:
-    assert sorted(_baselines()) == _public_callables()
+    assert sorted(_baselines()) == public_functions(iw, *_INPUT_CLASSES)
 
 
 @pytest.mark.parametrize("name", sorted(_baselines()))

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params
+from _fuzz import BAD_VALUES, call_with_bad_value, fuzz_cases, fuzz_params, public_functions
 from finetune_bounds import limits, relu
 from finetune_bounds.errors import FinetuneBoundsError, InvalidInputError, ResourceLimitError
 
@@ -121,12 +121,8 @@ def _baselines() -> dict[str, tuple[Any, dict[str, Any]]]:
     }
 
 
-def _public_functions() -> list[str]:
-    return sorted(n for n in relu.__all__ if inspect.isfunction(getattr(relu, n)))
-
-
 def test_fuzz_covers_every_public_function() -> None:
-    assert sorted(_baselines()) == _public_functions()
+    assert sorted(_baselines()) == public_functions(relu)
 
 
 def test_baselines_spell_out_every_parameter() -> None:
